@@ -1,0 +1,191 @@
+"""Command line: `python -m fer train|resume|list|evaluate|summary`.
+
+Errors a user can cause print one clear line on stderr and exit with status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="python -m fer", description="FER workbench: train, list, evaluate and summarise models.")
+    p.add_argument("--models", default=None, help="run store folder (default: $FER_MODELS_DIR or ./models)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model and save it as a run")
+    t.add_argument("--arch", choices=("cnn", "dnn", "mobilenet"), default="cnn")
+    t.add_argument("--width", type=float, default=0.5)
+    t.add_argument("--depth", type=int, default=None)
+    t.add_argument("--no-batchnorm", dest="batchnorm", action="store_false")
+    t.add_argument("--dropout", type=float, default=None)
+    t.add_argument("--activation", choices=("relu", "leaky_relu", "prelu"), default=None)
+    t.add_argument("--match-params", type=int, default=None, help="dnn: solve its width to this parameter count")
+    t.add_argument("--match-run", default=None, help="dnn: match the parameter count of this run")
+    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--schedule", choices=("cosine", "plateau", "constant"), default="cosine")
+    t.add_argument("--no-augment", dest="augment", action="store_false")
+    t.add_argument("--label-smoothing", type=float, default=0.0)
+    t.add_argument("--class-weights", action="store_true")
+    t.add_argument("--patience", type=int, default=8)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--max-train-images", type=int, default=None)
+    t.add_argument("--description", default="")
+    t.add_argument("--run-id", default=None, help="name of the new run (default: arch-width-timestamp)")
+    t.add_argument("--data", default=None, help="fer2013.csv, train.csv or a train/<class>/ image folder (default: generated faces)")
+
+    r = sub.add_parser("resume", help="resume an interrupted training from its last checkpoint")
+    r.add_argument("run_id")
+    r.add_argument("--data", default=None)
+
+    sub.add_parser("list", help="list saved runs with their accuracy")
+
+    e = sub.add_parser("evaluate", help="evaluate a saved run on a data set's test split")
+    e.add_argument("run_id")
+    e.add_argument("--data", default=None)
+    e.add_argument("--split", choices=("train", "val", "test"), default="test")
+    e.add_argument("--tta", action="store_true", help="also average with horizontally flipped faces")
+
+    s = sub.add_parser("summary", help="print a model's layers and parameter counts (no training)")
+    s.add_argument("--arch", choices=("cnn", "dnn", "mobilenet"), default="cnn")
+    s.add_argument("--width", type=float, default=1.0)
+    s.add_argument("--depth", type=int, default=None)
+    s.add_argument("--match-params", type=int, default=None)
+    return p
+
+
+def _load(data):
+    from fer.data import load_dataset
+
+    t = time.time()
+    ds = load_dataset(data)
+    print(f"data: {ds.origin} ({time.time() - t:.1f} s)", file=sys.stderr)
+    if ds.report.skipped or ds.report.converted or ds.report.notes:
+        print(f"data: {ds.report.summary()}", file=sys.stderr)
+        for file, row, reason in ds.report.skipped[:10]:
+            print(f"  skipped {file}{'' if row is None else f' row {row}'}: {reason}", file=sys.stderr)
+    return ds
+
+
+def _print_progress(event):
+    if event["phase"] == "epoch":
+        print(f"epoch {event['epoch']}/{event['epochs']}  loss {event.get('loss', float('nan')):.4f}  "
+              f"acc {event.get('accuracy', float('nan')):.4f}  val_loss {event.get('val_loss', float('nan')):.4f}  "
+              f"val_acc {event.get('val_accuracy', float('nan')):.4f}", file=sys.stderr, flush=True)
+    elif event["phase"] == "batch" and sys.stderr.isatty() and event["batch"] % 20 == 0:
+        print(f"\r  batch {event['batch']}/{event['batches']}  eta {event['eta_s']:.0f} s   ", end="", file=sys.stderr, flush=True)
+
+
+def cmd_train(args, store):
+    from fer.train import TrainConfig, train
+
+    match = args.match_params
+    if args.match_run:
+        match = int(store.get(args.match_run).meta["params"])
+    config = TrainConfig(arch=args.arch, width=args.width, depth=args.depth, batchnorm=args.batchnorm, dropout=args.dropout,
+                         activation=args.activation, match_params=match, epochs=args.epochs, batch_size=args.batch_size,
+                         learning_rate=args.lr, schedule=args.schedule, augment=args.augment,
+                         label_smoothing=args.label_smoothing, class_weights=args.class_weights, patience=args.patience,
+                         seed=args.seed, max_train_images=args.max_train_images, description=args.description)
+    config.validate()
+    ds = _load(args.data)
+    command = "python -m fer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with store.training_lock(f"cli pid {os.getpid()}"):
+        run = train(config, ds, store, run_id=args.run_id, progress=_print_progress, command=command)
+    _print_run_result(run)
+
+
+def _print_run_result(run):
+    m = run.meta
+    print(f"saved run {run.id}: {m['params']:,} params, val {100 * m['val_accuracy']:.2f}%, "
+          f"test {100 * (m['test_accuracy'] or 0):.2f}% (flip-averaged {100 * (m['test_accuracy_tta'] or 0):.2f}%), "
+          f"{m['wall_time_s']:.0f} s")
+
+
+def cmd_resume(args, store):
+    from fer.train import resume
+
+    ds = _load(args.data)
+    with store.training_lock(f"cli pid {os.getpid()}"):
+        run = resume(args.run_id, ds, store, progress=_print_progress)
+    _print_run_result(run)
+
+
+def cmd_list(args, store):
+    runs, broken = store.scan()
+    if not runs and not broken:
+        print(f"no runs in {store.root} yet; train one with: python -m fer train --arch cnn --epochs 5")
+    for run in runs:
+        m = run.meta
+        acc = m.get("test_accuracy")
+        tta = m.get("test_accuracy_tta")
+        print(f"{run.id:40s} {m.get('arch', '?'):9s} w{m.get('width', 0):<5g} {m.get('params', 0):>9,} params  "
+              f"test {'n/a' if acc is None else f'{100 * acc:5.2f}%'}"
+              f"{'' if tta is None else f' (flip {100 * tta:5.2f}%)'}  {m.get('dataset', {}).get('name', '?'):10s} {m.get('description', '')}")
+    for b in broken:
+        print(f"{b.id:40s} BROKEN: {b.reason}")
+    for run_id, status in store.interrupted():
+        print(f"{run_id:40s} INTERRUPTED ({status.get('state')}, {len(status.get('history', {}).get('loss', []))} epochs done): "
+              f"python -m fer resume {run_id}")
+
+
+def cmd_evaluate(args, store):
+    from fer.evaluate import evaluate, per_class_frame
+    from fer import CLASS_NAMES
+
+    run = store.get(args.run_id)
+    model = run.load_model()
+    ds = _load(args.data)
+    if ds.fingerprint != run.meta.get("dataset", {}).get("fingerprint"):
+        print(f"note: {run.id} was trained on {run.meta.get('dataset', {}).get('name')}, evaluating on {ds.name}", file=sys.stderr)
+    x, y = ds.split(args.split)
+    if len(x) == 0:
+        raise ValueError(f"{ds.origin}: the {args.split} split is empty")
+    result = evaluate(model, x, y)
+    print(f"{run.id} on {ds.name} {args.split} ({len(y)} images): accuracy {100 * result['accuracy']:.2f}%")
+    if args.tta:
+        tta = evaluate(model, x, y, tta=True)
+        print(f"  with flip averaging: {100 * tta['accuracy']:.2f}%")
+    print(per_class_frame(result["per_class"]).round(3).to_string())
+    import pandas as pd
+
+    print("confusion matrix (rows true, columns predicted):")
+    print(pd.DataFrame(result["confusion_matrix"], index=CLASS_NAMES, columns=[c[:4] for c in CLASS_NAMES]).to_string())
+
+
+def cmd_summary(args, store):
+    from fer.models import build_model, summary_table
+
+    model = build_model(args.arch, args.width, depth=args.depth, **({"match_params": args.match_params} if args.match_params else {}))
+    table, counts = summary_table(model)
+    print(table.to_string(index=False))
+    print(f"total {counts['total']:,}  trainable {counts['trainable']:,}  non-trainable {counts['non_trainable']:,}")
+
+
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "list": cmd_list, "evaluate": cmd_evaluate, "summary": cmd_summary}
+
+
+def main(argv=None) -> int:
+    from fer.data import DataError
+    from fer.models import ModelConfigError
+    from fer.runs import RunError, RunStore, TrainingBusy
+    from fer.train import TrainingCancelled
+
+    args = _parser().parse_args(argv)
+    store = RunStore(args.models)
+    try:
+        COMMANDS[args.command](args, store)
+    except (DataError, ModelConfigError, RunError, TrainingBusy, TrainingCancelled, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; `python -m fer list` shows what can be resumed", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,228 @@
+"""One model registry: `build_model("cnn", width=0.5)`, like timm's `create_model`.
+
+Every model takes raw 48x48x1 grayscale in 0..255 and returns 7 softmax probabilities in
+FER2013 label order. Preprocessing (the 1/255 rescale) lives inside the model, so a saved
+`.keras` file alone reproduces its scores anywhere, TFLite included. Models are functional
+(not Sequential) because tf-keras-vis' model modifiers need that, and the last spatial layer
+of every conv model is named `LAST_CONV` so Grad-CAM can target it by name.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+from fer import IMAGE_SIZE, NUM_CLASSES
+
+LAST_CONV = "last_conv"
+ARCHS = ("cnn", "dnn", "mobilenet")
+ACTIVATIONS = ("relu", "leaky_relu", "prelu")
+
+# Default channel plans at width 1.0.
+CNN_CHANNELS = (32, 64, 128, 256)  # one VGG block (2 convs + pool) per entry
+# The course's compressed model: after a stem conv, (channels, pool-after) per mobile block.
+MOBILENET_BLOCKS = ((32, 32), (48, 48, 64), (96, 128, 128))
+
+
+class ModelConfigError(ValueError):
+    """An impossible model request (unknown arch, width out of range...)."""
+
+
+def _act(x, activation, name):
+    if activation == "relu":
+        return layers.ReLU(name=name)(x)
+    if activation == "leaky_relu":
+        return layers.LeakyReLU(negative_slope=0.1, name=name)(x)
+    if activation == "prelu":
+        return layers.PReLU(shared_axes=[1, 2] if len(x.shape) == 4 else None, name=name)(x)
+    raise ModelConfigError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+
+
+def _scaled(n, width, minimum=4):
+    return max(minimum, int(round(n * width)))
+
+
+def _inputs():
+    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face")
+    return inputs, layers.Rescaling(1.0 / 255, name="rescale_0_1")(inputs)
+
+
+def _head(x, dropout):
+    if dropout:
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+    return layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+
+
+def build_cnn(width=1.0, depth=4, batchnorm=True, dropout=0.3, activation="relu", dense_units=256):
+    """VGG-style: `depth` blocks of (conv-BN-act) x2 + max-pool, then a dense head."""
+    if not 2 <= depth <= 5:
+        raise ModelConfigError(f"cnn depth must be 2..5 blocks, got {depth}")
+    plan = list(CNN_CHANNELS) + [CNN_CHANNELS[-1]]
+    inputs, x = _inputs()
+    for b in range(depth):
+        filters = _scaled(plan[b], width)
+        for c in range(2):
+            last = b == depth - 1 and c == 1
+            name = f"block{b + 1}_conv{c + 1}"
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=not batchnorm, name=name)(x)
+            if batchnorm:
+                x = layers.BatchNormalization(name=f"{name}_bn")(x)
+            x = _act(x, activation, LAST_CONV if last else f"{name}_{activation}")
+        x = layers.MaxPooling2D(name=f"block{b + 1}_pool")(x)
+        if dropout:
+            x = layers.Dropout(dropout / 2, name=f"block{b + 1}_dropout")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(_scaled(dense_units, width, 8), use_bias=not batchnorm, name="dense")(x)
+    if batchnorm:
+        x = layers.BatchNormalization(name="dense_bn")(x)
+    x = _act(x, activation, f"dense_{activation}")
+    return keras.Model(inputs, _head(x, dropout), name=f"cnn_w{width:g}")
+
+
+def build_mobilenet(width=1.0, depth=3, batchnorm=True, dropout=0.2, activation="leaky_relu"):
+    """The course's compressed model: depthwise 3x3 -> BN -> act -> pointwise 1x1 -> BN blocks.
+
+    The stem convolution has stride 2: depthwise convolutions at full 48x48 are slow on CPU
+    and the course's own model loses little by starting at 24x24.
+    """
+    if not 2 <= depth <= 4:
+        raise ModelConfigError(f"mobilenet depth must be 2..4 stages, got {depth}")
+    stages = list(MOBILENET_BLOCKS) + [(128, 128)]
+    inputs, x = _inputs()
+    x = layers.Conv2D(_scaled(32, width), 3, strides=2, padding="same", use_bias=not batchnorm, name="stem_conv")(x)
+    if batchnorm:
+        x = layers.BatchNormalization(name="stem_bn")(x)
+    x = _act(x, activation, f"stem_{activation}")
+    for s in range(depth):
+        for i, channels in enumerate(stages[s]):
+            name = f"stage{s + 1}_block{i + 1}"
+            last = s == depth - 1 and i == len(stages[s]) - 1
+            x = layers.DepthwiseConv2D(3, padding="same", use_bias=not batchnorm, name=f"{name}_depthwise")(x)
+            if batchnorm:
+                x = layers.BatchNormalization(name=f"{name}_dw_bn")(x)
+            x = _act(x, activation, f"{name}_{activation}")
+            x = layers.Conv2D(_scaled(channels, width), 1, use_bias=not batchnorm, name=f"{name}_pointwise")(x)
+            if batchnorm:
+                x = layers.BatchNormalization(name=f"{name}_pw_bn")(x)
+            if last:  # name the final spatial layer so Grad-CAM finds it
+                x = layers.Identity(name=LAST_CONV)(x)
+        x = layers.MaxPooling2D(name=f"stage{s + 1}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    return keras.Model(inputs, _head(x, dropout), name=f"mobilenet_w{width:g}")
+
+
+def dnn_params(units, layers_count, batchnorm=True, activation="relu", last_units=None):
+    """Exact parameter count of `build_dnn` without building it (used to solve match_params)."""
+    widths = [units] * layers_count
+    if last_units:
+        widths[-1] = last_units
+    total, fan_in = 0, IMAGE_SIZE * IMAGE_SIZE
+    for w in widths:
+        total += fan_in * w + (0 if batchnorm else w) + (4 * w if batchnorm else 0) + (w if activation == "prelu" else 0)
+        fan_in = w
+    return total + fan_in * NUM_CLASSES + NUM_CLASSES
+
+
+def _bisect(count, target, hi_limit=1 << 20):
+    """Smallest positive integer u with count(u) >= target, or the closer of it and u - 1."""
+    lo, hi = 1, 1
+    while count(hi) < target:
+        hi *= 2
+        if hi > hi_limit:
+            raise ModelConfigError(f"cannot match {target} parameters")
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if count(mid) < target else (lo, mid)
+    return min((u for u in (lo - 1, lo) if u >= 1), key=lambda u: abs(count(u) - target))
+
+
+def solve_dnn_units(match_params, layers_count=3, batchnorm=True, activation="relu"):
+    """(hidden width, last hidden width) whose DNN parameter count is closest to `match_params`.
+
+    The last hidden layer gets its own width so the count lands within ~1% even for small targets.
+    """
+    count = lambda u: dnn_params(u, layers_count, batchnorm, activation)  # noqa: E731
+    units = _bisect(count, match_params)
+    if layers_count == 1:
+        return units, units
+    if count(units) > match_params and units > 1:  # undershoot, then grow the last layer
+        units -= 1
+    last = _bisect(lambda v: dnn_params(units, layers_count, batchnorm, activation, v), match_params, 8 * units + 64)
+    return units, last
+
+
+def build_dnn(width=1.0, depth=3, batchnorm=True, dropout=0.3, activation="relu", units=512, match_params=None):
+    """A plain multilayer perceptron on the flattened face: the course's CNN-vs-DNN baseline.
+
+    `match_params=N` solves the hidden width so the count is as close to N as the layer
+    count allows (within 1% for any N above a few thousand).
+    """
+    if not 1 <= depth <= 10:
+        raise ModelConfigError(f"dnn depth must be 1..10 dense layers, got {depth}")
+    if match_params:
+        hidden, last = solve_dnn_units(match_params, depth, batchnorm, activation)
+    else:
+        hidden = last = _scaled(units, width, 8)
+    inputs, x = _inputs()
+    x = layers.Flatten(name="flatten")(x)
+    for i in range(depth):
+        name = f"dense{i + 1}"
+        x = layers.Dense(last if i == depth - 1 else hidden, use_bias=not batchnorm, name=name)(x)
+        if batchnorm:
+            x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = _act(x, activation, f"{name}_{activation}")
+        if dropout:
+            x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    tag = f"match{match_params}" if match_params else f"w{width:g}"
+    return keras.Model(inputs, layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x), name=f"dnn_{tag}")
+
+
+_BUILDERS = {"cnn": build_cnn, "dnn": build_dnn, "mobilenet": build_mobilenet}
+
+
+def build_model(arch: str, width: float = 1.0, **options) -> keras.Model:
+    """Build an uncompiled model by name: 'cnn', 'dnn' or 'mobilenet'.
+
+    Options: depth, batchnorm, dropout, activation; `dnn` also takes units and match_params.
+    """
+    if arch not in _BUILDERS:
+        raise ModelConfigError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    if not (isinstance(width, (int, float)) and 0.05 <= width <= 8 and math.isfinite(width)):
+        raise ModelConfigError(f"width must be between 0.05 and 8, got {width!r}")
+    options = {k: v for k, v in options.items() if v is not None}
+    try:
+        return _BUILDERS[arch](width=width, **options)
+    except TypeError as exc:
+        raise ModelConfigError(f"{arch}: {exc}") from None
+
+
+def default_depth(arch: str) -> int:
+    import inspect
+
+    return inspect.signature(_BUILDERS[arch]).parameters["depth"].default
+
+
+def summary_table(model: keras.Model):
+    """(DataFrame of layer, type, output shape, params; dict of total/trainable/non_trainable)."""
+    import pandas as pd
+
+    rows = []
+    for layer in model.layers:
+        shape = layer.output.shape if hasattr(layer, "output") else None
+        rows.append(
+            {
+                "layer": layer.name,
+                "type": type(layer).__name__,
+                "output shape": str(tuple(shape[1:])) if shape is not None else "",
+                "params": layer.count_params(),
+            }
+        )
+    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+    non_trainable = sum(int(w.numpy().size) for w in model.non_trainable_weights)
+    counts = {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
+    return pd.DataFrame(rows), counts
+
+
+def count_params(model: keras.Model) -> int:
+    return int(model.count_params())

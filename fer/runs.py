@@ -1,0 +1,255 @@
+"""The run store: one folder per trained model, `models/<run-id>/{model.keras, run.json}`.
+
+Saves are atomic (built in a hidden temp folder, then renamed into place), so a crash
+never leaves a half-written run that looks good. A folder that is broken anyway (edited by
+hand, copied half-way) is listed as broken with the reason and skipped, never fatal.
+Work in progress (checkpoints, status of a running or interrupted training) lives under
+`models/.work/`, which is git-ignored and never listed as a run.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+from pathlib import Path
+
+MODEL_FILE = "model.keras"
+META_FILE = "run.json"
+WORK_DIR = ".work"
+LOCK_FILE = ".train.lock"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+REQUIRED_KEYS = ("id", "arch", "params", "test_accuracy")
+
+
+class RunError(ValueError):
+    """A run that cannot be used: unknown id, broken folder, unreadable model."""
+
+
+class TrainingBusy(RuntimeError):
+    """Another training holds the store's lock."""
+
+
+def default_root() -> Path:
+    """`FER_MODELS_DIR` or the repo's `models/` folder."""
+    env = os.environ.get("FER_MODELS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "models"
+
+
+def validate_run_id(run_id: str) -> str:
+    """Refuse ids that could escape the store (`..`, slashes, hidden names)."""
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
+        raise RunError(f"invalid run id {run_id!r}: use letters, digits, '.', '_' and '-' only")
+    return run_id
+
+
+def new_run_id(arch: str, width: float) -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{arch}-w{width:g}-{stamp}-{secrets.token_hex(2)}"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder + fsync + rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def save_clean_model(model, path: Path) -> None:
+    """Save weights and architecture without optimizer state (smaller, loads anywhere)."""
+    import keras
+
+    clean = keras.models.clone_model(model)
+    clean.set_weights(model.get_weights())
+    clean.save(str(path))
+
+
+@dataclasses.dataclass
+class Run:
+    id: str
+    path: Path
+    meta: dict
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
+    def label(self) -> str:
+        acc = self.meta.get("test_accuracy")
+        acc_text = f"{100 * acc:.1f}%" if isinstance(acc, (int, float)) else "n/a"
+        return f"{self.id} — {self.meta.get('arch')} w{self.meta.get('width', '?')}, {self.meta.get('params', '?'):,} params, test {acc_text}"
+
+    def load_model(self):
+        """Load in Keras safe mode, uncompiled."""
+        import keras
+
+        try:
+            return keras.models.load_model(str(self.model_path), compile=False, safe_mode=True)
+        except Exception as exc:  # noqa: BLE001 - any loader failure is a broken run for the user
+            raise RunError(f"run {self.id}: cannot load {MODEL_FILE}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+
+
+@dataclasses.dataclass
+class BrokenRun:
+    id: str
+    path: Path
+    reason: str
+
+
+class RunStore:
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root is not None else default_root()
+
+    # -- reading -------------------------------------------------------------
+    def scan(self):
+        """(runs sorted newest first, broken folders with reasons)."""
+        runs, broken = [], []
+        if not self.root.is_dir():
+            return runs, broken
+        for entry in sorted(self.root.iterdir()):
+            if entry.name.startswith(".") or not entry.is_dir() or entry.is_symlink():
+                continue
+            try:
+                runs.append(self._read(entry))
+            except RunError as exc:
+                broken.append(BrokenRun(entry.name, entry, str(exc)))
+        runs.sort(key=lambda r: r.meta.get("created", ""), reverse=True)
+        return runs, broken
+
+    def list(self):
+        return self.scan()[0]
+
+    def _read(self, folder: Path) -> Run:
+        meta_path = folder / META_FILE
+        if not meta_path.is_file():
+            raise RunError(f"{folder.name}: missing {META_FILE}")
+        if not (folder / MODEL_FILE).is_file():
+            raise RunError(f"{folder.name}: missing {MODEL_FILE}")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunError(f"{folder.name}: {META_FILE} is not valid JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise RunError(f"{folder.name}: {META_FILE} is not a JSON object")
+        missing = [k for k in REQUIRED_KEYS if k not in meta]
+        if missing:
+            raise RunError(f"{folder.name}: {META_FILE} lacks {', '.join(missing)}")
+        return Run(folder.name, folder, meta)
+
+    def get(self, run_id: str) -> Run:
+        validate_run_id(run_id)
+        folder = self.root / run_id
+        if not folder.is_dir():
+            known = ", ".join(r.id for r in self.list()[:5]) or "none yet"
+            raise RunError(f"no run {run_id!r} in {self.root} (runs: {known})")
+        return self._read(folder)
+
+    # -- writing -------------------------------------------------------------
+    def save(self, run_id: str, model, meta: dict) -> Run:
+        """Write model.keras + run.json into a temp folder, then rename it into place."""
+        validate_run_id(run_id)
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self.root / run_id
+        if final.exists():
+            raise RunError(f"run {run_id!r} already exists")
+        tmp = self.root / f".tmp-{run_id}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            save_clean_model(model, tmp / MODEL_FILE)
+            meta = {**meta, "id": run_id}
+            atomic_write_text(tmp / META_FILE, json.dumps(meta, indent=1, default=_json_default))
+            os.replace(tmp, final)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise RunError(f"could not save run {run_id}: {exc.strerror or exc}") from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return Run(run_id, final, meta)
+
+    def update_meta(self, run_id: str, **changes) -> Run:
+        run = self.get(run_id)
+        run.meta.update(changes)
+        atomic_write_text(run.path / META_FILE, json.dumps(run.meta, indent=1, default=_json_default))
+        return run
+
+    def delete(self, run_id: str) -> None:
+        run_path = self.root / validate_run_id(run_id)
+        trash = self.root / f".trash-{run_id}-{os.getpid()}"
+        os.replace(run_path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    # -- work in progress ----------------------------------------------------
+    def work_dir(self, run_id: str) -> Path:
+        path = self.root / WORK_DIR / validate_run_id(run_id)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def interrupted(self):
+        """Work folders whose training never finished: (run_id, status dict)."""
+        out = []
+        base = self.root / WORK_DIR
+        if not base.is_dir():
+            return out
+        for entry in sorted(base.iterdir()):
+            status_file = entry / "status.json"
+            if (self.root / entry.name).exists() or not status_file.is_file():
+                continue
+            try:
+                status = json.loads(status_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                status = {"state": "unreadable"}
+            out.append((entry.name, status))
+        return out
+
+    @contextlib.contextmanager
+    def training_lock(self, owner: str):
+        """Hold the store's exclusive training lock or raise TrainingBusy at once."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / LOCK_FILE
+        fh = open(path, "a+", encoding="utf-8")
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another training"
+                raise TrainingBusy(f"a training is already running ({holder}); wait for it or cancel it") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(owner)
+            fh.flush()
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+
+def _json_default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

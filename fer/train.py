@@ -1,0 +1,310 @@
+"""Training: Adam, augmentation, early stopping, best-epoch weights, resume, progress, cancel.
+
+`train(config, dataset)` is what the CLI, the app's background trainer and the tests call.
+Progress goes to a callback as plain dicts (the app draws from them); cancellation is a
+`threading.Event` set from outside; checkpoints go to `models/.work/<run-id>/` through
+Keras' own `BackupAndRestore`, so a killed training resumes where it stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import threading
+import time
+from typing import Callable, Optional
+
+import numpy as np
+
+from fer import NUM_CLASSES
+from fer.runs import RunStore, atomic_write_text, new_run_id
+
+SCHEDULES = ("cosine", "plateau", "constant")
+
+
+class TrainingCancelled(RuntimeError):
+    """Raised when the cancel event stopped a training; its checkpoint stays resumable."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    arch: str = "cnn"
+    width: float = 0.5
+    depth: Optional[int] = None
+    batchnorm: bool = True
+    dropout: Optional[float] = None
+    activation: Optional[str] = None
+    match_params: Optional[int] = None  # dnn only
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    schedule: str = "cosine"
+    augment: bool = True
+    label_smoothing: float = 0.0
+    class_weights: bool = False
+    patience: int = 8  # early stopping on val accuracy; 0 disables it
+    seed: int = 0
+    max_train_images: Optional[int] = None  # cap for quick demo runs
+    description: str = ""
+
+    def model_options(self) -> dict:
+        opts = {"depth": self.depth, "batchnorm": self.batchnorm, "dropout": self.dropout, "activation": self.activation}
+        if self.arch == "dnn":
+            opts["match_params"] = self.match_params
+        return {k: v for k, v in opts.items() if v is not None}
+
+    def validate(self):
+        from fer.models import ARCHS, ModelConfigError
+
+        if self.arch not in ARCHS:
+            raise ModelConfigError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ModelConfigError("epochs and batch size must be at least 1")
+        if not 0 < self.learning_rate < 1:
+            raise ModelConfigError(f"learning rate must be in (0, 1), got {self.learning_rate}")
+        if self.schedule not in SCHEDULES:
+            raise ModelConfigError(f"schedule must be one of {', '.join(SCHEDULES)}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ModelConfigError("label smoothing must be in [0, 1)")
+
+
+def augmentation(seed: int = 0):
+    """Shift, zoom, small rotation, horizontal flip, random erasing: Keras preprocessing layers."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed + 1),
+            layers.RandomZoom(0.1, fill_mode="nearest", seed=seed + 2),
+            layers.RandomRotation(10 / 360, fill_mode="nearest", seed=seed + 3),
+        ],
+        name="augmentation",
+    )
+
+
+def make_dataset(images, labels, batch_size, shuffle=False, augment=False, seed=0, label_smoothing=0.0):
+    """A tf.data pipeline of (float32 (B,48,48,1) in 0..255, one-hot labels)."""
+    import tensorflow as tf
+
+    x = np.asarray(images, np.uint8)[..., None]
+    y = np.asarray(labels, np.int64)
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(min(len(x), 20000), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), tf.one_hot(b, NUM_CLASSES)), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:
+        aug = augmentation(seed)
+        ds = ds.map(lambda a, b: (aug(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _progress_callback(progress, cancel, epochs, steps):
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        """Reports batches and epochs as dicts; stops training when `cancel` is set."""
+
+        def on_train_begin(self, logs=None):
+            self.start = time.time()
+            self.done_batches = 0
+            self.history = {}
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.done_batches += 1
+            if cancel is not None and cancel.is_set():
+                self.model.stop_training = True
+            if progress is not None:
+                elapsed = time.time() - self.start
+                left = (epochs - self.epoch) * steps - (batch + 1)
+                eta = elapsed / self.done_batches * max(left, 0)
+                progress({"phase": "batch", "epoch": self.epoch + 1, "epochs": epochs, "batch": batch + 1,
+                          "batches": steps, "eta_s": eta, **{k: float(v) for k, v in (logs or {}).items()}})
+
+        def on_epoch_end(self, epoch, logs=None):
+            for k, v in (logs or {}).items():
+                self.history.setdefault(k, []).append(float(v))
+            if progress is not None:
+                progress({"phase": "epoch", "epoch": epoch + 1, "epochs": epochs, "history": dict(self.history),
+                          **{k: float(v) for k, v in (logs or {}).items()}})
+            if cancel is not None and cancel.is_set():
+                self.model.stop_training = True
+
+    return Progress()
+
+
+def _versions():
+    import keras
+    import sklearn
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "scikit-learn": sklearn.__version__}
+
+
+def _machine():
+    import tensorflow as tf
+
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return {"host": platform.node(), "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "gpus": gpus}
+
+
+def _class_weights(labels):
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(labels)
+    weights = compute_class_weight("balanced", classes=present, y=labels)
+    return {int(c): float(w) for c, w in zip(present, weights)}
+
+
+def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run_id: Optional[str] = None,
+          progress: Optional[Callable[[dict], None]] = None, cancel: Optional[threading.Event] = None,
+          command: str = "", strategy=None, save: bool = True):
+    """Train one model, evaluate it on the val and test splits, save it as a run.
+
+    Passing the `run_id` of an interrupted training resumes it from its last checkpoint.
+    Returns the saved `Run` (or `(model, meta)` when `save=False`).
+    """
+    import keras
+    import tensorflow as tf
+
+    from fer.evaluate import evaluate
+    from fer.models import build_model
+
+    config.validate()
+    store = store or RunStore()
+    run_id = run_id or new_run_id(config.arch, config.width)
+    keras.utils.set_random_seed(config.seed)
+    x_train, y_train = dataset.split("train")
+    if config.max_train_images and len(x_train) > config.max_train_images:
+        keep = np.random.default_rng(config.seed).permutation(len(x_train))[: config.max_train_images]
+        x_train, y_train = x_train[keep], y_train[keep]
+    x_val, y_val = dataset.split("val")
+    if len(x_train) == 0:
+        raise ValueError(f"{dataset.origin}: the training split is empty")
+    if len(x_val) == 0:  # tiny data sets: validate on the training images rather than fail
+        x_val, y_val = x_train, y_train
+
+    work = store.work_dir(run_id)
+    status_path = work / "status.json"
+    status = {"state": "training", "config": dataclasses.asdict(config), "dataset": dataset.name,
+              "fingerprint": dataset.fingerprint, "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+    steps = int(np.ceil(len(x_train) / config.batch_size))
+    scope = strategy.scope() if strategy is not None else _nullcontext()
+    with scope:
+        model = build_model(config.arch, config.width, **config.model_options())
+        if config.schedule == "cosine":
+            lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.01)
+        else:
+            lr = config.learning_rate
+        model.compile(optimizer=keras.optimizers.Adam(lr),
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+                      metrics=["accuracy"])
+    train_ds = make_dataset(x_train, y_train, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed)
+    val_ds = make_dataset(x_val, y_val, 256)
+
+    def record(event):  # keep the per-epoch history in status.json so a resumed run keeps it too
+        if event["phase"] == "epoch":
+            for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                if k in event:
+                    status.setdefault("history", {}).setdefault(k, []).append(event[k])
+            atomic_write_text(status_path, json.dumps(status, indent=1))
+            event = {**event, "history": status["history"]}
+        if progress is not None:
+            progress(event)
+
+    status.setdefault("history", {})
+    if status_path.is_file():  # resuming: keep the epochs already done
+        status["history"] = json.loads(status_path.read_text(encoding="utf-8")).get("history", {})
+    atomic_write_text(status_path, json.dumps(status, indent=1))
+    callbacks = [keras.callbacks.BackupAndRestore(str(work / "backup"), delete_checkpoint=False), _progress_callback(record, cancel, config.epochs, steps)]
+    best_path = work / "best.weights.h5"
+    callbacks.append(keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", save_best_only=True, save_weights_only=True))
+    if config.patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience))
+    if config.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
+
+    start = time.time()
+    try:
+        fit = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False,
+                        class_weight=_class_weights(y_train) if config.class_weights else None)
+    except KeyboardInterrupt:
+        status.update(state="interrupted")
+        atomic_write_text(status_path, json.dumps(status, indent=1))
+        raise
+    wall = time.time() - start
+    if cancel is not None and cancel.is_set():
+        status.update(state="cancelled")
+        atomic_write_text(status_path, json.dumps(status, indent=1))
+        raise TrainingCancelled(f"training {run_id} cancelled; resume it with `python -m fer resume {run_id}`")
+
+    if best_path.exists():  # best-epoch weights, also across a resumed training
+        model.load_weights(str(best_path))
+    history = status["history"]
+    x_test, y_test = dataset.split("test")
+    val = evaluate(model, x_val, y_val)
+    test = evaluate(model, x_test, y_test) if len(x_test) else None
+    test_tta = evaluate(model, x_test, y_test, tta=True) if len(x_test) else None
+    epochs_run = len(history.get("loss", []))
+    meta = {
+        "arch": config.arch,
+        "width": config.width,
+        "options": config.model_options(),
+        "params": int(model.count_params()),
+        "config": dataclasses.asdict(config),
+        "description": config.description or f"{config.arch} width {config.width:g} trained on {dataset.name}",
+        "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "origin": dataset.origin,
+                    "train": int(len(x_train)), "val": int(len(x_val)), "test": int(len(x_test))},
+        "history": history,
+        "epochs_run": epochs_run,
+        "best_epoch": int(np.argmax(history["val_accuracy"])) + 1 if history.get("val_accuracy") else None,
+        "val_accuracy": val["accuracy"],
+        "test_accuracy": test["accuracy"] if test else None,
+        "test_accuracy_tta": test_tta["accuracy"] if test else None,
+        "confusion_matrix": test["confusion_matrix"] if test else val["confusion_matrix"],
+        "confusion_split": "test" if test else "val",
+        "per_class": test["per_class"] if test else val["per_class"],
+        "wall_time_s": round(wall, 1),
+        "seconds_per_epoch": round(wall / max(epochs_run, 1), 2),
+        "seed": config.seed,
+        "command": command,
+        "machine": _machine(),
+        "versions": _versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    if not save:
+        return model, meta
+    run = store.save(run_id, model, meta)
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    return run
+
+
+def resume(run_id: str, dataset, store: Optional[RunStore] = None, **kwargs):
+    """Continue an interrupted or cancelled training from its last epoch checkpoint."""
+    store = store or RunStore()
+    status_path = store.root / ".work" / run_id / "status.json"
+    if not status_path.is_file():
+        raise ValueError(f"no interrupted training {run_id!r} to resume")
+    status = json.loads(status_path.read_text(encoding="utf-8"))
+    if status.get("fingerprint") not in (None, dataset.fingerprint):
+        raise ValueError(f"training {run_id} used dataset {status.get('dataset')} ({status.get('fingerprint')}); load the same data to resume it")
+    config = TrainConfig(**status["config"])
+    return train(config, dataset, store, run_id=run_id, command=status.get("command", ""), **kwargs)
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,65 @@
+"""The model registry: parameter counts, widths, options, match_params, summary tables."""
+import numpy as np
+import pytest
+
+from fer.models import LAST_CONV, ModelConfigError, build_model, dnn_params, summary_table
+
+
+@pytest.mark.parametrize("arch", ["cnn", "dnn", "mobilenet"])
+def test_every_model_maps_raw_faces_to_seven_probabilities(arch):
+    model = build_model(arch, width=0.25)
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48, 1)).astype("float32")
+    probs = np.asarray(model(faces, training=False))
+    assert probs.shape == (3, 7)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["cnn", "mobilenet"])
+def test_width_scales_parameters_and_last_conv_is_named(arch):
+    counts = [build_model(arch, width=w).count_params() for w in (0.25, 0.5, 1.0)]
+    assert counts[0] < counts[1] < counts[2]
+    model = build_model(arch, width=0.5)
+    assert len(model.get_layer(LAST_CONV).output.shape) == 4  # spatial: Grad-CAM can target it
+
+
+def test_mobilenet_is_the_course_size_and_the_cnn_is_larger():
+    assert 50_000 <= build_model("mobilenet").count_params() <= 70_000
+    assert build_model("cnn").count_params() > 1_000_000
+
+
+@pytest.mark.parametrize("target", [20_000, 111_759, 443_543, 1_767_207])
+def test_dnn_match_params_within_one_percent(target):
+    model = build_model("dnn", match_params=target)
+    assert abs(model.count_params() - target) / target < 0.01
+
+
+def test_dnn_param_formula_matches_keras():
+    for units, depth, act in [(100, 3, "relu"), (64, 1, "prelu"), (37, 5, "leaky_relu")]:
+        model = build_model("dnn", units=units, depth=depth, activation=act)
+        assert model.count_params() == dnn_params(units, depth, True, act)
+
+
+def test_options_change_the_architecture():
+    base = build_model("cnn", width=0.25)
+    assert build_model("cnn", width=0.25, depth=3).count_params() != base.count_params()
+    no_bn = build_model("cnn", width=0.25, batchnorm=False)
+    assert not any(type(l).__name__ == "BatchNormalization" for l in no_bn.layers)
+    prelu = build_model("cnn", width=0.25, activation="prelu")
+    assert any(type(l).__name__ == "PReLU" for l in prelu.layers)
+
+
+@pytest.mark.parametrize("bad", [dict(arch="resnet"), dict(arch="cnn", width=0), dict(arch="cnn", depth=9),
+                                 dict(arch="cnn", activation="tanhh"), dict(arch="cnn", colour=True)])
+def test_bad_requests_give_clear_errors(bad):
+    arch = bad.pop("arch")
+    with pytest.raises(ModelConfigError):
+        build_model(arch, **bad)
+
+
+def test_summary_table_lists_layers_and_counts():
+    model = build_model("mobilenet", width=0.5)
+    table, counts = summary_table(model)
+    assert list(table.columns) == ["layer", "type", "output shape", "params"]
+    assert table["params"].sum() == counts["total"] == model.count_params()
+    assert counts["trainable"] + counts["non_trainable"] == counts["total"]
+    assert "DepthwiseConv2D" in set(table["type"])

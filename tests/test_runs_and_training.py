@@ -1,0 +1,123 @@
+"""Training, the run store and resume: save -> list -> reload -> identical predictions."""
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from fer.data.synthetic import generate
+from fer.evaluate import predict_proba
+from fer.runs import RunError, RunStore, TrainingBusy, validate_run_id
+from fer.train import TrainConfig, TrainingCancelled, resume, train
+
+
+@pytest.fixture(scope="module")
+def small_faces():
+    return generate(n_train=400, n_val=100, n_test=100, seed=3)
+
+
+@pytest.fixture(scope="module")
+def trained(small_faces, tmp_path_factory):
+    store = RunStore(tmp_path_factory.mktemp("models"))
+    events = []
+    run = train(TrainConfig(arch="mobilenet", width=0.25, epochs=2, batch_size=64), small_faces, store, progress=events.append)
+    return store, run, events
+
+
+def test_training_saves_a_run_that_lists_reloads_and_predicts_identically(trained, small_faces):
+    store, run, events = trained
+    assert [r.id for r in store.list()] == [run.id]
+    meta = json.loads((run.path / "run.json").read_text())
+    for key in ("arch", "width", "params", "dataset", "history", "val_accuracy", "test_accuracy", "confusion_matrix",
+                "wall_time_s", "versions", "seed", "machine"):
+        assert key in meta, key
+    assert meta["dataset"]["fingerprint"] == small_faces.fingerprint
+    assert len(meta["history"]["loss"]) == 2
+    assert np.sum(meta["confusion_matrix"]) == 100
+    x, y = small_faces.split("test")
+    model_a, model_b = store.get(run.id).load_model(), store.get(run.id).load_model()
+    np.testing.assert_array_equal(predict_proba(model_a, x), predict_proba(model_b, x))
+    acc = float((predict_proba(model_a, x).argmax(1) == y).mean())
+    assert acc == pytest.approx(meta["test_accuracy"], abs=1e-6)
+    assert not hasattr(model_a, "optimizer") or model_a.optimizer is None  # no optimizer state shipped
+
+
+def test_progress_reports_batches_and_epochs_with_eta(trained):
+    _, _, events = trained
+    batches = [e for e in events if e["phase"] == "batch"]
+    epochs = [e for e in events if e["phase"] == "epoch"]
+    assert len(epochs) == 2 and epochs[-1]["epoch"] == 2
+    assert batches and all(e["eta_s"] >= 0 for e in batches)
+    assert len(epochs[-1]["history"]["val_accuracy"]) == 2
+
+
+def test_broken_run_folders_are_listed_with_reasons_not_fatal(trained, tmp_path):
+    store, run, _ = trained
+    (store.root / "no-meta").mkdir(exist_ok=True)
+    (store.root / "bad-json").mkdir(exist_ok=True)
+    (store.root / "bad-json" / "run.json").write_text("{not json")
+    (store.root / "bad-json" / "model.keras").write_bytes(b"junk")
+    (store.root / "bad-model").mkdir(exist_ok=True)
+    (store.root / "bad-model" / "run.json").write_text(json.dumps({"id": "bad-model", "arch": "cnn", "params": 1, "test_accuracy": 0.5}))
+    (store.root / "bad-model" / "model.keras").write_bytes(b"not a zip")
+    runs, broken = store.scan()
+    reasons = {b.id: b.reason for b in broken}
+    assert "missing run.json" in reasons["no-meta"]
+    assert "not valid JSON" in reasons["bad-json"]
+    assert run.id in [r.id for r in runs]
+    with pytest.raises(RunError, match="cannot load model.keras"):
+        store.get("bad-model").load_model()
+
+
+@pytest.mark.parametrize("bad", ["../etc", "a/b", ".hidden", "", "x" * 200, "runs/../../x"])
+def test_run_ids_cannot_escape_the_store(bad):
+    with pytest.raises(RunError, match="invalid run id"):
+        validate_run_id(bad)
+
+
+def test_interrupted_save_leaves_previous_runs_intact(trained, monkeypatch):
+    store, run, _ = trained
+    model = run.load_model()
+    import fer.runs
+
+    def explode(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fer.runs, "atomic_write_text", explode)
+    with pytest.raises(RunError, match="No space left"):
+        store.save("half-written", model, {"arch": "mobilenet", "params": 1, "test_accuracy": 0.1})
+    assert not (store.root / "half-written").exists()
+    assert not list(store.root.glob(".tmp-*"))
+    assert run.id in [r.id for r in store.list()]
+
+
+def test_training_lock_refuses_a_second_trainer(tmp_path):
+    store = RunStore(tmp_path)
+    with store.training_lock("tab one"):
+        with pytest.raises(TrainingBusy, match="tab one"):
+            with RunStore(tmp_path).training_lock("tab two"):
+                pass
+    with store.training_lock("tab two"):  # free again once released
+        pass
+
+
+def test_cancel_keeps_a_resumable_checkpoint_and_resume_finishes(small_faces, tmp_path):
+    store = RunStore(tmp_path)
+    cancel = threading.Event()
+
+    def cancel_after_first_epoch(event):
+        if event["phase"] == "epoch" and event["epoch"] == 1:
+            cancel.set()
+
+    config = TrainConfig(arch="dnn", width=0.1, epochs=3, batch_size=64)
+    with pytest.raises(TrainingCancelled):
+        train(config, small_faces, store, run_id="resumable", progress=cancel_after_first_epoch, cancel=cancel)
+    assert store.list() == []
+    interrupted = dict(store.interrupted())
+    assert interrupted["resumable"]["state"] == "cancelled"
+    assert len(interrupted["resumable"]["history"]["loss"]) == 1
+    epochs_seen = []
+    run = resume("resumable", small_faces, store, progress=lambda e: e["phase"] == "epoch" and epochs_seen.append(e["epoch"]))
+    assert epochs_seen == [2, 3]  # continued from the checkpoint, not from scratch
+    assert len(run.meta["history"]["loss"]) == 3
+    assert store.interrupted() == []
