@@ -131,9 +131,13 @@ def cmd_list(args, store):
               f"{'' if tta is None else f' (flip {100 * tta:5.2f}%)'}  {m.get('dataset', {}).get('name', '?'):10s} {m.get('description', '')}")
     for b in broken:
         print(f"{b.id:40s} BROKEN: {b.reason}")
+    holder = store.busy()
     for run_id, status in store.interrupted():
-        print(f"{run_id:40s} INTERRUPTED ({status.get('state')}, {len(status.get('history', {}).get('loss', []))} epochs done): "
-              f"python -m fer resume {run_id}")
+        done = len(status.get("history", {}).get("loss", []))
+        if status.get("state") == "training" and holder:
+            print(f"{run_id:40s} TRAINING now ({done} epochs done, {holder})")
+        else:
+            print(f"{run_id:40s} INTERRUPTED ({status.get('state')}, {done} epochs done): python -m fer resume {run_id}")
 
 
 def cmd_evaluate(args, store):
@@ -174,7 +178,7 @@ COMMANDS = {"train": cmd_train, "resume": cmd_resume, "list": cmd_list, "evaluat
 
 def main(argv=None) -> int:
     from fer.data import DataError
-    from fer.models import ModelConfigError
+    from fer.errors import ModelConfigError
     from fer.runs import RunError, RunStore, TrainingBusy
     from fer.train import TrainingCancelled
 

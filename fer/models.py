@@ -14,6 +14,7 @@ import keras
 from keras import layers
 
 from fer import IMAGE_SIZE, NUM_CLASSES
+from fer.errors import ModelConfigError  # noqa: F401 - re-exported
 
 LAST_CONV = "last_conv"
 ARCHS = ("cnn", "dnn", "mobilenet")
@@ -23,10 +24,6 @@ ACTIVATIONS = ("relu", "leaky_relu", "prelu")
 CNN_CHANNELS = (32, 64, 128, 256)  # one VGG block (2 convs + pool) per entry
 # The course's compressed model: after a stem conv, (channels, pool-after) per mobile block.
 MOBILENET_BLOCKS = ((32, 32), (48, 48, 64), (96, 128, 128))
-
-
-class ModelConfigError(ValueError):
-    """An impossible model request (unknown arch, width out of range...)."""
 
 
 def _act(x, activation, name):

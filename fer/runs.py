@@ -217,6 +217,20 @@ class RunStore:
             out.append((entry.name, status))
         return out
 
+    def busy(self) -> str | None:
+        """Who holds the training lock right now (None when free)."""
+        path = self.root / LOCK_FILE
+        if not path.is_file():
+            return None
+        with open(path, "a+", encoding="utf-8") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                return fh.read().strip() or "another training"
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        return None
+
     @contextlib.contextmanager
     def training_lock(self, owner: str):
         """Hold the store's exclusive training lock or raise TrainingBusy at once."""

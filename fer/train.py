@@ -55,10 +55,14 @@ class TrainConfig:
         return {k: v for k, v in opts.items() if v is not None}
 
     def validate(self):
-        from fer.models import ARCHS, ModelConfigError
+        from fer.errors import ModelConfigError
+
+        ARCHS = ("cnn", "dnn", "mobilenet")
 
         if self.arch not in ARCHS:
             raise ModelConfigError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if not 0.05 <= self.width <= 8:
+            raise ModelConfigError(f"width must be between 0.05 and 8, got {self.width}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ModelConfigError("epochs and batch size must be at least 1")
         if not 0 < self.learning_rate < 1:

@@ -295,10 +295,11 @@ def _window(T, u0, u1, v0, v1):
     b = sv_[:, None] * vs
     x = cx[:, None] + c[:, None] * a - si[:, None] * b
     y = cy[:, None] + si[:, None] * a + c[:, None] * b
-    c0 = min(SIZE, max(0, int(np.floor(x.min())) - 1))
-    c1 = min(SIZE, max(c0, int(np.ceil(x.max())) + 2))
-    r0 = min(SIZE, max(0, int(np.floor(y.min())) - 1))
-    r1 = min(SIZE, max(r0, int(np.ceil(y.max())) + 2))
+    # pixel centres sit at integer coordinates; keep a margin of up to 1 px against rounding
+    c0 = min(SIZE, max(0, int(np.floor(x.min()))))
+    c1 = min(SIZE, max(c0, int(np.ceil(x.max())) + 1))
+    r0 = min(SIZE, max(0, int(np.floor(y.min()))))
+    r1 = min(SIZE, max(r0, int(np.ceil(y.max())) + 1))
     return (slice(None), slice(r0, r1), slice(c0, c1))
 
 
@@ -414,8 +415,8 @@ def _draw_brows(sub, w, P, ind):
     t = _clip01((A - xi) / L)
     omt = _F(1.0) - t
     arch = _F(6.0) * (_F(1.0) - _F(0.6) * np.maximum(bi, 0))  # 4 * 1.5 px
-    fy = (_F(-9.0) - _F(2.2) * bh) - arch * t * omt + bs * (_F(1.9) * omt - _F(0.6) * t) - _F(2.6) * bi * omt * omt
-    dfy = (_F(5.2) * bi * omt - arch * (_F(1.0) - _F(2.0) * t) - _F(2.5) * bs) / L
+    fy = (_F(-9.0) - _F(2.2) * bh) - arch * t * omt + bs * (_F(2.5) * omt - _F(0.6) * t) - _F(2.6) * bi * omt * omt
+    dfy = (_F(5.2) * bi * omt - arch * (_F(1.0) - _F(2.0) * t) - _F(3.1) * bs) / L
     d = (V - fy) / np.sqrt(_F(1.0) + dfy * dfy)
     ex = A - (xi + t * L)
     d = np.sqrt(d * d + ex * ex)
@@ -460,6 +461,7 @@ def _draw_mouth(sub, w, P, ind):
     _clip01(a)
     a *= a_cav
     a *= teeth
+    a *= _clip01((mid - gap - yu) * _F(0.8))  # only where the upper lip has lifted
     _over(sub, a, np.minimum(skin + _F(0.3), _F(0.95)))  # upper teeth
 
 
@@ -630,14 +632,19 @@ def render_batch(params: dict, chunk: int = _CHUNK):
 
 
 def _pose_order(p, chunk):
+    """Image order that puts similar (rotation, shift_y, shift_x) next to each other."""
     n = len(p["shift_x"])
     if n <= chunk:
         return np.arange(n)
-    nb = max(1, int(round(np.sqrt(n / chunk))))
-    rank_y = np.argsort(np.argsort(p["shift_y"], kind="stable"), kind="stable")
-    band = rank_y * nb // n
-    key = p["shift_x"] * np.where(band % 2, -1.0, 1.0)  # snake through the bands
-    return np.lexsort((key, band))
+    nb = max(1, int(round((n / chunk) ** (1 / 3))))
+
+    def bands(x):
+        return np.argsort(np.argsort(x, kind="stable"), kind="stable") * nb // n
+
+    rot = bands(p["rotation"])
+    sy = bands(p["shift_y"])
+    snake = np.where((rot * nb + sy) % 2, -1.0, 1.0)
+    return np.lexsort((p["shift_x"] * snake, np.where(rot % 2, nb - 1 - sy, sy), rot))
 
 
 def render(expression: dict | None = None, nuisance: dict | None = None):

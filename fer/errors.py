@@ -1,0 +1,5 @@
+"""Error types a user can cause, importable without loading TensorFlow (fast CLI errors)."""
+
+
+class ModelConfigError(ValueError):
+    """An impossible model request (unknown arch, width out of range...)."""

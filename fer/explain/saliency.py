@@ -1,0 +1,333 @@
+"""Attribution maps: vanilla Saliency, SmoothGrad, Grad-CAM, Grad-CAM++ and (Faster-)Score-CAM.
+
+Every method is a plain callable with one signature (the shape of tf-keras-vis' visualisations)::
+
+    maps = METHODS["Grad-CAM"](model, images, class_index, **options)
+
+- ``images``: uint8 (N,48,48) faces (or (48,48) for one face; (N,48,48,1) and float 0..255 work too);
+- ``class_index``: an int for all faces, or one int per face;
+- returns float32 (N,48,48), each map scaled to [0,1] (an all-zero map stays zero).
+Unknown options are ignored, so one settings dict can be passed to every method.
+
+The algorithms are tf-keras-vis' own classes (``Saliency``, ``Gradcam``, ``GradcamPlusPlus``,
+``Scorecam``) on a copy of the model whose softmax is replaced by a linear output
+(``ReplaceToLinear``, applied through tf-keras-vis' clone so the shared, cached model is never
+touched). The copy is prepared once per model object and cached:
+
+- tf-keras-vis runs the model eagerly, layer by layer, which on this 2-core CPU costs 3-5x the
+  compiled forward pass. The prepared copy therefore hands tf-keras-vis a *compiled stand-in*:
+  a functional model of two layers, ``last_conv`` (everything up to the target layer) and
+  ``probabilities`` (the rest), each one `tf.function`. tf-keras-vis sees a normal model (it cuts
+  it at ``penultimate_layer=LAST_CONV`` as usual) and its maths is unchanged; the tests check the
+  maps equal those of tf-keras-vis on the plain linear copy.
+- Grad-CAM family methods name their layer explicitly (``fer.models.LAST_CONV``; tf-keras-vis'
+  automatic search skips MobileNet's depthwise layers) and never search.
+
+SmoothGrad: tf-keras-vis' ``smooth_noise`` is relative: sigma = noise * (max - min) of each
+input image, so with 0..255 faces ``noise=0.2`` means sigma of about 50 grey levels, the
+paper's 10-20 % of the range, with no rescaling needed. Here the noisy copies are drawn with a
+seeded generator and sent through tf-keras-vis' ``Saliency`` as one batch (the same estimator
+as its ``smooth_samples`` loop: the mean of |gradient| over the samples), so reruns give the
+same map and 20 samples cost one batched gradient instead of 20 calls.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+from fer.models import LAST_CONV
+
+METHOD_NAMES = ("Saliency", "SmoothGrad", "Grad-CAM", "Grad-CAM++", "Score-CAM")
+GRADIENT_METHODS = ("Saliency", "SmoothGrad")
+CAM_METHODS = ("Grad-CAM", "Grad-CAM++", "Score-CAM")
+DEFAULT_OPTIONS = {"samples": 20, "noise": 0.2, "seed": 0, "max_n": 10}
+
+_NO_CONV = ("the model has no convolutional layer (it flattens the face first), so there are no spatial "
+            "feature maps for a class activation map to weight")
+
+
+# ----------------------------------------------------------------------------------------------
+# the prepared (linear, compiled) copy of a model, cached per model object
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def cam_layer(model) -> Optional[str]:
+    """The layer the CAM methods weight: `LAST_CONV` if the model names it, else its last
+    convolution layer; None for a model without one (the DNN)."""
+    names = [layer.name for layer in model.layers]
+    if LAST_CONV in names:
+        return LAST_CONV
+    for layer in reversed(model.layers):
+        if "Conv" in type(layer).__name__ and len(layer.output.shape) == 4:
+            return layer.name
+    return None
+
+
+class _Compiled:
+    """Factory for a Keras layer that runs a sub-model as one `tf.function` (one trace per layer)."""
+
+    @staticmethod
+    def make(submodel, name):
+        import tensorflow as tf
+
+        keras = _keras()
+
+        class Compiled(keras.layers.Layer):
+            def __init__(self):
+                super().__init__(name=name, trainable=False)
+                spec = tf.TensorSpec((None,) + tuple(submodel.input.shape[1:]), tf.float32)
+                # stored outside Keras' attribute tracking: the sub-model's weights stay its own
+                self.__dict__["_fn"] = tf.function(lambda v: submodel(v, training=False), input_signature=[spec])
+                self.__dict__["_out"] = tuple(submodel.output.shape[1:])
+
+            def call(self, x):
+                return self._fn(x)
+
+            def compute_output_shape(self, input_shape):
+                return (input_shape[0],) + self._out
+
+        return Compiled()
+
+
+def _fast_model(linear, layer: Optional[str]):
+    """face -> [layer: compiled trunk] -> probabilities: compiled head (linear output)."""
+    keras = _keras()
+
+    class FastModel(keras.Model):
+        def predict(self, x, batch_size=256, **_):  # Score-CAM's batch predictions, without a progress bar
+            x = x[0] if isinstance(x, (list, tuple)) else x
+            bs = max(1, int(batch_size))
+            return np.concatenate([np.asarray(self([x[i:i + bs]])) for i in range(0, len(x), bs)])
+
+    inp = keras.Input(tuple(linear.input.shape[1:]), name="face")
+    if layer is None:
+        out = _Compiled.make(linear, "probabilities")(inp)
+    else:
+        feat = linear.get_layer(layer).output
+        trunk = keras.Model(linear.input, feat)
+        head = keras.Model(feat, linear.output)
+        out = _Compiled.make(head, "probabilities")(_Compiled.make(trunk, layer)(inp))
+    return FastModel([inp], out, name=f"{linear.name}_fast")
+
+
+class Prepared:
+    """A model's linear-output copy and its compiled stand-ins (one per target layer)."""
+
+    def __init__(self, model):
+        from tf_keras_vis.saliency import Saliency
+        from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+
+        # tf-keras-vis' own clone: clone_model + set_weights, then ReplaceToLinear on the copy
+        self.linear = Saliency(model, model_modifier=ReplaceToLinear(), clone=True).model
+        self.cam_layer = cam_layer(self.linear)
+        self._fast: Dict[Optional[str], object] = {}
+        self._extractors: Dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def fast(self, layer: Optional[str] = None):
+        with self._lock:
+            if layer not in self._fast:
+                self._fast[layer] = _fast_model(self.linear, layer)
+            return self._fast[layer]
+
+    def logits(self, x, batch_size=256) -> np.ndarray:
+        return self.fast(self.cam_layer).predict(as_input(x), batch_size=batch_size)
+
+    def probs(self, x, batch_size=256) -> np.ndarray:
+        z = self.logits(x, batch_size).astype(np.float64)
+        z -= z.max(1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(1, keepdims=True)).astype(np.float32)
+
+
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()
+
+
+def prepared(model) -> Prepared:
+    """The cached `Prepared` copy of `model` (built on first use; dropped with the model)."""
+    with _CACHE_LOCK:
+        prep = _CACHE.get(model)
+        if prep is None:
+            prep = _CACHE[model] = Prepared(model)
+        return prep
+
+
+def forget(model) -> None:
+    """Drop the cached copy (after changing the model's weights in place)."""
+    with _CACHE_LOCK:
+        _CACHE.pop(model, None)
+
+
+# ----------------------------------------------------------------------------------------------
+# inputs and outputs
+
+
+def as_input(images) -> np.ndarray:
+    """(N,48,48) / (48,48) / (N,48,48,1), uint8 or float 0..255 -> float32 (N,48,48,1)."""
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] != 1:
+        raise ValueError(f"expected faces of shape (N,48,48), got {np.shape(images)}")
+    return x
+
+
+def _classes(class_index, n: int) -> list:
+    c = np.asarray(class_index, dtype=np.int64).reshape(-1)
+    if c.size == 1:
+        c = np.repeat(c, n)
+    if c.size != n:
+        raise ValueError(f"class_index: need one class or {n}, got {c.size}")
+    return [int(v) for v in c]
+
+
+def _finish(maps, n: int) -> np.ndarray:
+    """float32 (N,48,48), each map min-max scaled to [0,1] (tf-keras-vis' `normalize` adds an
+    epsilon to the range, which flattens maps of tiny gradients; a constant map becomes 0)."""
+    m = np.asarray(maps, dtype=np.float64).reshape(n, *np.shape(maps)[-2:])
+    m = np.nan_to_num(m, nan=0.0, posinf=0.0, neginf=0.0)
+    lo = m.min(axis=(1, 2), keepdims=True)
+    rng = m.max(axis=(1, 2), keepdims=True) - lo
+    m = np.where(rng > 0, (m - lo) / np.where(rng > 0, rng, 1.0), 0.0)
+    return np.clip(m, 0.0, 1.0).astype(np.float32)
+
+
+def _chunks(n: int, size: int):
+    for i in range(0, n, max(1, size)):
+        yield slice(i, min(n, i + size))
+
+
+# ----------------------------------------------------------------------------------------------
+# the methods
+
+
+def saliency(model, images, class_index, batch_size: int = 64, **_) -> np.ndarray:
+    """Vanilla gradient (Simonyan et al. 2014): |d class score / d pixel|, tf-keras-vis `Saliency`."""
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    x = as_input(images)
+    cls = _classes(class_index, len(x))
+    prep = prepared(model)
+    vis = Saliency(prep.fast(prep.cam_layer), clone=False)
+    out = [vis(CategoricalScore(cls[s]), x[s]) for s in _chunks(len(x), batch_size)]
+    return _finish(np.concatenate([np.reshape(o, (-1, 48, 48)) for o in out]), len(x))
+
+
+def smoothgrad(model, images, class_index, samples: int = 20, noise: float = 0.2, seed: int = 0,
+               batch_size: int = 128, **_) -> np.ndarray:
+    """SmoothGrad (Smilkov et al. 2017): mean |gradient| over `samples` noisy copies,
+    noise sigma = `noise` x (max - min) of each face, as tf-keras-vis' smooth_noise."""
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    x = as_input(images)
+    n, samples = len(x), max(1, int(samples))
+    cls = _classes(class_index, n)
+    rng = np.random.default_rng(seed)
+    sigma = float(noise) * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))  # (N,)
+    noisy = x[None] + rng.standard_normal((samples,) + x.shape, dtype=np.float32) * sigma[None, :, None, None, None]
+    noisy = noisy.reshape((samples * n,) + x.shape[1:])
+    tiled = cls * samples
+    prep = prepared(model)
+    vis = Saliency(prep.fast(prep.cam_layer), clone=False)
+    grads = [np.reshape(vis(CategoricalScore(tiled[s]), noisy[s], normalize_map=False), (-1, 48, 48))
+             for s in _chunks(len(noisy), batch_size)]
+    total = np.concatenate(grads).reshape(samples, n, 48, 48).mean(0)
+    from tf_keras_vis.utils import normalize
+
+    return _finish(normalize(total), n)
+
+
+def _cam(cls_name, model, images, class_index, layer, chunk, **call_options):
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    prep = prepared(model)
+    layer = layer or prep.cam_layer
+    if layer is None:
+        raise ValueError(f"{cls_name.__name__}: {_NO_CONV}")
+    x = as_input(images)
+    cls = _classes(class_index, len(x))
+    vis = cls_name(prep.fast(layer), clone=False)
+    out = [vis(CategoricalScore(cls[s]), x[s], penultimate_layer=layer, seek_penultimate_conv_layer=False, **call_options)
+           for s in _chunks(len(x), chunk)]
+    return _finish(np.concatenate([np.reshape(o, (-1, 48, 48)) for o in out]), len(x))
+
+
+def gradcam(model, images, class_index, layer: Optional[str] = None, batch_size: int = 64, **_) -> np.ndarray:
+    """Grad-CAM (Selvaraju et al. 2017) on `layer` (default: LAST_CONV), tf-keras-vis `Gradcam`."""
+    from tf_keras_vis.gradcam import Gradcam
+
+    return _cam(Gradcam, model, images, class_index, layer, batch_size)
+
+
+def gradcam_plus_plus(model, images, class_index, layer: Optional[str] = None, batch_size: int = 64, **_) -> np.ndarray:
+    """Grad-CAM++ (Chattopadhyay et al. 2018), tf-keras-vis `GradcamPlusPlus`."""
+    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+
+    return _cam(GradcamPlusPlus, model, images, class_index, layer, batch_size)
+
+
+def scorecam(model, images, class_index, max_n: Optional[int] = 10, layer: Optional[str] = None, **_) -> np.ndarray:
+    """Score-CAM (Wang et al. 2020); Faster-Score-CAM with `max_n` > 0: only the `max_n` feature
+    maps of highest spatial variance are scored (0 or None: all of them). tf-keras-vis `Scorecam`.
+    Faces go one at a time, so each gets its own top-`max_n` channels."""
+    from tf_keras_vis.scorecam import Scorecam
+
+    prep = prepared(model)
+    target = layer or prep.cam_layer
+    channels = prep.linear.get_layer(target).output.shape[-1] if target else None
+    max_n = None if not max_n or max_n <= 0 or channels is None else min(int(max_n), int(channels))
+    return _cam(Scorecam, model, images, class_index, layer, 1, max_N=max_n, batch_size=256)
+
+
+METHODS: Dict[str, Callable] = {
+    "Saliency": saliency,
+    "SmoothGrad": smoothgrad,
+    "Grad-CAM": gradcam,
+    "Grad-CAM++": gradcam_plus_plus,
+    "Score-CAM": scorecam,
+}
+
+OPTIONS_USED = {  # which options change each method's map (for cache keys and the UI)
+    "Saliency": (),
+    "SmoothGrad": ("samples", "noise", "seed"),
+    "Grad-CAM": ("layer",),
+    "Grad-CAM++": ("layer",),
+    "Score-CAM": ("max_n", "layer"),
+}
+
+
+def method_options(method: str, options: Optional[dict]) -> dict:
+    """The subset of `options` that `method` reads (sorted: usable as a cache key)."""
+    options = options or {}
+    return {k: options[k] for k in sorted(OPTIONS_USED[method]) if k in options}
+
+
+def applicable_methods(model) -> Dict[str, Optional[str]]:
+    """{method: None if it applies, else the reason it does not}."""
+    has_cam = cam_layer(model) is not None
+    return {name: (None if name in GRADIENT_METHODS or has_cam else _NO_CONV) for name in METHODS}
+
+
+def compute_maps(model, images, class_index, methods=None, options=None) -> Dict[str, np.ndarray]:
+    """{method: maps (N,48,48)} for the applicable `methods` (default: all)."""
+    ok = applicable_methods(model)
+    methods = [m for m in (methods or METHOD_NAMES) if ok.get(m) is None]
+    return {m: METHODS[m](model, images, class_index, **(options or {})) for m in methods}
+
+
+def predict(model, images) -> np.ndarray:
+    """Softmax probabilities (N,7) through the prepared compiled copy (same numbers as the model)."""
+    return prepared(model).probs(as_input(images))

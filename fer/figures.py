@@ -1,0 +1,282 @@
+"""Figure builders for the app (Altair charts, matplotlib figures, numpy face montages).
+
+Pure functions of arrays and dicts: no Streamlit import, no TensorFlow import, so the tests
+and the CLI can call them and the pages stay thin.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from fer import CLASS_NAMES
+
+TRUE_AXIS = "true class"
+PRED_AXIS = "predicted class"
+
+
+# -- tables ---------------------------------------------------------------------------
+def confusion_frame(cm, class_names: Sequence[str] = CLASS_NAMES, normalize: bool = False):
+    """DataFrame: rows = true class, columns = predicted class; counts or row fractions."""
+    import pandas as pd
+
+    cm = np.asarray(cm, dtype=float if normalize else int)
+    if normalize:
+        rows = cm.sum(1, keepdims=True)
+        cm = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
+    frame = pd.DataFrame(cm, index=list(class_names), columns=list(class_names))
+    frame.index.name = TRUE_AXIS
+    frame.columns.name = PRED_AXIS
+    return frame
+
+
+def confusion_long(cm, class_names: Sequence[str] = CLASS_NAMES):
+    """Long form (true, predicted, count, row fraction) for heatmaps."""
+    import pandas as pd
+
+    cm = np.asarray(cm, dtype=int)
+    rows = cm.sum(1)
+    records = []
+    for i, t in enumerate(class_names):
+        for j, p in enumerate(class_names):
+            frac = cm[i, j] / rows[i] if rows[i] else 0.0
+            records.append({TRUE_AXIS: t, PRED_AXIS: p, "count": int(cm[i, j]), "fraction": float(frac),
+                            "percent": f"{100 * frac:.0f}%", "true_index": i, "pred_index": j})
+    return pd.DataFrame.from_records(records)
+
+
+def most_confused(cm, class_names: Sequence[str] = CLASS_NAMES, top: int = 3):
+    """[(true, predicted, count, share of the true class)] of the largest off-diagonal cells."""
+    cm = np.asarray(cm, dtype=int)
+    rows = cm.sum(1)
+    cells = [(cm[i, j], i, j) for i in range(len(cm)) for j in range(len(cm)) if i != j and cm[i, j] > 0]
+    cells.sort(reverse=True)
+    return [(class_names[i], class_names[j], int(n), n / rows[i] if rows[i] else 0.0) for n, i, j in cells[:top]]
+
+
+def history_frame(histories: dict):
+    """Long form of Keras histories: one row per (run, epoch, metric, split).
+
+    `histories` maps a label (run id) to a history dict ({"loss": [...], "val_loss": [...], ...}).
+    """
+    import pandas as pd
+
+    records = []
+    for label, history in histories.items():
+        for key, values in (history or {}).items():
+            split = "validation" if key.startswith("val_") else "train"
+            metric = key[4:] if key.startswith("val_") else key
+            if metric not in ("loss", "accuracy"):
+                continue
+            for epoch, value in enumerate(values or [], start=1):
+                if value is None or not np.isfinite(value):
+                    continue
+                records.append({"run": label, "epoch": epoch, "metric": metric, "split": split, "value": float(value)})
+    return pd.DataFrame.from_records(records, columns=["run", "epoch", "metric", "split", "value"])
+
+
+# -- Altair charts --------------------------------------------------------------------
+def confusion_chart(cm, class_names: Sequence[str] = CLASS_NAMES, normalize: bool = False, title: Optional[str] = None,
+                    size: int = 320, selectable: bool = False):
+    """Heatmap with the numbers written in each cell; rows true, columns predicted.
+
+    `selectable=True` adds a point selection named "cell" on (true_index, pred_index).
+    """
+    import altair as alt
+
+    data = confusion_long(cm, class_names)
+    value = "fraction" if normalize else "count"
+    order = list(class_names)
+    base = alt.Chart(data).encode(
+        x=alt.X(f"{PRED_AXIS}:N", sort=order, axis=alt.Axis(labelAngle=-40, title="predicted")),
+        y=alt.Y(f"{TRUE_AXIS}:N", sort=order, axis=alt.Axis(title="true")),
+    )
+    tooltip = [TRUE_AXIS, PRED_AXIS, "count", alt.Tooltip("fraction:Q", format=".1%")]
+    rect = base.mark_rect().encode(
+        color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="blues"), legend=None),
+        tooltip=tooltip,
+    )
+    if selectable:
+        cell = alt.selection_point(name="cell", fields=["true_index", "pred_index"], on="click")
+        rect = rect.add_params(cell).encode(
+            opacity=alt.condition(cell, alt.value(1.0), alt.value(0.75)),
+        )
+    vmax = data[value].max() or 1
+    text = base.mark_text(fontSize=12).encode(
+        text=alt.Text("percent:N") if normalize else alt.Text("count:Q"),
+        color=alt.condition(alt.datum[value] > 0.55 * vmax, alt.value("white"), alt.value("#1f2933")),
+        tooltip=tooltip,
+    )
+    chart = (rect + text).properties(width=size, height=size)
+    if title:
+        chart = chart.properties(title=title)
+    return chart
+
+
+def curves_chart(histories: dict, height: int = 240):
+    """Loss and accuracy per epoch side by side; colour = run, dashed = validation."""
+    import altair as alt
+
+    data = history_frame(histories)
+    if data.empty:
+        return None
+    many = data["run"].nunique() > 1
+    charts = []
+    for metric in ("loss", "accuracy"):
+        part = data[data["metric"] == metric]
+        if part.empty:
+            continue
+        enc = dict(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+            strokeDash=alt.StrokeDash("split:N", legend=alt.Legend(title=None, orient="bottom")),
+            tooltip=["run", "epoch", "split", alt.Tooltip("value:Q", format=".4f")],
+        )
+        if many:
+            enc["color"] = alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400))
+        else:
+            enc["color"] = alt.Color("split:N", legend=None)
+        charts.append(alt.Chart(part).mark_line(point=True).encode(**enc).properties(title=metric, height=height, width="container"))
+    if len(charts) == 1:
+        return charts[0]
+    return alt.hconcat(*[c.properties(width=300) for c in charts]).resolve_scale(color="shared", strokeDash="shared")
+
+
+def class_distribution_chart(counts, height: int = 260):
+    """Grouped bars: images per class in each split (`counts` = Dataset.counts())."""
+    import altair as alt
+
+    data = counts.rename_axis("class").reset_index().melt("class", var_name="split", value_name="images")
+    order = list(counts.index)
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", sort=order, axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("split:N", sort=["train", "val", "test"]),
+            y=alt.Y("images:Q"),
+            color=alt.Color("split:N", sort=["train", "val", "test"], legend=alt.Legend(orient="top")),
+            tooltip=["class", "split", "images"],
+        )
+        .properties(height=height)
+    )
+
+
+def proba_chart(probs, class_names: Sequence[str] = CLASS_NAMES, true: Optional[int] = None, height: int = 200):
+    """Horizontal bars of class probabilities; the true class green, the prediction red if wrong."""
+    import altair as alt
+    import pandas as pd
+
+    probs = np.asarray(probs, dtype=float)
+    pred = int(np.argmax(probs))
+    role = []
+    for i in range(len(class_names)):
+        if i == true:
+            role.append("true class")
+        elif i == pred:
+            role.append("predicted (wrong)")
+        else:
+            role.append("other")
+    data = pd.DataFrame({"class": list(class_names), "probability": probs, "role": role})
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=alt.Y("class:N", sort=list(class_names), title=None),
+            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            color=alt.Color("role:N", scale=alt.Scale(domain=["true class", "predicted (wrong)", "other"],
+                                                       range=["#2e8b57", "#c0392b", "#8aa4c8"]),
+                            legend=alt.Legend(orient="bottom", title=None)),
+            tooltip=["class", alt.Tooltip("probability:Q", format=".1%")],
+        )
+        .properties(height=height)
+    )
+
+
+def params_accuracy_chart(frame, height: int = 280):
+    """Scatter of parameters (log) vs test accuracy, one point per run, colour = architecture."""
+    import altair as alt
+
+    return (
+        alt.Chart(frame)
+        .mark_circle(size=90)
+        .encode(
+            x=alt.X("params:Q", scale=alt.Scale(type="log"), title="parameters (log)"),
+            y=alt.Y("test accuracy:Q", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+            color=alt.Color("arch:N"),
+            tooltip=["run", "arch", "width", "params", alt.Tooltip("test accuracy:Q", format=".1%")],
+        )
+        .properties(height=height)
+    )
+
+
+# -- faces ----------------------------------------------------------------------------
+def upscale(image, scale: int = 2) -> np.ndarray:
+    """Nearest-neighbour enlargement, so 48x48 faces stay crisp in the browser."""
+    image = np.asarray(image)
+    return np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+
+
+def montage(images: Iterable, ncols: int = 10, scale: int = 2, pad: int = 2, pad_value: int = 255) -> np.ndarray:
+    """Tile uint8 (N,48,48) faces into one uint8 image (rows of `ncols`), nearest-neighbour scaled."""
+    images = [np.asarray(im, dtype=np.uint8) for im in images]
+    if not images:
+        return np.full((48 * scale, 48 * scale), pad_value, np.uint8)
+    h, w = images[0].shape[:2]
+    ncols = max(1, min(ncols, len(images)))
+    nrows = -(-len(images) // ncols)
+    out = np.full((nrows * (h * scale + pad) + pad, ncols * (w * scale + pad) + pad), pad_value, np.uint8)
+    for k, im in enumerate(images):
+        r, c = divmod(k, ncols)
+        y, x = pad + r * (h * scale + pad), pad + c * (w * scale + pad)
+        out[y : y + h * scale, x : x + w * scale] = upscale(im, scale)
+    return out
+
+
+def face_grid_figure(images, titles: Optional[Sequence[str]] = None, ncols: int = 8, size: float = 1.3):
+    """A matplotlib figure of faces with a title under each (e.g. 'true sad / pred fear 71%')."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    images = list(images)
+    n = max(1, len(images))
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(ncols * size, nrows * (size + 0.35)))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if k < len(images):
+            ax.imshow(images[k], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            if titles is not None and k < len(titles):
+                ax.set_title(titles[k], fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(cm, class_names: Sequence[str] = CLASS_NAMES, normalize: bool = False, title: str = ""):
+    """The confusion matrix as a matplotlib figure (for reports and static export)."""
+    from matplotlib.figure import Figure
+
+    frame = confusion_frame(cm, class_names, normalize)
+    values = frame.to_numpy()
+    fig = Figure(figsize=(5, 4.4))
+    ax = fig.subplots()
+    im = ax.imshow(values, cmap="Blues")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=40, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    vmax = values.max() or 1
+    for i in range(len(class_names)):
+        for j in range(len(class_names)):
+            v = values[i, j]
+            ax.text(j, i, f"{100 * v:.0f}%" if normalize else f"{int(v)}", ha="center", va="center", fontsize=8,
+                    color="white" if v > 0.55 * vmax else "#1f2933")
+    if title:
+        ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,463 @@
+"""Background training for the app: one process-wide FIFO queue, one worker thread.
+
+    jobs = JobManager(RunStore())
+    job = jobs.submit(TrainConfig(arch="cnn", width=0.25, epochs=3), dataset, owner="tab 1")
+    jobs.get(job.id).status      # "queued" -> "running" -> "done" | "failed" | "cancelled"
+    jobs.cancel(job.id)
+
+Every browser tab (Streamlit session) shares one manager (the app gets it through
+`st.cache_resource`), so two tabs asking to train at once are queued one after the other and
+never interleave. Around each training the worker also holds the run store's file lock
+(`RunStore.training_lock`), so a CLI training in another process is waited for, not raced.
+Progress (epoch, batch, ETA, live history) is kept on the `Job` for the pages to draw; a
+failure is kept as a one-line message, never re-raised into a page.
+
+No Streamlit import here: the tests drive this module directly.
+"""
+from __future__ import annotations
+
+import collections
+import copy
+import dataclasses
+import itertools
+import logging
+import math
+import os
+import platform
+import threading
+import time
+from typing import Any, Callable, Optional
+
+log = logging.getLogger(__name__)
+
+QUEUED, WAITING, RUNNING, DONE, FAILED, CANCELLED = "queued", "waiting", "running", "done", "failed", "cancelled"
+ACTIVE = (QUEUED, WAITING, RUNNING)
+FINISHED = (DONE, FAILED, CANCELLED)
+
+# Training throughput (training images per second, per-epoch validation on 1,000 images
+# included) measured on the development machine: 2 CPU cores shared with other jobs (load ~10),
+# tensorflow-cpu 2.21, width 0.25, 2,000 images, batch 64, augmentation on. Deliberately
+# conservative; used only until this machine has runs of its own to measure.
+STORED_THROUGHPUT = {"cnn": 64.0, "dnn": 255.0, "mobilenet": 54.0}
+STARTUP_S = 5.0  # TensorFlow import, model build and tf.data set-up
+EVAL_SPEEDUP = 3.0  # inference images/s relative to training images/s (final val + test + flipped test)
+
+
+def quick_config(**overrides):
+    """The one-click "quick default": a small CNN on at most 2,000 training images, 3 epochs."""
+    from fer.train import TrainConfig
+
+    base = dict(arch="cnn", width=0.25, epochs=3, batch_size=64, max_train_images=2000, patience=0,
+                description="quick default (cnn width 0.25, 3 epochs, 2,000 training images)")
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+@dataclasses.dataclass
+class Job:
+    """One training request and its live state. Pages get copies (`JobManager.get`)."""
+
+    id: str
+    config: Any  # fer.train.TrainConfig
+    dataset_name: str
+    fingerprint: str
+    n_train: int = 0
+    owner: str = ""
+    status: str = QUEUED
+    message: str = ""  # what is happening now, for people
+    error: str = ""  # one line when status == failed
+    run_id: Optional[str] = None  # the saved run (status done) or the run id being trained
+    epoch: int = 0
+    epochs: int = 0
+    batch: int = 0
+    batches: int = 0
+    eta_s: Optional[float] = None
+    loss: Optional[float] = None
+    accuracy: Optional[float] = None
+    history: dict = dataclasses.field(default_factory=dict)
+    submitted: float = dataclasses.field(default_factory=time.time)
+    started: Optional[float] = None
+    finished: Optional[float] = None
+    images_per_s: Optional[float] = None
+    estimate_s: Optional[float] = None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def fraction(self) -> float:
+        """0..1 progress through all epochs (1 once finished successfully)."""
+        if self.status == DONE:
+            return 1.0
+        if not self.epochs or not self.epoch:
+            return 0.0
+        within = self.batch / self.batches if self.batches else 0.0
+        return max(0.0, min(1.0, (self.epoch - 1 + within) / self.epochs))
+
+    @property
+    def elapsed_s(self) -> float:
+        if not self.started:
+            return 0.0
+        return (self.finished or time.time()) - self.started
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        return f"{c.arch} width {c.width:g}, {c.epochs} epoch(s)"
+
+
+class JobManager:
+    """FIFO queue of trainings run one at a time by a worker thread.
+
+    `train_fn(config, dataset, store, run_id=..., progress=..., cancel=...)` defaults to
+    `fer.train.train`; tests pass a fake. `on_finish(job)` callbacks run in the worker
+    thread after each job ends (the app clears its run-list cache there).
+    """
+
+    def __init__(self, store, train_fn: Optional[Callable] = None, lock_poll_s: float = 2.0, keep: int = 50):
+        self.store = store
+        self._train_fn = train_fn
+        self.lock_poll_s = lock_poll_s
+        self.keep = keep
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._queue: collections.deque = collections.deque()
+        self._jobs: "collections.OrderedDict[str, Job]" = collections.OrderedDict()
+        self._datasets: dict = {}
+        self._cancel: dict = {}
+        self._worker: Optional[threading.Thread] = None
+        self._ids = itertools.count(1)
+        self.finished_count = 0  # bumps whenever a job ends; pages compare it to refresh
+        self.on_finish: list = []
+
+    # -- requests ------------------------------------------------------------
+    def submit(self, config, dataset, owner: str = "") -> Job:
+        """Queue a training; returns a copy of its Job. Raises ModelConfigError on a bad config."""
+        config.validate()
+        config = copy.deepcopy(config)
+        n_train = int(len(dataset.indices("train"))) if hasattr(dataset, "indices") else 0
+        if config.max_train_images:
+            n_train = min(n_train, int(config.max_train_images))
+        with self._lock:
+            job = Job(id=f"job{next(self._ids)}-{os.getpid()}", config=config, dataset_name=getattr(dataset, "name", "data"),
+                      fingerprint=getattr(dataset, "fingerprint", ""), n_train=n_train, owner=owner, epochs=config.epochs)
+            job.estimate_s = estimate_seconds(config, n_train, self._runs_quietly(), n_eval=eval_images(dataset))
+            ahead = sum(1 for j in self._jobs.values() if j.active)
+            job.message = f"queued behind {ahead} training(s)" if ahead else "starting"
+            self._jobs[job.id] = job
+            self._datasets[job.id] = dataset
+            self._cancel[job.id] = threading.Event()
+            self._queue.append(job.id)
+            self._trim()
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name="fer-training", daemon=True)
+                self._worker.start()
+            self._changed.notify_all()
+            return self._copy(job)
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a queued job at once, or ask a running one to stop after its current batch."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or not job.active:
+                return False
+            self._cancel[job_id].set()
+            if job.status == QUEUED:
+                self._queue.remove(job_id)
+                self._end(job, CANCELLED, "cancelled before it started")
+            else:
+                job.message = "cancelling after the current batch…"
+            self._changed.notify_all()
+            return True
+
+    # -- reading -------------------------------------------------------------
+    def get(self, job_id: str) -> Optional[Job]:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return self._copy(job) if job else None
+
+    def jobs(self) -> list:
+        """All remembered jobs, oldest first (copies)."""
+        with self._lock:
+            return [self._copy(j) for j in self._jobs.values()]
+
+    def current(self) -> Optional[Job]:
+        """The job training (or waiting for the store's lock) now, if any."""
+        with self._lock:
+            for j in self._jobs.values():
+                if j.status in (RUNNING, WAITING):
+                    return self._copy(j)
+            return None
+
+    def queued(self) -> list:
+        with self._lock:
+            return [self._copy(self._jobs[i]) for i in self._queue]
+
+    def position(self, job_id: str) -> Optional[int]:
+        """0 for the running job, n for the n-th in the queue, None when not active."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or not job.active:
+                return None
+            if job.status in (RUNNING, WAITING):
+                return 0
+            return list(self._queue).index(job_id) + 1
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return any(j.active for j in self._jobs.values())
+
+    def wait(self, job_id: str, timeout: Optional[float] = None) -> Optional[Job]:
+        """Block until the job has finished (or `timeout` seconds passed); returns its copy."""
+        deadline = None if timeout is None else time.time() + timeout
+        with self._lock:
+            while True:
+                job = self._jobs.get(job_id)
+                if job is None or not job.active:
+                    return self._copy(job) if job else None
+                left = None if deadline is None else deadline - time.time()
+                if left is not None and left <= 0:
+                    return self._copy(job)
+                self._changed.wait(timeout=min(left, 1.0) if left is not None else 1.0)
+
+    def wait_idle(self, timeout: Optional[float] = None) -> bool:
+        deadline = None if timeout is None else time.time() + timeout
+        with self._lock:
+            while any(j.active for j in self._jobs.values()):
+                left = None if deadline is None else deadline - time.time()
+                if left is not None and left <= 0:
+                    return False
+                self._changed.wait(timeout=min(left, 1.0) if left is not None else 1.0)
+            return True
+
+    # -- the worker ----------------------------------------------------------
+    def _work(self):
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._worker = None
+                    return
+                job_id = self._queue.popleft()
+                job = self._jobs[job_id]
+                dataset = self._datasets.get(job_id)
+                cancel = self._cancel[job_id]
+            try:
+                self._run(job, dataset, cancel)
+            except BaseException as exc:  # noqa: BLE001 - the worker must survive anything
+                log.exception("training job %s crashed", job_id)
+                with self._lock:
+                    if job.active:
+                        self._end(job, FAILED, "", error=_one_line(exc))
+
+    def _run(self, job: Job, dataset, cancel: threading.Event):
+        from fer.runs import TrainingBusy, new_run_id
+
+        owner = f"app {job.id} ({job.label}{', ' + job.owner if job.owner else ''}) pid {os.getpid()} on {platform.node()}"
+        while True:
+            if cancel.is_set():
+                with self._lock:
+                    self._end(job, CANCELLED, "cancelled while waiting for another training")
+                return
+            try:
+                lock = self.store.training_lock(owner)
+                lock.__enter__()
+            except TrainingBusy as exc:
+                with self._lock:
+                    job.status = WAITING
+                    job.message = f"waiting: {exc}"
+                    self._changed.notify_all()
+                cancel.wait(self.lock_poll_s)
+                continue
+            except OSError as exc:
+                with self._lock:
+                    self._end(job, FAILED, "", error=f"cannot lock the run store {self.store.root}: {exc.strerror or exc}")
+                return
+            break
+        try:
+            with self._lock:
+                job.status = RUNNING
+                job.started = time.time()
+                job.run_id = new_run_id(job.config.arch, job.config.width)
+                job.message = "preparing (importing TensorFlow, building the model)…"
+                self._changed.notify_all()
+            self._train(job, dataset, cancel)
+        finally:
+            lock.__exit__(None, None, None)
+
+    def _train(self, job: Job, dataset, cancel):
+        from fer.train import TrainingCancelled
+
+        train_fn = self._train_fn
+        if train_fn is None:
+            from fer.train import train as train_fn
+
+        def progress(event: dict):
+            with self._lock:
+                job.epoch = int(event.get("epoch", job.epoch))
+                job.epochs = int(event.get("epochs", job.epochs))
+                if event.get("phase") == "batch":
+                    job.batch = int(event.get("batch", 0))
+                    job.batches = int(event.get("batches", job.batches))
+                    job.eta_s = event.get("eta_s")
+                    job.loss = event.get("loss")
+                    job.accuracy = event.get("accuracy")
+                    job.message = f"epoch {job.epoch}/{job.epochs}, batch {job.batch}/{job.batches}"
+                elif event.get("phase") == "epoch":
+                    job.history = {k: list(v) for k, v in (event.get("history") or {}).items()}
+                    job.batch = job.batches
+                    job.message = f"finished epoch {job.epoch}/{job.epochs}"
+                    if job.epoch >= job.epochs:
+                        job.message = "evaluating on the validation and test splits…"
+                if job.started and job.n_train and job.epoch:
+                    seen = (job.epoch - 1) * job.n_train + (job.batch / max(job.batches, 1)) * job.n_train
+                    job.images_per_s = seen / max(time.time() - job.started, 1e-6)
+                self._changed.notify_all()
+
+        try:
+            run = train_fn(job.config, dataset, self.store, run_id=job.run_id, progress=progress, cancel=cancel)
+        except TrainingCancelled:
+            with self._lock:
+                self._end(job, CANCELLED, f"cancelled at epoch {job.epoch}/{job.epochs}; its checkpoint can be resumed")
+            return
+        except Exception as exc:  # noqa: BLE001 - shown on the page as one line
+            log.warning("training job %s failed: %s", job.id, exc, exc_info=True)
+            with self._lock:
+                self._end(job, FAILED, "", error=_one_line(exc))
+            return
+        with self._lock:
+            job.run_id = getattr(run, "id", job.run_id)
+            meta = getattr(run, "meta", {}) or {}
+            if meta.get("history"):
+                job.history = meta["history"]
+            acc = meta.get("test_accuracy")
+            done = f"saved run {job.run_id}"
+            if isinstance(acc, (int, float)):
+                done += f" — test accuracy {100 * acc:.1f}%"
+            self._end(job, DONE, done)
+
+    # -- helpers -------------------------------------------------------------
+    def _end(self, job: Job, status: str, message: str, error: str = ""):
+        job.status, job.message, job.error = status, message, error
+        job.finished = time.time()
+        job.eta_s = 0.0 if status == DONE else None
+        self._datasets.pop(job.id, None)  # let the data set go
+        self.finished_count += 1
+        self._changed.notify_all()
+        for callback in list(self.on_finish):
+            try:
+                callback(self._copy(job))
+            except Exception:  # noqa: BLE001
+                log.exception("on_finish callback failed")
+
+    def _trim(self):
+        finished = [i for i, j in self._jobs.items() if not j.active]
+        for job_id in finished[: max(0, len(self._jobs) - self.keep)]:
+            self._jobs.pop(job_id, None)
+            self._cancel.pop(job_id, None)
+
+    def _runs_quietly(self):
+        try:
+            return self.store.list()
+        except Exception:  # noqa: BLE001 - an estimate must never break a submit
+            return []
+
+    @staticmethod
+    def _copy(job: Job) -> Job:
+        out = copy.copy(job)
+        out.history = {k: list(v) for k, v in job.history.items()}
+        return out
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    name = type(exc).__name__
+    text = f"{name}: {text}" if text else name
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- time estimates --------------------------------------------------------------------
+def _cost_scale(arch: str, width: float, ref_width: float) -> float:
+    """How much slower a width is than a reference width of the same architecture (rough)."""
+    exponent = 1.0 if arch == "dnn" else 1.5  # conv cost ~ width^2 except the thin first layer
+    return max(0.05, min(50.0, (max(width, 0.05) / max(ref_width, 0.05)) ** exponent))
+
+
+def throughput(arch: str, width: float, runs=(), host: Optional[str] = None):
+    """(training images/s, where the figure comes from) for `arch` at `width` on this machine.
+
+    Uses the run on this host with the same architecture and the nearest width (its measured
+    images/s: training images x epochs / wall time), else STORED_THROUGHPUT.
+    """
+    host = host or platform.node()
+    best = None
+    for run in runs:
+        meta = getattr(run, "meta", {}) or {}
+        if meta.get("arch") != arch or (meta.get("machine") or {}).get("host") not in (host, None):
+            continue
+        try:
+            n = float(meta["dataset"]["train"]) * float(meta.get("epochs_run") or len(meta["history"]["loss"]))
+            ips = n / float(meta["wall_time_s"])
+            w = float(meta.get("width", 1.0))
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            continue
+        if not math.isfinite(ips) or ips <= 0:
+            continue
+        distance = abs(math.log(max(w, 0.05) / max(width, 0.05)))
+        if best is None or distance < best[0]:
+            best = (distance, ips / _cost_scale(arch, width, w), getattr(run, "id", "a run"))
+    if best is not None:
+        return best[1], f"measured by run {best[2]} on this machine"
+    ips = STORED_THROUGHPUT.get(arch, 500.0) / _cost_scale(arch, width, 0.25)
+    return ips, "a stored figure for this machine class (2 CPU cores)"
+
+
+def eval_images(dataset) -> int:
+    """Images scored after training: validation once, test twice (plain and flipped)."""
+    try:
+        return int(len(dataset.indices("val")) + 2 * len(dataset.indices("test")))
+    except (AttributeError, TypeError):
+        return 3000
+
+
+def estimate_seconds(config, n_train: int, runs=(), host: Optional[str] = None, n_eval: int = 3000) -> float:
+    """Rough wall-clock seconds for a training (all epochs, no early stop), start-up and the
+    final evaluation (`n_eval` = validation + 2 x test images: the test split is also scored flipped)."""
+    ips, _ = throughput(config.arch, config.width, runs, host)
+    if config.augment is False:
+        ips *= 1.15
+    return STARTUP_S + config.epochs * max(n_train, 1) / ips + n_eval / (EVAL_SPEEDUP * ips)
+
+
+def estimate_text(config, n_train: int, runs=(), host: Optional[str] = None, n_eval: int = 3000) -> str:
+    """'about 2 min 05 s (64 training images/s, measured by run … on this machine)' for the pages."""
+    ips, basis = throughput(config.arch, config.width, runs, host)
+    seconds = estimate_seconds(config, n_train, runs, host, n_eval)
+    return f"about {format_duration(seconds)} ({ips:,.0f} training images/s, {basis})"
+
+
+def format_duration(seconds: Optional[float]) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    seconds = max(0, int(round(seconds)))
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 90:
+        return f"{minutes} min {s:02d} s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours} h {m:02d} min"
+
+
+_managers: dict = {}
+_managers_lock = threading.Lock()
+
+
+def manager_for(store) -> JobManager:
+    """The process-wide manager of one run store (keyed by its folder)."""
+    key = str(getattr(store, "root", store))
+    with _managers_lock:
+        if key not in _managers:
+            _managers[key] = JobManager(store)
+        return _managers[key]

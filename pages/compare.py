@@ -1,0 +1,87 @@
+"""Compare runs: overlay training curves, one table of final metrics, and an ensemble of the selection."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from fer import figures
+from fer.evaluate import metrics
+from pages import common
+
+st.title("Compare runs")
+st.markdown(
+    "The course's ablations side by side: BatchNorm on/off, one conv block more or less, augmentation on/off, "
+    "widths, CNN vs a parameter-matched DNN. Pick runs trained on the current data; the **ensemble** averages "
+    "their probabilities."
+)
+ds = common.get_dataset()
+runs = common.runs_for_dataset(ds)
+if not runs:
+    st.warning(f"No trained model for this data set yet ({ds.name}). Compare needs at least one.")
+    common.offer_quick_training(ds, key="compare")
+    st.stop()
+
+by_id = {r.id: r for r in runs}
+previous = [i for i in st.session_state.get("cmp_selected", []) if i in by_id]
+if "cmp_runs" not in st.session_state or any(i not in by_id for i in st.session_state["cmp_runs"]):
+    st.session_state["cmp_runs"] = previous or [r.id for r in runs[:3]]
+chosen = st.multiselect("Runs", list(by_id), key="cmp_runs", format_func=lambda i: by_id[i].label)
+st.session_state["cmp_selected"] = chosen
+if not chosen:
+    st.info("Select one or more runs.")
+    st.stop()
+selected = [by_id[i] for i in chosen]
+
+st.subheader("Training curves")
+chart = figures.curves_chart({r.id: r.meta.get("history") or {} for r in selected})
+if chart is not None:
+    st.altair_chart(chart, width="stretch")
+
+_, labels = ds.split("test")
+rows, member_probs, problems = [], [], []
+for r in selected:
+    m = r.meta
+    cfg = m.get("config") or {}
+    opts = m.get("options") or {}
+    try:
+        probs = common.test_probs(r, ds)
+    except Exception as exc:  # noqa: BLE001 - one broken run must not hide the others
+        problems.append(f"{r.id}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        probs = None
+    acc = float((probs.argmax(1) == labels).mean()) if probs is not None and len(labels) else None
+    if probs is not None:
+        member_probs.append(probs)
+    rows.append({
+        "run": r.id, "arch": m.get("arch"), "width": m.get("width"), "params": m.get("params"),
+        "depth": opts.get("depth", cfg.get("depth")), "batchnorm": opts.get("batchnorm", cfg.get("batchnorm")),
+        "augment": cfg.get("augment"), "epochs": m.get("epochs_run"),
+        "val accuracy": m.get("val_accuracy"), "test accuracy": acc,
+        "s/epoch": m.get("seconds_per_epoch"), "description": m.get("description", ""),
+    })
+for p in problems:
+    st.error(f"Could not score {p}")
+
+if len(member_probs) >= 2:
+    ens = np.mean(member_probs, axis=0)
+    em = metrics(labels, ens)
+    best = max((row["test accuracy"] or 0) for row in rows)
+    rows.append({"run": f"ensemble of {len(member_probs)}", "arch": "ensemble", "width": None,
+                 "params": int(sum(row["params"] or 0 for row in rows if row["test accuracy"] is not None)),
+                 "depth": None, "batchnorm": None, "augment": None, "epochs": None, "val accuracy": None,
+                 "test accuracy": em["accuracy"], "s/epoch": None, "description": "averaged probabilities"})
+
+st.subheader("Final metrics (test split of the current data)")
+frame = pd.DataFrame(rows)
+pct = st.column_config.NumberColumn(format="percent")
+st.dataframe(frame, hide_index=True, width="stretch",
+             column_config={"val accuracy": pct, "test accuracy": pct, "params": st.column_config.NumberColumn(format="localized")})
+if len(member_probs) >= 2:
+    gain = em["accuracy"] - best
+    st.markdown(f"**Ensemble:** {100 * em['accuracy']:.1f}% vs best member {100 * best:.1f}% "
+                f"({'+' if gain >= 0 else ''}{100 * gain:.1f} points).")
+elif len(selected) == 1:
+    st.caption("Select two or more runs to score their ensemble.")
+
+scatter = frame[frame["arch"] != "ensemble"].dropna(subset=["params", "test accuracy"])
+if len(scatter) >= 2:
+    st.subheader("Parameters vs accuracy")
+    st.altair_chart(figures.params_accuracy_chart(scatter), width="stretch")

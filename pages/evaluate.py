@@ -1,0 +1,83 @@
+"""Evaluate: one run's accuracy, per-class precision/recall/F1, confusion matrices and curves."""
+import numpy as np
+import streamlit as st
+
+from fer import figures
+from fer.evaluate import metrics, per_class_frame
+from pages import common
+
+st.title("Evaluate")
+ds = common.get_dataset()
+run = common.pick_run("Run", key="run", dataset=ds)
+meta = run.meta
+probs = common.test_probs_or_stop(run, ds)
+_, labels = ds.split("test")
+if len(labels) == 0:
+    st.warning("This data set has no test split to evaluate on.")
+    st.stop()
+m = metrics(labels, probs)
+cm = np.asarray(m["confusion_matrix"])
+
+st.caption(meta.get("description", ""))
+c = st.columns(5)
+c[0].metric("Test accuracy", f"{100 * m['accuracy']:.1f}%")
+c[1].metric("Macro F1", f"{100 * np.mean([v['f1'] for v in m['per_class'].values()]):.1f}%")
+val = meta.get("val_accuracy")
+c[2].metric("Val accuracy (at training)", f"{100 * val:.1f}%" if isinstance(val, (int, float)) else "n/a")
+c[3].metric("Parameters", f"{meta.get('params', 0):,}")
+c[4].metric("Test images", f"{len(labels):,}")
+chance = np.bincount(labels, minlength=len(ds.class_names)).max() / len(labels)
+st.caption(f"Scored on the current data's test split ({ds.name}). Always predicting the most common class "
+           f"would score {100 * chance:.1f}%.")
+
+st.subheader("Per-class precision, recall and F1")
+table = per_class_frame(m["per_class"])
+st.dataframe(table, width="stretch", column_config={
+    k: st.column_config.ProgressColumn(k, min_value=0.0, max_value=1.0, format="%.2f") for k in ("precision", "recall", "f1")
+} | {"support": st.column_config.NumberColumn("support", format="%d")})
+confused = figures.most_confused(cm, ds.class_names)
+if confused:
+    st.markdown("**Most confused:** " + "; ".join(f"{t} → {p} ({n}, {100 * s:.0f}% of {t})" for t, p, n, s in confused))
+
+st.subheader("Confusion matrix")
+st.caption("Rows: true class; columns: predicted class. Click a cell of the counts to open its faces in the Misclassified browser.")
+
+
+def jump_to_cell():
+    """Clicking a confusion-matrix cell opens the Misclassified browser filtered to it."""
+    cells = ((st.session_state.get("eval_cm") or {}).get("selection") or {}).get("cell") or []
+    if cells:
+        t, p = int(cells[0]["true_index"]), int(cells[0]["pred_index"])
+        st.session_state["mis_jump"] = {"true": ds.class_names[t], "pred": ds.class_names[p], "run": run.id}
+
+
+left, right = st.columns(2)
+with left:
+    st.altair_chart(figures.confusion_chart(cm, ds.class_names, title="counts", selectable=True),
+                    on_select=jump_to_cell, selection_mode="cell", key="eval_cm", width="content")
+with right:
+    st.altair_chart(figures.confusion_chart(cm, ds.class_names, normalize=True, title="row-normalised (recall per class)"),
+                    width="content")
+if st.session_state.get("mis_jump"):
+    st.switch_page(common.MISCLASSIFIED_PAGE)
+with st.expander("Confusion matrix as a table"):
+    st.dataframe(figures.confusion_frame(cm, ds.class_names), width="stretch")
+    st.dataframe(figures.confusion_frame(cm, ds.class_names, normalize=True).style.format("{:.1%}"), width="stretch")
+if st.button("Open the misclassified faces of this run", key="eval_open_mis"):
+    st.session_state["mis_jump"] = {"true": "any", "pred": "any", "run": run.id}
+    st.switch_page(common.MISCLASSIFIED_PAGE)
+
+st.subheader("Training curves")
+chart = figures.curves_chart({run.id: meta.get("history") or {}})
+if chart is None:
+    st.info("This run has no training history.")
+else:
+    st.altair_chart(chart, width="stretch")
+    best = meta.get("best_epoch")
+    st.caption(f"{meta.get('epochs_run', '?')} epoch(s) run" + (f"; the saved weights are from epoch {best} (best val accuracy)." if best else "."))
+
+with st.expander("Run details"):
+    cfg = meta.get("config") or {}
+    st.json({k: meta.get(k) for k in ("id", "arch", "width", "params", "options", "dataset", "wall_time_s",
+                                       "seconds_per_epoch", "created", "command", "machine") if k in meta} | {"config": cfg},
+            expanded=False)

@@ -1,0 +1,85 @@
+"""Overview: what the app answers (the course's questions), with links. Imports no TensorFlow."""
+import pandas as pd
+import streamlit as st
+
+from pages import common
+
+st.title("FER workbench")
+st.markdown(
+    "Train, compare and look inside **facial-expression CNNs** on 48×48 grayscale faces with the seven "
+    "FER2013 classes (angry, disgust, fear, happy, sad, surprise, neutral). Every question of the course's two "
+    "assignments is answered live here, on your data and your models."
+)
+
+source = common.data_source()
+runs, broken = common.scan_runs()
+manager = common.get_jobs()
+
+c1, c2, c3 = st.columns(3)
+c1.metric("Data", "FER2013 path" if source else "demo faces")
+c2.metric("Saved runs", len(runs))
+current = manager.current()
+c3.metric("Training", f"{int(100 * current.fraction)}%" if current else ("queued" if manager.busy else "idle"))
+if not source:
+    st.info(
+        "You are looking at **generated demo faces**, not real photos: they make every page work on a fresh "
+        "machine. For real answers point the sidebar at FER2013 (Kaggle `fer2013.csv` or the train/ and test/ "
+        "image folders) or set `FER_DATA`.",
+        icon="ℹ️",
+    )
+if not runs:
+    st.warning("No trained model yet: most Evaluate and Explain pages need one.")
+    common.offer_quick_training(None, key="home")
+
+QUESTIONS = [
+    ("Assignment A — CNN vs DNN, and looking inside", [
+        ("A CNN: architecture, training, accuracy", "Layer tables and parameter counts, width sliders, then train it.",
+         [("pages/models.py", "Models"), ("pages/train.py", "Train"), ("pages/evaluate.py", "Evaluate")]),
+        ("A DNN with about the CNN's parameter count: how much worse?",
+         "The CNN and a parameter-matched DNN side by side; train both and compare their curves and accuracy.",
+         [("pages/models.py", "Models"), ("pages/compare.py", "Compare runs")]),
+        ("Do BatchNorm and augmentation help?", "Toggle them on the Train page and overlay the runs.",
+         [("pages/train.py", "Train"), ("pages/compare.py", "Compare runs")]),
+        ("Which classes get confused?", "Confusion matrices (counts and row-normalised) and the faces behind each cell.",
+         [("pages/evaluate.py", "Evaluate"), ("pages/misclassified.py", "Misclassified")]),
+        ("Where does the model look?", "Saliency maps for any face.", [("pages/saliency.py", "Saliency")]),
+        ("What does a filter respond to?", "Gradient ascent on a chosen filter, and its output on a real face.",
+         [("pages/filters.py", "Filters")]),
+        ("Ablations: one conv block more or less, BatchNorm on/off", "Training curves and summaries side by side.",
+         [("pages/compare.py", "Compare runs"), ("pages/models.py", "Models")]),
+        ("Does an ensemble beat its members?", "Average the probabilities of several runs.",
+         [("pages/compare.py", "Compare runs")]),
+    ]),
+    ("Assignment B — model compression", [
+        ("The compressed model vs the assignment-A model", "Architecture, parameters, accuracy.",
+         [("pages/compression.py", "Compression")]),
+        ("MobileNet and plain CNN: parameters vs accuracy", "Train several widths; scatter parameters against accuracy.",
+         [("pages/compression.py", "Compression"), ("pages/compare.py", "Compare runs")]),
+        ("Which wins at equal, small parameter counts?", "Compare MobileNet and CNN runs of similar size.",
+         [("pages/compression.py", "Compression"), ("pages/compare.py", "Compare runs")]),
+    ]),
+]
+
+for section, items in QUESTIONS:
+    st.subheader(section)
+    for question, answer, links in items:
+        left, right = st.columns([3, 2])
+        left.markdown(f"**{question}**  \n{answer}")
+        with right:
+            cols = st.columns(len(links))
+            for col, (path, label) in zip(cols, links):
+                col.page_link(path, label=label, icon="➡️")
+
+if runs:
+    st.subheader("Saved runs")
+    rows = []
+    for r in runs[:20]:
+        m = r.meta
+        acc = m.get("test_accuracy")
+        rows.append({"run": r.id, "arch": m.get("arch"), "width": m.get("width"), "params": m.get("params"),
+                     "test accuracy": acc if isinstance(acc, (int, float)) else None,
+                     "data": (m.get("dataset") or {}).get("name"), "description": m.get("description", "")})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
+if broken:
+    st.caption(f"{len(broken)} broken run folder(s) are skipped; the sidebar lists why.")

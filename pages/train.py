@@ -1,0 +1,199 @@
+"""Train: pick a configuration, train in the background (fer.jobs), watch live progress."""
+import streamlit as st
+
+from fer import figures
+from fer import jobs as fjobs
+from fer.train import TrainConfig
+from pages import common
+
+st.title("Train")
+ds = common.get_dataset()
+manager = common.get_jobs()
+n_train_all = int(len(ds.indices("train")))
+
+DEPTHS = {"cnn": (2, 5), "dnn": (1, 10), "mobilenet": (2, 4)}
+WIDTHS = {"cnn": 2.0, "dnn": 4.0, "mobilenet": 2.0}
+LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+# fer.models.default_depth, without importing TensorFlow for this page (tests check they agree)
+DEFAULT_DEPTH = {"cnn": 4, "dnn": 3, "mobilenet": 3}
+
+
+def default_depth(arch):
+    return DEFAULT_DEPTH[arch]
+
+common.widget_defaults({
+    "train_arch": "cnn", "train_width": 0.5, "train_bn": True, "train_aug": True, "train_match": 0, "train_epochs": 10,
+    "train_lr": 1e-3, "train_batch": 64, "train_smoothing": 0.0, "train_cap": 0, "train_patience": 8,
+    "train_description": "", **{f"train_depth_{a}": default_depth(a) for a in DEPTHS},
+})
+
+# A request from the Models page ("Retrain at this width") pre-fills the form.
+request = st.session_state.pop("train_request", None)
+if request:
+    arch = request.get("arch", "cnn")
+    st.session_state["train_arch"] = arch
+    st.session_state["train_width"] = min(max(float(request.get("width", 0.5)), 0.1), WIDTHS[arch])
+    if request.get("depth"):
+        lo, hi = DEPTHS[arch]
+        st.session_state[f"train_depth_{arch}"] = min(max(int(request["depth"]), lo), hi)
+    st.session_state["train_bn"] = bool(request.get("batchnorm", True))
+    st.session_state["train_match"] = int(request.get("match_params") or 0)
+    st.info(f"Settings from the Models page: {arch} width {st.session_state['train_width']:g}"
+            + (f", {request['match_params']:,} parameters matched" if request.get("match_params") else "")
+            + ". Check the rest and press **Train**.", icon="📥")
+
+st.caption(f"Training data: {ds.name} — {n_train_all:,} training images. Runs are saved to `{common.get_store().root}` "
+           "and appear on every page when they finish. You can switch pages while it trains.")
+if st.session_state["train_cap"] > n_train_all:
+    st.session_state["train_cap"] = 0
+
+with st.container(border=True):
+    c1, c2, c3, c4 = st.columns(4)
+    arch = c1.selectbox("Architecture", ["cnn", "dnn", "mobilenet"], key="train_arch")
+    if st.session_state["train_width"] > WIDTHS[arch]:
+        st.session_state["train_width"] = WIDTHS[arch]
+    width = c2.slider("Width", 0.1, WIDTHS[arch], step=0.05, key="train_width")
+    dmin, dmax = DEPTHS[arch]
+    depth = c3.slider("Depth", dmin, dmax, key=f"train_depth_{arch}",
+                      help={"cnn": "conv blocks", "dnn": "dense layers", "mobilenet": "stages"}[arch])
+    with c4:
+        batchnorm = st.checkbox("BatchNorm", key="train_bn")
+        augment = st.checkbox("Augmentation", key="train_aug", help="flip, shift, zoom, rotation")
+    match = 0
+    if arch == "dnn":
+        match = st.number_input("Match this many parameters (0 = use the width)", 0, 50_000_000, step=10_000,
+                                key="train_match", help="Solves the hidden width so the DNN has this parameter count.")
+    c1, c2, c3, c4 = st.columns(4)
+    epochs = c1.number_input("Epochs", 1, 300, key="train_epochs")
+    lr = c2.select_slider("Learning rate", LRS, key="train_lr", format_func=lambda v: f"{v:g}")
+    batch_size = c3.selectbox("Batch size", [32, 64, 128, 256], key="train_batch")
+    smoothing = c4.slider("Label smoothing", 0.0, 0.3, step=0.05, key="train_smoothing")
+    c1, c2, c3 = st.columns([1, 1, 2])
+    cap = c1.number_input("Max training images (0 = all)", 0, max(n_train_all, 1), step=500, key="train_cap")
+    patience = c2.number_input("Early-stop patience (0 = off)", 0, 100, key="train_patience")
+    description = c3.text_input("Description (optional)", key="train_description", placeholder="e.g. no BatchNorm ablation")
+
+    config = TrainConfig(arch=arch, width=float(width), depth=int(depth), batchnorm=bool(batchnorm), augment=bool(augment),
+                         epochs=int(epochs), learning_rate=float(lr), batch_size=int(batch_size),
+                         label_smoothing=float(smoothing), max_train_images=int(cap) or None, patience=int(patience),
+                         match_params=int(match) or None, description=description.strip())
+    n_train = min(n_train_all, int(cap)) if cap else n_train_all
+    runs = common.list_runs()
+    st.caption(f"⏱️ On this machine this takes {fjobs.estimate_text(config, n_train, runs, n_eval=fjobs.eval_images(ds))}"
+               + (" or less with early stopping." if patience else "."))
+    quick = fjobs.quick_config()
+    quick_n = min(n_train_all, quick.max_train_images)
+    b1, b2, _ = st.columns([1, 2, 2])
+    start = b1.button("Train", type="primary", key="train_start")
+    start_quick = b2.button(f"Quick default ({fjobs.format_duration(fjobs.estimate_seconds(quick, quick_n, runs, n_eval=fjobs.eval_images(ds)))})",
+                            key="train_quick", help=f"cnn width 0.25, 3 epochs, {quick_n:,} training images")
+
+
+def submit(cfg):
+    try:
+        job = manager.submit(cfg, ds, owner=common.session_tag())
+    except ValueError as exc:  # fer.models.ModelConfigError is a ValueError
+        st.error(f"Cannot train this configuration: {exc}")
+        return
+    st.session_state["train_job"] = job.id
+    ahead = manager.position(job.id)
+    if ahead and ahead > 0 and manager.current() is not None:
+        st.toast(f"Queued: {ahead} training(s) ahead of yours. It starts by itself.", icon="⏳")
+    else:
+        st.toast("Training started in the background.", icon="🏋️")
+
+
+if start:
+    submit(config)
+if start_quick:
+    submit(quick)
+
+
+def job_table(jobs, mine):
+    rows = []
+    for j in jobs:
+        rows.append({"job": j.id, "who": "you" if j.owner == common.session_tag() else (j.owner or "?"),
+                     "config": j.label, "data": j.dataset_name, "status": j.status,
+                     "run": j.run_id if j.status == fjobs.DONE else "",
+                     "time": fjobs.format_duration(j.elapsed_s) if j.started else "",
+                     "message": j.error or j.message})
+    return rows
+
+
+def show_job(job, mine: bool):
+    who = "Your training" if mine else f"Training from another session ({job.owner or 'unknown'})"
+    st.markdown(f"**{who}: {job.label}** on {job.dataset_name}")
+    if job.status == fjobs.WAITING:
+        st.warning(job.message)
+    st.progress(job.fraction, text=f"{job.message or job.status} — {100 * job.fraction:.0f}%")
+    c = st.columns(4)
+    c[0].metric("Epoch", f"{job.epoch}/{job.epochs}" if job.epoch else f"0/{job.epochs}")
+    c[1].metric("ETA", fjobs.format_duration(job.eta_s) if job.eta_s is not None else
+                (f"≈{fjobs.format_duration(job.estimate_s)}" if job.estimate_s else "?"))
+    c[2].metric("Elapsed", fjobs.format_duration(job.elapsed_s))
+    c[3].metric("Batch loss / acc", f"{job.loss:.3f} / {job.accuracy:.2f}" if job.loss is not None else "—")
+    chart = figures.curves_chart({job.run_id or job.id: job.history}) if job.history else None
+    if chart is not None:
+        st.altair_chart(chart, width="stretch")
+    else:
+        st.caption("Curves appear after the first epoch.")
+    if st.button("Cancel this training", key=f"cancel_{job.id}"):
+        manager.cancel(job.id)
+        st.toast("Cancelling after the current batch…")
+
+
+def progress_body():
+    mine = st.session_state.get("train_job")
+    seen = st.session_state.get("_train_seen_finished")
+    if seen is not None and seen != manager.finished_count:
+        st.session_state["_train_seen_finished"] = manager.finished_count
+        common._scan.clear()
+        st.rerun(scope="app")  # a run finished: refresh the run lists and the sidebar
+    st.session_state["_train_seen_finished"] = manager.finished_count
+    st.subheader("Progress")
+    current = manager.current()
+    if current is not None:
+        show_job(current, current.id == mine)
+    queued = manager.queued()
+    if queued:
+        st.info(f"⏳ {len(queued)} training(s) queued; they run one at a time, in order.")
+        for pos, j in enumerate(queued, start=1):
+            cols = st.columns([4, 1])
+            who = "yours" if j.id == mine or j.owner == common.session_tag() else f"from {j.owner}"
+            cols[0].write(f"{pos}. {j.label} on {j.dataset_name} ({who}), about {fjobs.format_duration(j.estimate_s)}")
+            if cols[1].button("Cancel", key=f"cancel_{j.id}"):
+                manager.cancel(j.id)
+                st.rerun(scope="fragment")
+    if current is None and not queued:
+        st.caption("No training running. Choose settings above and press **Train**.")
+    job = manager.get(mine) if mine else None
+    if job is not None and not job.active:
+        if job.status == fjobs.DONE:
+            st.success(f"Your last training finished: {job.message}.", icon="✅")
+            c1, c2 = st.columns(2)
+            if c1.button("Evaluate it", key=f"eval_{job.id}"):
+                st.session_state["run"] = job.run_id
+                st.switch_page("pages/evaluate.py")
+            c2.page_link("pages/compare.py", label="Compare runs", icon="⚖️")
+            chart = figures.curves_chart({job.run_id: job.history}) if job.history else None
+            if chart is not None:
+                st.altair_chart(chart, width="stretch")
+        elif job.status == fjobs.FAILED:
+            st.error(f"Your last training failed: {job.error}")
+        elif job.status == fjobs.CANCELLED:
+            st.warning(f"Your last training was cancelled: {job.message}")
+    history = manager.jobs()
+    if history:
+        with st.expander(f"All trainings this server has run or queued ({len(history)})"):
+            st.dataframe(job_table(reversed(history), mine), hide_index=True, width="stretch")
+
+
+@st.fragment(run_every=1.0 if manager.busy else None)
+def progress_panel():
+    try:
+        progress_body()
+    except Exception as exc:  # noqa: BLE001 - no tracebacks, even in the live panel
+        common.show_unexpected(exc, "the progress panel")
+
+
+progress_panel()

@@ -1,0 +1,65 @@
+"""`python -m fer` end to end: summary, train, list, evaluate, and one-line errors."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fer(*args, models, cache, timeout=600):
+    env = {**os.environ, "FER_MODELS_DIR": str(models), "FER_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
+    env.pop("FER_DATA", None)
+    return subprocess.run([sys.executable, "-m", "fer", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory):
+    return tmp_path_factory.mktemp("models"), tmp_path_factory.mktemp("cache")
+
+
+def test_summary_prints_layers_and_counts(dirs):
+    out = fer("summary", "--arch", "mobilenet", "--width", "0.75", models=dirs[0], cache=dirs[1])
+    assert out.returncode == 0, out.stderr
+    assert "DepthwiseConv2D" in out.stdout and "last_conv" in out.stdout
+    assert "total 37,399" in out.stdout
+
+
+def test_train_list_evaluate_end_to_end(dirs):
+    models, cache = dirs
+    out = fer("train", "--arch", "cnn", "--width", "0.25", "--epochs", "1", "--max-train-images", "300", "--run-id", "cli-run",
+              models=models, cache=cache)
+    assert out.returncode == 0, out.stderr
+    assert "saved run cli-run" in out.stdout
+    assert "epoch 1/1" in out.stderr and "Generated demo faces" in out.stderr
+    listed = fer("list", models=models, cache=cache)
+    assert listed.returncode == 0 and "cli-run" in listed.stdout and "test" in listed.stdout
+    ev = fer("evaluate", "cli-run", "--tta", models=models, cache=cache)
+    assert ev.returncode == 0, ev.stderr
+    assert "accuracy" in ev.stdout and "confusion matrix" in ev.stdout and "flip averaging" in ev.stdout
+
+
+def test_malformed_csv_is_one_line_naming_the_row(dirs, tmp_path):
+    bad = tmp_path / "train.csv"
+    good_row = " ".join(["7"] * 2304)
+    bad.write_text("label,feature\n" + f"3,{good_row}\n" + "2,1 2 3\n")
+    out = fer("train", "--data", str(bad), "--epochs", "1", models=dirs[0], cache=dirs[1])
+    assert out.returncode == 2
+    lines = [l for l in out.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), out.stderr
+    assert "train.csv" in lines[0] and "row" in lines[0]
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("evaluate", "no-such-run"), "no run 'no-such-run'"),
+    (("evaluate", "../../etc"), "invalid run id"),
+    (("train", "--data", "/no/such/place"), "/no/such/place"),
+    (("train", "--width", "0"), "width must be"),
+])
+def test_user_errors_exit_2_without_traceback(dirs, args, expected):
+    out = fer(*args, models=dirs[0], cache=dirs[1])
+    assert out.returncode == 2
+    assert expected in out.stderr and "Traceback" not in out.stderr
