@@ -223,3 +223,19 @@ def summary_table(model: keras.Model):
 
 def count_params(model: keras.Model) -> int:
     return int(model.count_params())
+
+
+def count_flops(model: keras.Model) -> int:
+    """Forward-pass FLOPs per image (2 x multiply-adds of conv and dense layers)."""
+    macs = 0
+    for layer in model.layers:
+        out = layer.output.shape
+        if isinstance(layer, layers.DepthwiseConv2D):
+            kh, kw = layer.kernel_size
+            macs += out[1] * out[2] * out[3] * kh * kw
+        elif isinstance(layer, layers.Conv2D):
+            kh, kw = layer.kernel_size
+            macs += out[1] * out[2] * out[3] * kh * kw * layer.input.shape[-1]
+        elif isinstance(layer, layers.Dense):
+            macs += layer.input.shape[-1] * layer.units
+    return 2 * int(macs)

@@ -72,7 +72,7 @@ def save_clean_model(model, path: Path) -> None:
     """Save weights and architecture without optimizer state (smaller, loads anywhere)."""
     import keras
 
-    clean = keras.models.clone_model(model)
+    clean = keras.Model.from_config(model.get_config())  # clone_model/to_json keep the compile state
     clean.set_weights(model.get_weights())
     clean.save(str(path))
 

@@ -1,4 +1,322 @@
+"""Compression: how small can the model get? The size ladder, distillation, and the
+parameters-vs-accuracy scatter with a background width sweep. The work is in fer/compress.py
+and fer/sweep.py; this page only draws it."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
 import streamlit as st
 
-st.title("compression")
-st.info("This page is being built.")
+from fer import sweep as _sweep
+from pages import common
+
+CNN_WIDTHS = (0.0625, 0.125, 0.25, 0.5, 0.75, 1.0)
+MOBILENET_WIDTHS = (0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+STUDENT_WIDTHS = (0.125, 0.25, 0.5, 0.75, 1.0)
+
+common.widget_defaults({
+    "compress_sparsity": 0.5,
+    "distill_width": 0.5, "distill_epochs": 3, "distill_images": 2000, "distill_temperature": 4.0, "distill_alpha": 0.3,
+    "sweep_cnn_widths": [0.0625, 0.125, 0.25], "sweep_mobilenet_widths": [0.25, 0.5, 1.0],
+    "sweep_epochs": 3, "sweep_images": 2000, "sweep_augment": True,
+})
+
+st.title("Compression")
+st.markdown(
+    "How small can a facial-expression model get? For one run, every compressed form is **written to disk, "
+    "measured in bytes, loaded back and scored on the test split** — nothing is estimated. Below: "
+    "distillation into a MobileNet student, and accuracy against parameters over all your runs."
+)
+
+dataset = common.get_dataset()
+
+
+def _workdir(run_id: str, mtime: float, sparsity: float) -> Path:
+    return Path(tempfile.gettempdir()) / "fer-compress" / f"{run_id}-{int(mtime)}" / f"s{round(sparsity * 100):02d}"
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _ladder(run_id: str, mtime: float, fingerprint: str, sparsity: float, _dataset):
+    """The ladder of one (run, sparsity): seconds of work, so cached per those keys."""
+    from fer.compress import size_ladder
+
+    model = common.load_model(run_id)
+    x_test, y_test = _dataset.split("test")
+    x_train, y_train = _dataset.split("train")
+    return size_ladder(model, x_test, y_test, _workdir(run_id, mtime, sparsity), sparsity=sparsity,
+                       train_images=x_train, train_labels=y_train, max_train_images=2000)
+
+
+def get_ladder(run, sparsity):
+    mtime = run.model_path.stat().st_mtime
+    df = _ladder(run.id, mtime, dataset.fingerprint, sparsity, dataset)
+    if not all(os.path.isfile(f) for f in df["file"]):  # temp files cleaned up since: rebuild them
+        _ladder.clear()
+        df = _ladder(run.id, mtime, dataset.fingerprint, sparsity, dataset)
+    return df
+
+
+def ladder_charts(df):
+    import altair as alt
+
+    data = df.assign(order=range(len(df)), kb=df["bytes"] / 1024, accuracy_pct=100 * df["accuracy"])
+    y = alt.Y("step:N", sort=alt.SortField("order"), title=None)
+    size = alt.Chart(data, title="Size on disk (KB, log scale)").mark_bar().encode(
+        x=alt.X("kb:Q", scale=alt.Scale(type="log"), title="KB"), y=y,
+        color=alt.Color("key:N", legend=None),
+        tooltip=["step", alt.Tooltip("bytes:Q", format=","), alt.Tooltip("ratio:Q", format=".3f"), "file"])
+    reference = 100 * df.attrs.get("reference_accuracy", float(df["accuracy"].iloc[0]))
+    acc = alt.Chart(data, title="Test accuracy of the loaded-back artefact (%)").mark_bar().encode(
+        x=alt.X("accuracy_pct:Q", title="%", scale=alt.Scale(zero=False, domain=[max(0, data.accuracy_pct.min() - 5), min(100, data.accuracy_pct.max() + 2)])),
+        y=y, color=alt.Color("key:N", legend=None),
+        tooltip=["step", alt.Tooltip("accuracy_pct:Q", format=".2f"), alt.Tooltip("delta_points:Q", format="+.2f")])
+    rule = alt.Chart(data.head(1).assign(ref=reference)).mark_rule(strokeDash=[4, 3], color="black").encode(x="ref:Q")
+    return size, acc + rule
+
+
+def ladder_table(df, run_id):
+    from fer.compress import format_bytes
+
+    head = st.columns([3.2, 1.3, 1.1, 1.1, 1.1, 3.0, 1.2])
+    for col, text in zip(head, ("step", "size", "ratio", "× smaller", "accuracy", "notes", "file")):
+        col.markdown(f"**{text}**")
+    for row in df.itertuples():
+        c = st.columns([3.2, 1.3, 1.1, 1.1, 1.1, 3.0, 1.2])
+        c[0].write(row.step)
+        c[1].write(f"{format_bytes(row.bytes)}  \n`{row.bytes:,}` B")
+        c[2].write(f"{row.ratio:.3f}")
+        c[3].write(f"{row.smaller_x:.1f}×")
+        c[4].write(f"{100 * row.accuracy:.1f}%  \n({row.delta_points:+.1f})")
+        c[5].caption(row.note)
+        path = Path(row.file)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            c[6].caption("file gone")
+            continue
+        c[6].download_button("⬇", data, file_name=f"{run_id}-{path.name}", key=f"dl_{row.key}", on_click="ignore",
+                             help=f"{path.name}, {row.bytes:,} bytes")
+
+
+# -- 1. the size ladder ----------------------------------------------------------------
+st.header("Size ladder")
+run = common.pick_run("Run to compress", key="compress_run", dataset=dataset)
+sparsity = st.slider("Pruning sparsity (fraction of each Conv/Dense kernel set to zero)", 0.0, 0.95, step=0.05,
+                     key="compress_sparsity")
+try:
+    with st.spinner(f"Writing, reloading and scoring every artefact of {run.id} (pruned to {sparsity:.0%})…"):
+        ladder = get_ladder(run, float(sparsity))
+except Exception as exc:  # noqa: BLE001 - a readable message, never a traceback
+    common.show_unexpected(exc, "the size ladder")
+    ladder = None
+
+if ladder is not None:
+    distilled = st.session_state.get("distill_result")
+    if distilled and distilled.get("teacher") == run.id and distilled.get("row") is not None:
+        import pandas as pd
+
+        ladder = pd.concat([ladder, pd.DataFrame([distilled["row"]])], ignore_index=True).assign(
+            **{"ratio": lambda d: d["bytes"] / ladder.attrs["keras_bytes"], "smaller_x": lambda d: ladder.attrs["keras_bytes"] / d["bytes"]})
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Parameters", f"{ladder.attrs.get('params', run.meta.get('params', 0)):,}")
+    m2.metric(".keras file", f"{ladder.attrs.get('keras_bytes', 0):,} B")
+    best = ladder.loc[ladder["bytes"].idxmin()]
+    m3.metric("Smallest artefact", f"{best['bytes']:,} B", f"{best['smaller_x']:.1f}× smaller", delta_color="off")
+    m4.metric("float32 test accuracy", f"{100 * ladder.attrs.get('reference_accuracy', 0):.1f}%")
+    size_chart, acc_chart = ladder_charts(ladder)
+    left, right = st.columns(2)
+    left.altair_chart(size_chart, use_container_width=True)
+    right.altair_chart(acc_chart, use_container_width=True)
+    ladder_table(ladder, run.id)
+    st.caption(
+        f"Ratio = bytes / bytes of the float32 `.keras` file; accuracy in brackets = points vs the in-memory float32 "
+        f"model. Real kernel sparsity after pruning: {ladder.attrs.get('kernel_sparsity', 0):.1%}. The `.npz` files hold "
+        "weights only: rebuild the architecture with `fer.models.build_model(arch, width, **options)` (from the run's "
+        "`run.json`) and load them with `fer.compress.load_weights_file(path, model)`; `.tflite` files run with "
+        "`fer.compress.TFLiteModel(path)`. Cached per run and sparsity."
+    )
+
+# -- 2. distillation -------------------------------------------------------------------
+st.header("Knowledge distillation")
+st.markdown(
+    "A MobileNet **student** learns from a CNN **teacher**'s temperature-softened probabilities "
+    "(KL divergence × T²) plus the labels (cross-entropy). The same student, same seed and data, is also "
+    "trained on the labels alone: the difference is what distillation bought."
+)
+teachers = common.runs_for_dataset(dataset, arch=("cnn",))
+if not teachers:
+    st.info("Distillation needs a trained CNN run on this data set as the teacher (train one on the Train page).")
+else:
+    labels = {r.id: r.label for r in teachers}
+    ids = list(labels)
+    default = run.id if run.id in labels else ids[0]
+    c1, c2, c3 = st.columns([3, 1.5, 1.5])
+    teacher_id = c1.selectbox("Teacher (CNN run)", ids, index=ids.index(default), format_func=labels.get, key="distill_teacher")
+    width = c2.select_slider("Student MobileNet width", STUDENT_WIDTHS, key="distill_width")
+    epochs = c3.number_input("Epochs", 1, 30, key="distill_epochs")
+    c4, c5, c6 = st.columns(3)
+    n_images = c4.number_input("Training images (at most)", 200, 100000, step=500, key="distill_images")
+    temperature = c5.slider("Temperature T", 1.0, 10.0, step=0.5, key="distill_temperature")
+    alpha = c6.slider("Weight of the label loss (alpha)", 0.0, 1.0, step=0.05, key="distill_alpha")
+    if st.button("Run distillation", type="primary", key="distill_go",
+                 help="Trains the student twice (alone, then distilled) in this session; a minute or two on a laptop CPU."):
+        from fer.compress import distill_compare, size_ladder
+
+        try:
+            with st.spinner(f"Training MobileNet w{width:g} alone, then distilled from {teacher_id}…"):
+                teacher = common.load_model(teacher_id)
+                x_train, y_train = dataset.split("train")
+                x_test, y_test = dataset.split("test")
+                result = distill_compare(teacher, x_train, y_train, x_test, y_test, width=float(width), epochs=int(epochs),
+                                         temperature=float(temperature), alpha=float(alpha), max_train_images=int(n_images))
+                workdir = Path(tempfile.gettempdir()) / "fer-compress" / f"distill-{teacher_id}-w{width:g}"
+                rows = size_ladder(teacher, x_test, y_test, workdir, steps=("keras", "distilled"), student=result["student"],
+                                   distill_width=float(width))
+            row = rows[rows["key"] == "distilled"].iloc[0].to_dict()
+            keep = {k: v for k, v in result.items() if k not in ("student", "alone")}
+            st.session_state["distill_result"] = {**keep, "teacher": teacher_id, "row": row}
+        except Exception as exc:  # noqa: BLE001
+            common.show_unexpected(exc, "the distillation")
+    result = st.session_state.get("distill_result")
+    if result:
+        st.caption(f"Last distillation: teacher `{result['teacher']}`, MobileNet w{result['width']:g}, {result['epochs']} epoch(s) "
+                   f"on {result['train_images']:,} images, T={result['temperature']:g}, alpha={result['alpha']:g}.")
+        d1, d2, d3, d4 = st.columns(4)
+        d1.metric("Teacher (CNN)", f"{100 * result['teacher_accuracy']:.1f}%", f"{result['teacher_params']:,} params", delta_color="off")
+        d2.metric("Student alone", f"{100 * result['alone_accuracy']:.1f}%", f"{result['student_params']:,} params", delta_color="off")
+        d3.metric("Student distilled", f"{100 * result['distilled_accuracy']:.1f}%", f"{result['gain_points']:+.1f} points vs alone")
+        row = result.get("row")
+        if row:
+            d4.metric("Distilled student on disk", f"{row['bytes']:,} B", "float16 flat, compressed", delta_color="off")
+            try:
+                st.download_button("⬇ Download the distilled student (.npz)", Path(row["file"]).read_bytes(),
+                                   file_name=f"{result['teacher']}-{Path(row['file']).name}", key="dl_distilled_student",
+                                   on_click="ignore")
+            except OSError:
+                pass
+            if result["teacher"] == run.id:
+                st.caption("Added to the ladder above as its last row.")
+
+# -- 3. parameters vs accuracy, and the sweep -----------------------------------------
+st.header("Parameters vs accuracy")
+sweep = _sweep.sweep_for(common.get_store())
+
+
+def scatter_chart(frame):
+    import altair as alt
+
+    base = alt.Chart(frame).encode(
+        x=alt.X("params:Q", scale=alt.Scale(type="log"), title="parameters (log scale)"),
+        y=alt.Y("test_accuracy:Q", title="test accuracy", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+        color=alt.Color("arch:N", title="architecture"),
+    )
+    lines = base.mark_line(opacity=0.45, strokeWidth=1.5).encode(order="params:Q", detail="arch:N")
+    points = base.mark_point(filled=True, opacity=0.85).encode(
+        size=alt.Size("size_kb:Q", title=".keras size (KB)", scale=alt.Scale(range=[40, 600])),
+        shape=alt.Shape("arch:N", title="architecture"),
+        tooltip=["run", "arch", alt.Tooltip("width:Q", format="g"), alt.Tooltip("params:Q", format=","),
+                 alt.Tooltip("test_accuracy:Q", format=".1%"), alt.Tooltip("size_kb:Q", title="KB")],
+    )
+    return (lines + points).properties(height=380)
+
+
+def sweep_status(snap):
+    state = snap["state"]
+    if state == _sweep.IDLE:
+        return
+    text = f"Sweep: {snap['message']} — {snap['finished']}/{snap['total']} done"
+    cur = snap.get("current")
+    if cur and cur.get("epochs"):
+        frac = (max(cur["epoch"] - 1, 0) + (cur["batch"] / cur["batches"] if cur.get("batches") else 0)) / cur["epochs"]
+        st.progress(min(1.0, (snap["finished"] + frac) / max(snap["total"], 1)), text=text)
+    elif state in (_sweep.RUNNING, _sweep.WAITING):
+        st.progress(snap["finished"] / max(snap["total"], 1), text=text)
+    elif state == _sweep.DONE:
+        st.success(text)
+    else:
+        st.warning(text)
+    for err in snap["errors"]:
+        st.error(err)
+
+
+@st.fragment(run_every=2 if sweep.running else None)
+def scatter_section():
+    snap = sweep.snapshot()
+    frame = _sweep.scatter_frame(common.runs_for_dataset(dataset))
+    sweep_status(snap)
+    if frame.empty:
+        st.info("No runs with a test accuracy on this data set yet: start a sweep below.")
+    else:
+        st.altair_chart(scatter_chart(frame), use_container_width=True)
+        pairs = _sweep.equal_params_pairs(frame)
+        if pairs:
+            lines = []
+            seen = set()
+            for c, m, diff in pairs:
+                if c.run in seen or m.run in seen:
+                    continue
+                seen.update((c.run, m.run))
+                lines.append(f"- ~{(c.params + m.params) / 2:,.0f} params: MobileNet w{m.width:g} **{100 * m.test_accuracy:.1f}%** "
+                             f"vs CNN w{c.width:g} **{100 * c.test_accuracy:.1f}%** ({diff:+.1f} points for MobileNet)")
+            st.markdown("**Equal-parameter comparison** (CNN and MobileNet runs within 35% of each other's size):\n" + "\n".join(lines[:6]))
+        else:
+            st.caption("No CNN and MobileNet runs of similar size yet: sweep small CNN widths (0.0625–0.125) and "
+                       "larger MobileNet widths (0.5–1.0) to get equal-parameter pairs.")
+        with st.expander("Points as a table"):
+            st.dataframe(frame, hide_index=True, use_container_width=True)
+    # a finished sweep: refresh the whole page once so the run pickers see the new runs
+    seen = st.session_state.get("_sweep_seen")
+    now = (snap["generation"], snap["state"], snap["finished"])
+    if seen is not None and seen != now and not sweep.running and seen[1] in (_sweep.RUNNING, _sweep.WAITING):
+        st.session_state["_sweep_seen"] = now
+        st.rerun()
+    st.session_state["_sweep_seen"] = now
+
+
+scatter_section()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _params(arch, width):
+    from fer.models import build_model
+
+    return int(build_model(arch, float(width)).count_params())
+
+
+with st.expander("Sweep: train several widths of CNN and MobileNet in the background", expanded=not sweep.running):
+    st.caption("Each width is trained in turn (one at a time, holding the run store's training lock) and saved as a "
+               "normal run; its point appears above when it finishes. Parameters at each width: "
+               + "; ".join(f"CNN {w:g} → {_params('cnn', w):,}" for w in CNN_WIDTHS[:4]) + "; "
+               + "; ".join(f"MobileNet {w:g} → {_params('mobilenet', w):,}" for w in MOBILENET_WIDTHS[:5]) + ".")
+    s1, s2 = st.columns(2)
+    cnn_widths = s1.multiselect("CNN widths", CNN_WIDTHS, key="sweep_cnn_widths")
+    mob_widths = s2.multiselect("MobileNet widths", MOBILENET_WIDTHS, key="sweep_mobilenet_widths")
+    s3, s4, s5 = st.columns(3)
+    sweep_epochs = s3.number_input("Epochs per run", 1, 100, key="sweep_epochs")
+    sweep_images = s4.number_input("Training images per run (at most)", 200, 1_000_000, step=1000, key="sweep_images")
+    augment = s5.checkbox("Augmentation", key="sweep_augment")
+    b1, b2 = st.columns([1, 1])
+    if sweep.running:
+        if b2.button("Cancel the sweep", key="sweep_cancel"):
+            sweep.cancel()
+            st.rerun()
+    n = len(cnn_widths) + len(mob_widths)
+    if b1.button(f"Sweep ({n} run{'s' if n != 1 else ''})", type="primary", key="sweep_go", disabled=sweep.running or n == 0):
+        configs = []
+        try:
+            if cnn_widths:
+                configs += _sweep.sweep_configs(cnn_widths, archs=("cnn",), epochs=int(sweep_epochs),
+                                                max_train_images=int(sweep_images), augment=bool(augment), patience=0)
+            if mob_widths:
+                configs += _sweep.sweep_configs(mob_widths, archs=("mobilenet",), epochs=int(sweep_epochs),
+                                                max_train_images=int(sweep_images), augment=bool(augment), patience=0)
+        except ValueError as exc:
+            st.error(f"Cannot start the sweep: {exc}")
+        else:
+            if sweep.start(configs, dataset):
+                st.session_state["_sweep_seen"] = None
+                st.rerun()
+            else:
+                st.warning("A sweep is already running.")

@@ -1,4 +1,118 @@
+"""Filters: what each filter of a conv layer responds to (gradient ascent) and what it outputs for a face."""
+from __future__ import annotations
+
+import numpy as np
 import streamlit as st
 
-st.title("filters")
-st.info("This page is being built.")
+from fer import CLASS_NAMES
+from fer.data import SPLITS
+from fer.explain import plots
+from fer.explain.filters import AscentSettings, conv_layers
+from pages.common import get_dataset, get_store, load_model, runs_for_dataset
+
+ENGINES = {
+    "batched": "One batched GradientTape ascent (all filters at once)",
+    "tfkv": "tf-keras-vis ActivationMaximization (one filter at a time, slow)",
+}
+
+
+def _mtime(run_id: str) -> float:
+    return get_store().get(run_id).model_path.stat().st_mtime
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _visualise(run_id: str, mtime: float, layer: str, engine: str, settings: tuple, n_filters: int):
+    from fer.explain.filters import visualize_filters, visualize_filters_tfkv
+
+    model = load_model(run_id)
+    s = AscentSettings(*settings)
+    if engine == "tfkv":
+        return visualize_filters_tfkv(model, layer, range(n_filters), s)
+    return visualize_filters(model, layer, None, s)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _feature_maps(run_id: str, mtime: float, layer: str, face_key: bytes):
+    from fer.explain.filters import feature_maps
+
+    face = np.frombuffer(face_key, np.uint8).reshape(48, 48)
+    return feature_maps(load_model(run_id), layer, face[None])[0]
+
+
+st.title("🔍 Filters")
+st.caption("Each filter's preferred input, found by gradient ascent from a mean-grey face, and the layer's "
+           "feature maps for a face.")
+
+ds = get_dataset()
+runs = [r for r in runs_for_dataset(ds) if r.meta.get("arch") != "dnn"]
+if not runs:
+    if runs_for_dataset(ds):
+        st.info("Only dense (DNN) runs here: a DNN has no convolutional filters to show. Train a CNN or a MobileNet.")
+    else:
+        st.warning("No trained model for this data set yet.")
+    st.page_link("pages/train.py", label="Train a quick model", icon="🏋️")
+    st.stop()
+
+labels = {r.id: r.label for r in runs}
+run_id = st.selectbox("Run (CNN or MobileNet)", list(labels), format_func=labels.get, key="filters_run")
+model = load_model(run_id)
+layers = conv_layers(model)
+layer_names = [x["name"] for x in layers]
+info = {x["name"]: x for x in layers}
+layer = st.selectbox("Conv layer", layer_names, index=min(2, len(layer_names) - 1), key="filters_layer",
+                     format_func=lambda n: f"{n} — {info[n]['type']}, {info[n]['filters']} filters, "
+                                           f"{info[n]['output'][0]}x{info[n]['output'][1]} output")
+
+tab_pref, tab_maps = st.tabs(["Preferred inputs (gradient ascent)", "Feature maps of a face"])
+
+with tab_pref:
+    engine = st.radio("Method", list(ENGINES), format_func=ENGINES.get, key="filters_engine", horizontal=True)
+    d = AscentSettings()
+    c1, c2, c3 = st.columns(3)
+    steps = c1.slider("Steps", 0, 400, d.steps, 10, key="filters_steps")
+    lr = c2.slider("Step size (Adam, grey levels)", 0.5, 16.0, d.learning_rate, 0.5, key="filters_lr")
+    jitter = c3.slider("Jitter (pixels)", 0, 6, d.jitter, key="filters_jitter")
+    c1, c2, c3 = st.columns(3)
+    tv = c1.slider("Total-variation weight", 0.0, 3.0, d.tv_weight, 0.05, key="filters_tv",
+                   help="Penalises differences between neighbouring pixels (smoother images).")
+    l2 = c2.slider("L2 weight (towards mean grey)", 0.0, 3.0, d.l2_weight, 0.05, key="filters_l2",
+                   help="Penalises distance from mean grey (keeps contrast where it matters).")
+    seed = c3.number_input("Seed", 0, 10_000, d.seed, key="filters_seed")
+    n_filters = info[layer]["filters"]
+    if engine == "tfkv":
+        n_filters = st.slider("Filters to visualise (tf-keras-vis is slow: one ascent per filter)", 1,
+                              info[layer]["filters"], min(4, info[layer]["filters"]), key="filters_tfkv_n")
+    settings = AscentSettings(steps=steps, learning_rate=lr, jitter=jitter, tv_weight=tv, l2_weight=l2, seed=int(seed))
+    contrast = st.checkbox("Stretch each image's contrast", True, key="filters_stretch")
+    with st.spinner(f"Gradient ascent for {n_filters} filters…"):
+        res = _visualise(run_id, _mtime(run_id), layer, engine, settings.key(), n_filters)
+    gain = res.activation - res.gray_activation
+    st.caption(f"{len(res.filters)} filters x {settings.steps} steps took {res.seconds:.1f} s (cached for these settings). "
+               f"Titles: filter index and its mean activation on its image (on a mean-grey face: median "
+               f"{np.median(res.gray_activation):.2f}); {int((gain > 0).sum())}/{len(gain)} filters respond more than to "
+               f"mean grey.")
+    images = plots.stretch(res.images) if contrast else res.images / 255.0
+    st.pyplot(plots.image_grid(images, [f"#{f}  {a:.2f}" for f, a in zip(res.filters, res.activation)], vmin=0, vmax=1,
+                               cols=16 if len(images) > 32 else 8))
+
+with tab_maps:
+    handed = st.session_state.get("saliency_face")
+    c1, c2 = st.columns(2)
+    default_split = handed.get("split") if isinstance(handed, dict) and handed.get("split") in SPLITS else "test"
+    split = c1.selectbox("Split", list(SPLITS), index=list(SPLITS).index(default_split), key="filters_split")
+    idx = ds.indices(split)
+    if len(idx) == 0:
+        st.warning(f"The {split} split is empty.")
+        st.stop()
+    default_index = int(handed.get("index", 0)) if isinstance(handed, dict) and handed.get("split") == split else 0
+    index = c2.number_input(f"Index in {split} (0..{len(idx) - 1})", 0, len(idx) - 1, min(default_index, len(idx) - 1),
+                            key="filters_index")
+    i = int(idx[int(index)])
+    face = np.ascontiguousarray(ds.images[i], np.uint8)
+    fmap = _feature_maps(run_id, _mtime(run_id), layer, face.tobytes())
+    c1, c2 = st.columns([1, 5])
+    c1.image(face, caption=f"{split} #{index}: {CLASS_NAMES[int(ds.labels[i])]}", width=144)
+    chans = np.moveaxis(fmap, -1, 0)
+    c2.pyplot(plots.image_grid(chans, [f"#{k}  {chans[k].mean():.2f}" for k in range(len(chans))], cmap="viridis",
+                               cols=16 if len(chans) > 32 else 8,
+                               suptitle=f"{layer}: {len(chans)} feature maps, {fmap.shape[0]}x{fmap.shape[1]} (each scaled on its own)"))

@@ -50,11 +50,12 @@ def reset_page():
     st.session_state.pop("mis_selected", None)
 
 
-left, right = st.columns([2, 3])
+left, right = st.columns([1, 1])
 with left:
     st.caption("Confusion matrix on the test split (rows true, columns predicted). Click a cell to filter.")
     st.dataframe(cm.style.background_gradient(cmap="Blues", axis=None), key="mis_cm", on_select=pick_cell,
-                 selection_mode="single-cell", width="stretch")
+                 selection_mode="single-cell", width="stretch",
+                 column_config={c_: st.column_config.NumberColumn(c_, width="small") for c_ in classes})
 with right:
     c1, c2 = st.columns(2)
     true_class = c1.selectbox("True class", [ANY] + classes, key="mis_true", on_change=reset_page)

@@ -1,4 +1,286 @@
+"""Saliency: where does each model look on one face, and how good are those maps?"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-st.title("saliency")
-st.info("This page is being built.")
+from fer import CLASS_NAMES
+from fer.data import SPLITS
+from fer.explain import DEFAULT_OPTIONS, METHOD_NAMES, applicable_methods, method_options
+from fer.explain import plots
+from fer.faces import CropBox, FaceImageError, crop_face, load_photo, preview
+from pages.common import get_dataset, get_store, load_model, runs_for_dataset
+
+MODELS_ORDER = ("cnn", "dnn", "mobilenet")
+
+
+# ----------------------------------------------------------------------------------------------
+# cached computations (models come from common.load_model, a cache_resource)
+
+
+def _mtime(run_id: str) -> float:
+    return get_store().get(run_id).model_path.stat().st_mtime
+
+
+@st.cache_data(show_spinner=False, max_entries=2000)
+def _map(run_id: str, mtime: float, face_key: str, method: str, target: int, settings: tuple, _face: np.ndarray):
+    from fer.explain import METHODS
+
+    return METHODS[method](load_model(run_id), _face[None], target, **dict(settings))[0]
+
+
+@st.cache_data(show_spinner=False, max_entries=500)
+def _probs(run_id: str, mtime: float, face_key: str, _face: np.ndarray):
+    from fer.explain import predict
+
+    return predict(load_model(run_id), _face[None])[0]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _region_energy(run_id, mtime, fingerprint, methods, per_class, settings, _dataset):
+    from fer.explain.measure import region_energy
+
+    return region_energy(load_model(run_id), _dataset, list(methods), per_class=per_class, options=dict(settings))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _deletion(run_id, mtime, fingerprint, methods, n, steps, fill, settings, _dataset):
+    from fer.explain.measure import deletion_insertion, sample_per_class
+
+    idx = sample_per_class(_dataset.labels, _dataset.indices("test"), max(1, -(-n // len(CLASS_NAMES))), seed=1)[:n]
+    return deletion_insertion(load_model(run_id), _dataset.images[idx], _dataset.labels[idx], list(methods),
+                              dict(settings), steps=steps, fill=fill)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _randomisation(run_id, mtime, fingerprint, methods, n, settings, _dataset):
+    from fer.explain.measure import randomisation_check, sample_per_class
+
+    idx = sample_per_class(_dataset.labels, _dataset.indices("test"), 1, seed=2)[:n]
+    return randomisation_check(load_model(run_id), _dataset.images[idx], _dataset.labels[idx], list(methods), dict(settings))
+
+
+# ----------------------------------------------------------------------------------------------
+# choosing the face
+
+
+def _face_from_dataset(ds, split, index):
+    idx = ds.indices(split)
+    if len(idx) == 0:
+        return None
+    index = int(min(max(index, 0), len(idx) - 1))
+    i = int(idx[index])
+    return ds.images[i], int(ds.labels[i]), f"{split} #{index}", i
+
+
+def choose_face(ds):
+    """(face uint8 (48,48), true class or None, caption, dataset index or None); stops the page
+    when there is no face yet (e.g. no upload)."""
+    handed = st.session_state.get("saliency_face")
+    sources = ["From the data set", "Upload a photo"]
+    if isinstance(handed, dict) and handed.get("split") in SPLITS:
+        sources.insert(0, "From the Misclassified page")
+    source = st.radio("Face", sources, horizontal=True, key="sal_source")
+    if source == "From the Misclassified page":
+        got = _face_from_dataset(ds, handed["split"], int(handed.get("index", 0)))
+        if got is None:
+            st.warning(f"The {handed['split']} split is empty in this data set.")
+            st.stop()
+        return got
+    if source == "From the data set":
+        c1, c2 = st.columns(2)
+        split = c1.selectbox("Split", [s for s in SPLITS if len(ds.indices(s))] or list(SPLITS), index=0,
+                             key="sal_split")
+        n = len(ds.indices(split))
+        if n == 0:
+            st.warning(f"The {split} split is empty.")
+            st.stop()
+        index = c2.number_input(f"Index in {split} (0..{n - 1})", 0, n - 1, 0, key="sal_index")
+        return _face_from_dataset(ds, split, index)
+    upload = st.file_uploader("Photo of a face (JPEG, PNG, WebP, BMP...)", key="sal_upload")
+    if upload is None:
+        st.info("Upload a photo, then move the square box onto the face.")
+        st.stop()
+    try:
+        photo = load_photo(upload.getvalue(), name=f"'{upload.name}'")
+    except FaceImageError as exc:
+        st.error(str(exc))
+        st.stop()
+    c1, c2, c3 = st.columns(3)
+    box = CropBox(c1.slider("Box centre x", 0.0, 1.0, 0.5, 0.01, key="sal_box_x"),
+                  c2.slider("Box centre y", 0.0, 1.0, 0.45, 0.01, key="sal_box_y"),
+                  c3.slider("Box size", 0.1, 1.0, 0.8, 0.01, key="sal_box_size"))
+    face = crop_face(photo, box)
+    c1, c2 = st.columns([3, 1])
+    c1.image(preview(photo, box), caption=f"{photo.size[0]}x{photo.size[1]} photo, crop box in red")
+    c2.image(face, caption="48x48 face", width=144)
+    true = st.selectbox("True expression (if you know it)", ["unknown", *CLASS_NAMES], key="sal_upload_true")
+    return face, (None if true == "unknown" else CLASS_NAMES.index(true)), f"upload {upload.name}", None
+
+
+def default_runs(runs, handed_run=None):
+    """The handed run, then the newest CNN, DNN and MobileNet (runs are newest first)."""
+    chosen = [handed_run] if handed_run in [r.id for r in runs] else []
+    for arch in MODELS_ORDER:
+        for r in runs:
+            if r.meta.get("arch") == arch:
+                if r.id not in chosen and not any(get_arch(runs, c) == arch for c in chosen):
+                    chosen.append(r.id)
+                break
+    return chosen or [runs[0].id]
+
+
+def get_arch(runs, run_id):
+    return next((r.meta.get("arch") for r in runs if r.id == run_id), None)
+
+
+# ----------------------------------------------------------------------------------------------
+# the page
+
+
+st.title("🔥 Saliency maps")
+st.caption("Where does a model look? Vanilla gradients, SmoothGrad, Grad-CAM, Grad-CAM++ and Score-CAM "
+           "(tf-keras-vis) for the true and the predicted class, overlaid on the face.")
+
+ds = get_dataset()
+runs = runs_for_dataset(ds)
+if not runs:
+    st.warning("No trained model for this data set yet.")
+    st.page_link("pages/train.py", label="Train a quick model (about a minute on the generated faces)", icon="🏋️")
+    st.stop()
+
+face, true_class, face_caption, _ = choose_face(ds)
+face = np.ascontiguousarray(face, dtype=np.uint8)
+face_key = hashlib.sha1(face.tobytes()).hexdigest()[:16]
+
+handed = st.session_state.get("saliency_face") or {}
+labels = {r.id: r.label for r in runs}
+run_ids = st.multiselect("Runs", list(labels), default=default_runs(runs, handed.get("run")), format_func=labels.get,
+                         key="sal_runs", help="Defaults: the newest CNN, DNN and MobileNet trained on this data.")
+methods = st.multiselect("Methods", list(METHOD_NAMES), default=list(METHOD_NAMES), key="sal_methods")
+
+with st.expander("Method settings", expanded=False):
+    c1, c2, c3 = st.columns(3)
+    samples = c1.slider("SmoothGrad samples", 2, 64, DEFAULT_OPTIONS["samples"], key="sal_samples")
+    noise = c2.slider("SmoothGrad noise (fraction of the face's grey range)", 0.01, 0.5, DEFAULT_OPTIONS["noise"], 0.01,
+                      key="sal_noise", help="tf-keras-vis' smooth_noise: sigma = noise x (max - min) of the face.")
+    max_n = c3.slider("Score-CAM max_N (0 = all feature maps)", 0, 128, DEFAULT_OPTIONS["max_n"], key="sal_max_n",
+                      help="Faster-Score-CAM scores only the max_N feature maps of highest variance.")
+    alpha = st.slider("Overlay opacity", 0.1, 0.9, 0.5, 0.05, key="sal_alpha")
+options = {"samples": samples, "noise": noise, "seed": 0, "max_n": max_n}
+
+if not run_ids:
+    st.info("Choose at least one run.")
+    st.stop()
+if not methods:
+    st.info("Choose at least one method.")
+    st.stop()
+
+# ---- predictions
+probs, models_ok = {}, {}
+for rid in run_ids:
+    try:
+        model = load_model(rid)
+    except Exception as exc:  # noqa: BLE001 - a broken run is reported, the others still shown
+        st.error(f"Could not load run {rid}: {exc}")
+        continue
+    models_ok[rid] = model
+    probs[rid] = _probs(rid, _mtime(rid), face_key, face)
+if not models_ok:
+    st.stop()
+
+c1, c2 = st.columns([1, 2])
+c1.image(face, caption=face_caption + (f" — true: {CLASS_NAMES[true_class]}" if true_class is not None else ""), width=192)
+table = pd.DataFrame({rid: p for rid, p in probs.items()}, index=list(CLASS_NAMES)).T
+table.insert(0, "predicted", [CLASS_NAMES[int(np.argmax(p))] for p in probs.values()])
+c2.dataframe(table.style.format({c: "{:.1%}" for c in CLASS_NAMES}).highlight_max(axis=1, subset=list(CLASS_NAMES)))
+c2.pyplot(plots.probs_figure({f"{rid} ({get_arch(runs, rid)})": p for rid, p in probs.items()}, true_class))
+
+# ---- maps
+rows, notes = [], []
+with st.spinner("Computing maps…"):
+    for rid, model in models_ok.items():
+        ok = applicable_methods(model)
+        skipped = [m for m in methods if ok[m] is not None]
+        if skipped:
+            notes.append(f"**{rid}** ({get_arch(runs, rid)}): {', '.join(skipped)} do not apply: {ok[skipped[0]]}. "
+                         f"Shown: {', '.join(m for m in methods if ok[m] is None) or 'none'}.")
+        pred = int(np.argmax(probs[rid]))
+        targets = [("predicted", pred)]
+        if true_class is not None and true_class != pred:
+            targets.insert(0, ("true", true_class))
+        elif true_class is not None:
+            targets = [("true = predicted", pred)]
+        for what, cls in targets:
+            row = {}
+            for m in methods:
+                if ok[m] is not None:
+                    row[m] = "does not apply:\nno conv layer"
+                    continue
+                settings = tuple(sorted(method_options(m, options).items()))
+                row[m] = _map(rid, _mtime(rid), face_key, m, int(cls), settings, face)
+            rows.append((f"{rid[:18]}\n{get_arch(runs, rid)} · {what}:\n{CLASS_NAMES[cls]} ({probs[rid][cls]:.0%})", row))
+for note in notes:
+    st.info(note)
+st.pyplot(plots.maps_figure(face, rows, methods, alpha=alpha))
+st.caption("Each map is scaled to [0,1] on its own. Gradient maps (Saliency, SmoothGrad) show which pixels the class "
+           "score is most sensitive to; CAM maps weight the last conv layer's feature maps (coarse, 6x6 upsampled).")
+
+# ---- measuring the maps
+with st.expander("How good are these maps?", expanded=False):
+    q_run = st.selectbox("Run to measure", list(models_ok), format_func=labels.get, key="sal_q_run")
+    q_model = models_ok[q_run]
+    q_methods = tuple(m for m in methods if applicable_methods(q_model)[m] is None)
+    q_settings = tuple(sorted(options.items()))
+    q_key = (q_run, _mtime(q_run), ds.fingerprint)
+    tab1, tab2, tab3 = st.tabs(["Expression regions", "Deletion / insertion", "Randomisation check"])
+    with tab1:
+        st.markdown("Share of each map's energy inside the generated faces' expression regions (brows, eyes, nose and "
+                    "cheeks, mouth: the only pixels the expression changes). A uniform random map gets the regions' "
+                    "area fraction: that is the baseline.")
+        if ds.masks is None:
+            st.info("Needs the generated demo faces (their region masks are the ground truth); this data set has none.")
+        else:
+            per_class = st.slider("Test faces per class", 1, 20, 4, key="sal_q_per_class")
+            if st.button("Measure region energy", key="sal_q_region_go"):
+                st.session_state["sal_q_region"] = (q_key, q_methods, per_class, q_settings)
+            if st.session_state.get("sal_q_region") == (q_key, q_methods, per_class, q_settings):
+                with st.spinner("Computing maps for the test faces…"):
+                    frame = _region_energy(*q_key, q_methods, per_class, q_settings, ds)
+                pivot = frame.pivot(index="method", columns="class", values="share")
+                pivot = pivot[[c for c in [*CLASS_NAMES, "all"] if c in pivot.columns]]
+                pivot = pivot.loc[[m for m in [*q_methods, "random map"] if m in pivot.index]]
+                st.dataframe(pivot.style.format("{:.1%}").background_gradient(axis=None, cmap="Greens"))
+                st.bar_chart(pivot.drop(columns="all").T, stack=False, y_label="energy inside the regions")
+    with tab2:
+        st.markdown("Remove (deletion) or add (insertion) pixels most-salient first and track the class probability. "
+                    "Deletion AUC: lower is better; insertion AUC: higher is better; **random order** is the baseline.")
+        c1, c2, c3 = st.columns(3)
+        n_faces = c1.slider("Test faces", 2, 64, 14, key="sal_q_n")
+        steps = c2.slider("Steps", 5, 50, 16, key="sal_q_steps")
+        fill = c3.selectbox("Removed pixels become", ["mean", "blur"], key="sal_q_fill",
+                            format_func={"mean": "the face's mean grey", "blur": "a blurred copy"}.get)
+        if st.button("Measure deletion / insertion", key="sal_q_del_go"):
+            st.session_state["sal_q_del"] = (q_key, q_methods, n_faces, steps, fill, q_settings)
+        if st.session_state.get("sal_q_del") == (q_key, q_methods, n_faces, steps, fill, q_settings):
+            with st.spinner("Perturbing faces…"):
+                frame, curves = _deletion(*q_key, q_methods, n_faces, steps, fill, q_settings, ds)
+            st.dataframe(frame.set_index("method").style.format({"deletion_auc": "{:.3f}", "insertion_auc": "{:.3f}"}))
+            c1, c2 = st.columns(2)
+            c1.pyplot(plots.curves_figure(curves, "deletion"))
+            c2.pyplot(plots.curves_figure(curves, "insertion"))
+    with tab3:
+        st.markdown("Model-randomisation sanity check (Adebayo et al., 2018): the layers are re-initialised from the "
+                    "output down, one more per step, and each method's maps are compared with the trained model's "
+                    "(Spearman rank correlation). A method that stays high explains the image, not the model.")
+        n_rand = st.slider("Test faces", 1, 7, 3, key="sal_q_rand_n")
+        if st.button("Run the randomisation check", key="sal_q_rand_go"):
+            st.session_state["sal_q_rand"] = (q_key, q_methods, n_rand, q_settings)
+        if st.session_state.get("sal_q_rand") == (q_key, q_methods, n_rand, q_settings):
+            with st.spinner("Re-initialising layers and recomputing maps…"):
+                frame = _randomisation(*q_key, q_methods, n_rand, q_settings, ds)
+            st.pyplot(plots.randomisation_figure(frame))
+            st.dataframe(frame.pivot(index=["step", "layer"], columns="method", values="spearman").style.format("{:.2f}"))

@@ -113,9 +113,9 @@ CLASS_MEANS = {
 }
 
 # Difficulty knobs (tuned so a small CNN lands in the 85-95 % range).
-INTENSITY_RANGE = (0.25, 1.1)  # per-face expression intensity, uniform
-PARAM_JITTER = 0.22  # per-parameter Gaussian jitter (std), all classes
-BLEND_PROB = 0.12  # chance a face is partly blended with a neighbouring expression
+INTENSITY_RANGE = (0.35, 1.1)  # per-face expression intensity, uniform
+PARAM_JITTER = 0.15  # per-parameter Gaussian jitter (std), all classes
+BLEND_PROB = 0.1  # chance a face is partly blended with a neighbouring expression
 BLEND_WEIGHT = (0.2, 0.45)  # weight of the neighbour in such a blend
 NEIGHBOURS = {
     "angry": ("disgust", "sad"),
@@ -139,8 +139,8 @@ COMPONENTS = (
     ("nose", "cheeks", (True, 5.5, 13.5, 0.5, 9.0)),
     ("nose", "folds", (True, 2.4, 10.0, 3.0, 15.0)),
     ("eyes", "eyes", (True, 2.2, 11.8, -7.5, 1.0)),
-    ("brows", "brows", (True, 0.3, 13.5, -17.5, -3.3)),
-    ("mouth", "mouth", (False, -9.5, 9.5, 5.0, 19.0)),
+    ("brows", "brows", (True, 0.3, 14.0, -20.0, -2.0)),
+    ("mouth", "mouth", (False, -10.0, 10.0, 4.0, 19.5)),
 )
 REGION_BOXES = {r: tuple(b for reg, _, b in COMPONENTS if reg == r) for r in REGIONS}
 
@@ -209,12 +209,12 @@ def sample_nuisance(n: int, rng: np.random.Generator) -> dict:
         "skin": skin,
         "background": u(0.05, 0.95, n),
         "hair": u(0.03, 0.6, n),
-        "hair_line": u(-21, -14.5, n),
-        "brow_dark": u(0.3, 0.6, n),
+        "hair_line": u(-22, -17, n),
+        "brow_dark": u(0.25, 0.5, n),
         "light_angle": u(0, 2 * np.pi, n),
         "light_strength": u(0, 0.35, n),
         "blur": u(0, 0.22, n),
-        "noise": u(0.005, 0.045, n),
+        "noise": u(0.005, 0.035, n),
         "noise_key": rng.integers(0, 2**31 - 1, n).astype(np.float64),
     }
     g = rng.random(n)
@@ -383,8 +383,8 @@ def _draw_eyes(sub, w, P, ind):
     hw = _F(3.6) + _F(0.3) * op
     t = (A - _F(7.0)) / hw
     q = _pos(_F(1.0) - t * t)
-    hu = _F(1.8) * (_F(1.0) + _F(0.55) * op) * (_F(1.0) - _F(0.2) * np.maximum(sq, 0))
-    hl = _F(1.3) * (_F(1.0) + _F(0.4) * op) * (_F(1.0) - _F(0.55) * sq)
+    hu = _F(1.9) * (_F(1.0) + _F(0.6) * op) * (_F(1.0) - _F(0.25) * np.maximum(sq, 0))
+    hl = _F(1.4) * (_F(1.0) + _F(0.45) * op) * (_F(1.0) - _F(0.6) * sq)
     yu = _F(-3.0) - hu * q
     yl = _F(-3.0) + hl * q
     at = np.abs(t)
@@ -410,17 +410,17 @@ def _draw_eyes(sub, w, P, ind):
 def _draw_brows(sub, w, P, ind):
     A, V = w.A, w.V
     bh, bs, bi, bg = P["brow_height"], P["brow_slant"], P["brow_inner"], P["brow_gather"]
-    xi = _F(3.2) - _F(1.1) * bg
+    xi = _F(3.2) - _F(0.9) * bg
     L = _F(11.5) - xi
     t = _clip01((A - xi) / L)
     omt = _F(1.0) - t
     arch = _F(6.0) * (_F(1.0) - _F(0.6) * np.maximum(bi, 0))  # 4 * 1.5 px
-    fy = (_F(-9.0) - _F(2.2) * bh) - arch * t * omt + bs * (_F(2.5) * omt - _F(0.6) * t) - _F(2.6) * bi * omt * omt
-    dfy = (_F(5.2) * bi * omt - arch * (_F(1.0) - _F(2.0) * t) - _F(3.1) * bs) / L
+    fy = (_F(-9.5) - _F(3.0) * bh) - arch * t * omt + bs * (_F(2.8) * omt - _F(0.7) * t) - _F(3.2) * bi * omt * omt
+    dfy = (_F(6.4) * bi * omt - arch * (_F(1.0) - _F(2.0) * t) - _F(3.5) * bs) / L
     d = (V - fy) / np.sqrt(_F(1.0) + dfy * dfy)
     ex = A - (xi + t * L)
     d = np.sqrt(d * d + ex * ex)
-    a = _F(1.75) - _F(0.45) * t - d
+    a = _F(2.0) - _F(0.5) * t - d
     _clip01(a)
     a *= _F(0.95)
     a *= ind
@@ -434,14 +434,14 @@ def _draw_mouth(sub, w, P, ind):
     mop = np.maximum(mo, 0)
     mon = np.minimum(mo, 0)
     ulp = np.maximum(ul, 0)
-    hw = _F(6.5) * (_F(1.0) + _F(0.22) * mw) + _F(0.5) * np.maximum(mc, 0) - _F(0.8) * mop * mop
+    hw = _F(6.5) * (_F(1.0) + _F(0.3) * mw) + _F(0.5) * np.maximum(mc, 0) - _F(0.8) * mop * mop
     t = U / hw
     t2 = t * t
     prof = np.sqrt(_pos(_F(1.0) - t2))
-    mid = _F(12.0) - (_F(3.5) * mc + _F(1.6) * ma * t) * t2
+    mid = _F(12.0) - (_F(4.5) * mc + _F(1.6) * ma * t) * t2
     gap = _F(0.7) + _F(0.25) * mon
-    yu = mid - gap - (_F(2.1) * mop + _F(1.3) * ulp * (_F(1.0) + _F(0.6) * ma * t)) * prof
-    yl = mid + gap + _F(3.6) * mop * prof
+    yu = mid - gap - (_F(2.5) * mop + _F(1.7) * ulp * (_F(1.0) + _F(0.6) * ma * t)) * prof
+    yl = mid + gap + _F(4.4) * mop * prof
     end = _clip01((_F(1.0) - np.abs(t)) * hw + _F(0.5))
     end *= ind
     lt = (_F(1.4) + _F(0.8) * mon) * prof  # lips: thinner when pressed

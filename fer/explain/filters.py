@@ -1,0 +1,313 @@
+"""What a conv layer's filters respond to: feature maps of a face, and preferred inputs found by
+gradient ascent, two ways:
+
+- `visualize_filters`: ONE batched `tf.GradientTape` ascent for all filters at once. The batch
+  holds one image per filter; image i's objective is filter i's mean activation, so a single
+  forward/backward pass moves every image towards its own filter. Adam steps in grey levels,
+  jitter (the same random roll for the whole batch each step), total-variation and L2 (towards
+  mean grey) penalties; the whole loop is one compiled `tf.function`; a fixed seed makes reruns
+  identical.
+- `visualize_filters_tfkv`: tf-keras-vis' `ActivationMaximization`, one filter per call (the
+  library's usual loop), with the same objective, regularisers, optimizer and start images.
+  Its input range is set to the models' 0..255 explicitly (tf-keras-vis' default happens to be
+  (0, 255) too, but its regularisers then see raw grey levels: here both penalties are computed
+  on the face scaled to [0,1], so the weights mean the same thing in both implementations).
+
+The objective of each filter is divided by the layer's mean |activation| on the start images,
+so the regularisation weights have the same meaning in every layer.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import weakref
+from typing import Optional, Sequence
+
+import numpy as np
+
+FILTER_LAYER_TYPES = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D")
+GRAY = 127.5
+
+
+@dataclasses.dataclass(frozen=True)
+class AscentSettings:
+    """Gradient-ascent settings, tuned for 48x48 grayscale faces in 0..255."""
+
+    steps: int = 100
+    learning_rate: float = 4.0  # Adam step, in grey levels
+    jitter: int = 2  # max random roll per step, pixels
+    tv_weight: float = 0.3  # total variation of the face scaled to [0,1]
+    l2_weight: float = 0.3  # mean squared distance from mean grey, face scaled to [-1,1]
+    seed: int = 0
+
+    def key(self) -> tuple:
+        return dataclasses.astuple(self)
+
+
+@dataclasses.dataclass
+class FilterImages:
+    images: np.ndarray  # float32 (F,48,48) in 0..255
+    filters: np.ndarray  # int (F,) channel index of each image
+    activation: np.ndarray  # float32 (F,) each filter's mean activation on its final image
+    gray_activation: np.ndarray  # float32 (F,) the same filter's activation on a mean-grey face
+    seconds: float = 0.0
+
+
+def conv_layers(model) -> list:
+    """[{name, type, filters, output}] for every Conv2D / DepthwiseConv2D layer, input to output."""
+    out = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind in FILTER_LAYER_TYPES:
+            shape = tuple(layer.output.shape[1:])
+            out.append({"name": layer.name, "type": kind, "filters": int(shape[-1]), "output": shape})
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# extractors (model -> layer output), cached per model object and layer
+
+_EXTRACTORS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+class _Extractor:
+    def __init__(self, model, layer: str):
+        import keras
+        import tensorflow as tf
+
+        names = [lay.name for lay in model.layers]
+        if layer not in names:
+            raise ValueError(f"model {model.name} has no layer {layer!r}")
+        self.sub = keras.Model(model.inputs, model.get_layer(layer).output)
+        spec = tf.TensorSpec((None,) + tuple(model.input.shape[1:]), tf.float32)
+        self.forward = tf.function(lambda x: self.sub(x, training=False), input_signature=[spec])
+        self.channels = int(self.sub.output.shape[-1])
+        self.ascent = None  # compiled batched ascent, built on first use
+
+
+def _extractor(model, layer: str) -> _Extractor:
+    with _LOCK:
+        per_model = _EXTRACTORS.setdefault(model, {})
+        if layer not in per_model:
+            per_model[layer] = _Extractor(model, layer)
+        return per_model[layer]
+
+
+def _as_input(images) -> np.ndarray:
+    from fer.explain.saliency import as_input
+
+    return as_input(images)
+
+
+def feature_maps(model, layer: str, images) -> np.ndarray:
+    """The layer's output for the faces: float32 (N,H,W,C)."""
+    ex = _extractor(model, layer)
+    x = _as_input(images)
+    return np.concatenate([np.asarray(ex.forward(x[i:i + 128])) for i in range(0, len(x), 128)]).astype(np.float32)
+
+
+def filter_activation(model, layer: str, images, filters=None) -> np.ndarray:
+    """Mean activation of each filter over the face: (N, C), or (N,) with one filter per face."""
+    a = feature_maps(model, layer, images).mean(axis=(1, 2))
+    if filters is None:
+        return a
+    return a[np.arange(len(a)), np.asarray(filters)]
+
+
+# ----------------------------------------------------------------------------------------------
+# shared objective pieces
+
+
+def _tv(x):
+    """Mean absolute difference of neighbouring pixels, face scaled to [0,1] (per image)."""
+    import tensorflow as tf
+
+    x = x / 255.0
+    dy = tf.reduce_mean(tf.abs(x[:, 1:] - x[:, :-1]), axis=(1, 2, 3))
+    dx = tf.reduce_mean(tf.abs(x[:, :, 1:] - x[:, :, :-1]), axis=(1, 2, 3))
+    return dx + dy
+
+
+def _l2(x):
+    """Mean squared distance from mean grey, face scaled to [-1,1] (per image)."""
+    import tensorflow as tf
+
+    return tf.reduce_mean(tf.square((x - GRAY) / GRAY), axis=(1, 2, 3))
+
+
+def _start_images(n: int, seed: int) -> np.ndarray:
+    """Mean grey plus faint noise (std 8 grey levels): deterministic in `seed`."""
+    rng = np.random.default_rng(seed)
+    return np.clip(GRAY + 8.0 * rng.standard_normal((n, 48, 48, 1)), 0, 255).astype(np.float32)
+
+
+def _shifts(steps: int, jitter: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 1)
+    j = max(0, int(jitter))
+    return rng.integers(-j, j + 1, size=(max(1, steps), 2)).astype(np.int32)
+
+
+def _scale(ex: _Extractor, x0: np.ndarray) -> float:
+    """Mean |activation| of the layer on the start images: divides every objective."""
+    return float(np.mean(np.abs(np.asarray(ex.forward(x0))))) + 1e-6
+
+
+def _filters(ex: _Extractor, filters) -> np.ndarray:
+    f = np.arange(ex.channels) if filters is None else np.asarray(list(filters), dtype=np.int64)
+    if f.size and (f.min() < 0 or f.max() >= ex.channels):
+        raise ValueError(f"filter indices must be in 0..{ex.channels - 1}")
+    return f
+
+
+def _gray_activation(ex: _Extractor, f: np.ndarray) -> np.ndarray:
+    gray = np.full((1, 48, 48, 1), GRAY, np.float32)
+    return np.asarray(ex.forward(gray)).mean(axis=(1, 2))[0, f].astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# the batched ascent
+
+
+def _build_ascent(ex: _Extractor):
+    import tensorflow as tf
+
+    img = tf.TensorSpec((None, 48, 48, 1), tf.float32)
+
+    @tf.function(input_signature=[img, tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, 2), tf.int32),
+                                  tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.float32),
+                                  tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.float32)])
+    def ascent(x0, filters, shifts, lr, tv_w, l2_w, scale):
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        x, m, v = x0, tf.zeros_like(x0), tf.zeros_like(x0)
+        steps = tf.shape(shifts)[0]
+        for t in tf.range(steps):
+            s = shifts[t]
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                a = ex.sub(tf.roll(x, shift=s, axis=[1, 2]), training=False)  # (F,h,w,C)
+                a = tf.transpose(a, [0, 3, 1, 2])  # (F,C,h,w)
+                act = tf.reduce_mean(tf.gather(a, filters, axis=1, batch_dims=1), axis=[1, 2])  # (F,)
+                objective = tf.reduce_sum(act / scale - tv_w * _tv(x) - l2_w * _l2(x))
+            g = tape.gradient(objective, x)
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * g * g
+            tf_ = tf.cast(t + 1, tf.float32)
+            mhat = m / (1 - tf.pow(b1, tf_))
+            vhat = v / (1 - tf.pow(b2, tf_))
+            x = tf.clip_by_value(x + lr * mhat / (tf.sqrt(vhat) + eps), 0.0, 255.0)
+        return x
+
+    return ascent
+
+
+def visualize_filters(model, layer: str, filters: Optional[Sequence[int]] = None,
+                      settings: AscentSettings = AscentSettings(), batch_size: int = 256) -> FilterImages:
+    """Every filter's (or `filters`') preferred input by one batched gradient ascent."""
+    import time
+
+    import tensorflow as tf
+
+    ex = _extractor(model, layer)
+    f = _filters(ex, filters)
+    start = time.perf_counter()
+    with _LOCK:
+        if ex.ascent is None:
+            ex.ascent = _build_ascent(ex)
+    x0 = _start_images(len(f), settings.seed)
+    scale = _scale(ex, x0)
+    shifts = tf.constant(_shifts(settings.steps, settings.jitter, settings.seed))
+    out = []
+    for i in range(0, len(f), batch_size):
+        sl = slice(i, i + batch_size)
+        if settings.steps <= 0:
+            out.append(x0[sl])
+            continue
+        out.append(np.asarray(ex.ascent(tf.constant(x0[sl]), tf.constant(f[sl], tf.int32), shifts,
+                                        tf.constant(settings.learning_rate, tf.float32),
+                                        tf.constant(settings.tv_weight, tf.float32),
+                                        tf.constant(settings.l2_weight, tf.float32),
+                                        tf.constant(scale, tf.float32))))
+    images = np.concatenate(out) if out else np.zeros((0, 48, 48, 1), np.float32)
+    act = filter_activation(model, layer, images, f) if len(f) else np.zeros(0, np.float32)
+    return FilterImages(images=images[..., 0].astype(np.float32), filters=f, activation=act.astype(np.float32),
+                        gray_activation=_gray_activation(ex, f), seconds=time.perf_counter() - start)
+
+
+# ----------------------------------------------------------------------------------------------
+# tf-keras-vis, one filter at a time
+
+
+def _tfkv_pieces():
+    from tf_keras_vis.activation_maximization.input_modifiers import InputModifier
+    from tf_keras_vis.activation_maximization.regularizers import Regularizer
+
+    class SeededJitter(InputModifier):
+        """tf-keras-vis' Jitter (a random roll each step), with a seeded list of shifts."""
+
+        def __init__(self, shifts):
+            self.shifts, self.i = shifts, 0
+
+        def __call__(self, seed_input):
+            import tensorflow as tf
+
+            s = self.shifts[self.i % len(self.shifts)]
+            self.i += 1
+            return tf.roll(seed_input, shift=(int(s[0]), int(s[1])), axis=(1, 2))
+
+    class TV(Regularizer):
+        def __init__(self, weight):
+            super().__init__("TotalVariation[0,1]")
+            self.weight = float(weight)
+
+        def __call__(self, x):
+            return self.weight * _tv(x)
+
+    class L2(Regularizer):
+        def __init__(self, weight):
+            super().__init__("L2[mean grey]")
+            self.weight = float(weight)
+
+        def __call__(self, x):
+            return self.weight * _l2(x)
+
+    return SeededJitter, TV, L2
+
+
+def visualize_filters_tfkv(model, layer: str, filters: Optional[Sequence[int]] = None,
+                           settings: AscentSettings = AscentSettings()) -> FilterImages:
+    """The same ascent with tf-keras-vis' ActivationMaximization, one filter per call.
+
+    Note tf-keras-vis rolls the image itself for jitter (the shift persists), while the batched
+    version rolls only what the model sees; both are jitter regularisation.
+    """
+    import time
+
+    import keras
+    import tensorflow as tf
+    from tf_keras_vis.activation_maximization import ActivationMaximization
+    from tf_keras_vis.utils.model_modifiers import ExtractIntermediateLayer
+
+    SeededJitter, TV, L2 = _tfkv_pieces()
+    ex = _extractor(model, layer)
+    f = _filters(ex, filters)
+    start = time.perf_counter()
+    # ExtractIntermediateLayer builds a new model from the shared one's graph: nothing is mutated
+    am = ActivationMaximization(model, model_modifier=ExtractIntermediateLayer(layer), clone=False)
+    x0 = _start_images(len(f), settings.seed)
+    scale = _scale(ex, x0)
+    shifts = _shifts(settings.steps, settings.jitter, settings.seed)
+    out = []
+    for i, filt in enumerate(f):
+        if settings.steps <= 0:
+            out.append(x0[i:i + 1])
+            continue
+        score = (lambda k: lambda output: tf.reduce_mean(output[..., k], axis=(1, 2)) / scale)(int(filt))
+        img = am(score, seed_input=x0[i:i + 1], input_range=(0.0, 255.0),
+                 input_modifiers=[SeededJitter(shifts)], regularizers=[TV(settings.tv_weight), L2(settings.l2_weight)],
+                 steps=settings.steps, optimizer=keras.optimizers.Adam(settings.learning_rate))
+        out.append(np.asarray(img).reshape(1, 48, 48, 1))
+    images = np.concatenate(out) if out else np.zeros((0, 48, 48, 1), np.float32)
+    act = filter_activation(model, layer, images, f) if len(f) else np.zeros(0, np.float32)
+    return FilterImages(images=images[..., 0].astype(np.float32), filters=f, activation=act.astype(np.float32),
+                        gray_activation=_gray_activation(ex, f), seconds=time.perf_counter() - start)

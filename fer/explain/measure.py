@@ -1,0 +1,237 @@
+"""How good are the maps? Three measures, each next to a baseline a useless map would get.
+
+- `region_energy`: on the generated faces (``dataset.masks``), the share of each map's energy
+  (sum of its values) inside the ground-truth expression regions (any region bit set). Only
+  pixels inside a region can carry the expression (see fer.data.synthetic), so a faithful map of
+  a model that learned the expressions puts its energy there. A uniform random map's expected
+  share is the mask's area fraction: that is the baseline.
+- `deletion_insertion`: remove (deletion) or add (insertion) pixels in the map's order, most
+  salient first, and track the class probability; the area under each curve (fraction of pixels
+  on x, probability on y, both 0..1). Deletion: lower is better; insertion: higher is better.
+  Next to the same curves for a random pixel order. Removed pixels take the image's mean grey or
+  a blurred copy of the face (`fill`).
+- `randomisation_check` (Adebayo et al., 2018, "Sanity checks for saliency maps"): re-initialise
+  the model's layers cascading from the output down, recompute each method's maps and report the
+  Spearman rank correlation with the original maps. A method whose maps barely change while the
+  model is destroyed explains the image, not the model.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from fer import CLASS_NAMES
+from fer.explain.saliency import METHOD_NAMES, applicable_methods, as_input, compute_maps, prepared
+
+
+def _methods(model, methods):
+    ok = applicable_methods(model)
+    return [m for m in (methods or METHOD_NAMES) if ok.get(m) is None]
+
+
+# ----------------------------------------------------------------------------------------------
+# energy inside the expression regions
+
+
+def region_share(maps, masks) -> np.ndarray:
+    """(N,) share of each map's energy inside the regions (mask != 0); NaN for an all-zero map."""
+    maps = np.asarray(maps, np.float64)
+    inside = np.asarray(masks) != 0
+    total = maps.sum(axis=(1, 2))
+    share = (maps * inside).sum(axis=(1, 2)) / np.where(total > 0, total, 1.0)
+    return np.where(total > 0, share, np.nan)
+
+
+def random_baseline(masks) -> np.ndarray:
+    """(N,) expected share of a uniform random map: the regions' area fraction."""
+    return (np.asarray(masks) != 0).mean(axis=(1, 2))
+
+
+def sample_per_class(labels, indices, per_class: int, seed: int = 0) -> np.ndarray:
+    """Up to `per_class` indices of each class from `indices` (seeded, sorted by class)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in range(len(CLASS_NAMES)):
+        idx = indices[labels[indices] == c]
+        if len(idx):
+            out.append(np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False)))
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def region_energy(model, dataset, methods=None, per_class: int = 6, split: str = "test", options=None, seed: int = 0,
+                  target: str = "true"):
+    """Table of the mean in-region share per method and class, with the random-map baseline.
+
+    Returns a pandas DataFrame with columns method, class, share, n (the baseline is the row
+    method == "random map"), and an overall row per method (class == "all").
+    `target`: maps of the "true" class (default) or of the "predicted" class.
+    """
+    import pandas as pd
+
+    if dataset.masks is None:
+        raise ValueError("region energy needs the generated faces' region masks (dataset.masks); this data set has none")
+    idx = sample_per_class(dataset.labels, dataset.indices(split), per_class, seed)
+    images, labels, masks = dataset.images[idx], dataset.labels[idx], dataset.masks[idx]
+    cls = labels if target == "true" else prepared(model).probs(images).argmax(1)
+    maps = compute_maps(model, images, cls, _methods(model, methods), options)
+    shares = {m: region_share(v, masks) for m, v in maps.items()}
+    shares["random map"] = random_baseline(masks)
+    rows = []
+    for m, s in shares.items():
+        for c in range(len(CLASS_NAMES)):
+            sel = labels == c
+            if sel.any():
+                rows.append({"method": m, "class": CLASS_NAMES[c], "share": float(np.nanmean(s[sel])), "n": int(sel.sum())})
+        rows.append({"method": m, "class": "all", "share": float(np.nanmean(s)), "n": int(len(s))})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# deletion and insertion
+
+
+def _fill_images(x: np.ndarray, fill: str) -> np.ndarray:
+    """What removed pixels become: the image's mean grey, or a strongly blurred copy."""
+    if fill == "mean":
+        return np.broadcast_to(x.mean(axis=(1, 2), keepdims=True), x.shape).astype(np.float32)
+    if fill == "blur":
+        from scipy.ndimage import gaussian_filter
+
+        return np.stack([gaussian_filter(im, sigma=5.0, mode="nearest") for im in x]).astype(np.float32)
+    raise ValueError(f"fill must be 'mean' or 'blur', got {fill!r}")
+
+
+def _order(maps: np.ndarray, rng) -> np.ndarray:
+    """(N, 2304) pixel indices, most salient first; ties broken at random."""
+    flat = maps.reshape(len(maps), -1).astype(np.float64)
+    tie = rng.random(flat.shape)
+    return np.lexsort((tie, -flat), axis=-1) if flat.size else np.zeros(flat.shape, np.int64)
+
+
+def perturbation_curves(model, images, class_index, maps, steps: int = 20, fill: str = "mean", seed: int = 0):
+    """Deletion and insertion curves for one set of maps.
+
+    Returns dict: fractions (steps+1,), deletion (N, steps+1), insertion (N, steps+1) class
+    probabilities, and their AUCs (N,) (`np.trapezoid` over the fraction of pixels).
+    """
+    x = as_input(images)[..., 0]
+    n, npix = len(x), x.shape[1] * x.shape[2]
+    cls = np.broadcast_to(np.asarray(class_index, np.int64).reshape(-1), (n,)) if np.size(class_index) in (1, n) else None
+    if cls is None:
+        raise ValueError("class_index: need one class or one per face")
+    rng = np.random.default_rng(seed)
+    order = _order(np.asarray(maps, np.float32).reshape(n, -1), rng)
+    base = _fill_images(x, fill)
+    fractions = np.linspace(0.0, 1.0, steps + 1)
+    counts = np.round(fractions * npix).astype(int)
+    rank = np.empty_like(order)
+    rows = np.arange(n)[:, None]
+    rank[rows, order] = np.arange(npix)[None, :]  # rank of each pixel in the order
+    rank = rank.reshape(x.shape)
+    deleted = np.stack([np.where(rank < k, base, x) for k in counts], axis=1)  # (N, S+1, 48, 48)
+    inserted = np.stack([np.where(rank < k, x, base) for k in counts], axis=1)
+    batch = np.concatenate([deleted.reshape(-1, 48, 48), inserted.reshape(-1, 48, 48)])
+    probs = prepared(model).probs(batch)
+    p = probs[np.arange(len(probs)), np.tile(np.repeat(cls, steps + 1), 2)].reshape(2, n, steps + 1)
+    trap = getattr(np, "trapezoid", None) or np.trapz
+    return {"fractions": fractions, "deletion": p[0], "insertion": p[1],
+            "deletion_auc": trap(p[0], fractions, axis=1), "insertion_auc": trap(p[1], fractions, axis=1)}
+
+
+def deletion_insertion(model, images, class_index, methods=None, options=None, steps: int = 20, fill: str = "mean",
+                       seed: int = 0, maps: Optional[dict] = None):
+    """AUCs per method and for a random order: (DataFrame method, deletion_auc, insertion_auc,
+    n; dict method -> mean curves {fractions, deletion, insertion})."""
+    import pandas as pd
+
+    x = as_input(images)[..., 0]
+    maps = dict(maps) if maps is not None else compute_maps(model, x, class_index, _methods(model, methods), options)
+    maps["random order"] = np.random.default_rng(seed + 7).random((len(x),) + x.shape[1:]).astype(np.float32)
+    rows, curves = [], {}
+    for m, v in maps.items():
+        r = perturbation_curves(model, x, class_index, v, steps, fill, seed)
+        rows.append({"method": m, "deletion_auc": float(r["deletion_auc"].mean()),
+                     "insertion_auc": float(r["insertion_auc"].mean()), "n": len(x)})
+        curves[m] = {"fractions": r["fractions"], "deletion": r["deletion"].mean(0), "insertion": r["insertion"].mean(0)}
+    return pd.DataFrame(rows), curves
+
+
+# ----------------------------------------------------------------------------------------------
+# model randomisation (Adebayo et al. 2018)
+
+
+def _reinit_weights(layer, seed: int) -> None:
+    """New values for a layer's kernels (its own initializer, seeded) and biases (zeros or its
+    bias initializer)."""
+    import keras
+
+    for w in layer.weights:
+        name = w.path.rsplit("/", 1)[-1] if hasattr(w, "path") else w.name
+        if "kernel" in name:
+            init = getattr(layer, "depthwise_initializer" if "depthwise" in name else "kernel_initializer", None)
+        elif "bias" in name:
+            init = getattr(layer, "bias_initializer", None)
+        else:
+            continue
+        try:
+            init = type(init).from_config({**init.get_config(), "seed": seed}) if init is not None else None
+        except Exception:  # noqa: BLE001 - an initializer without a seed: fall back below
+            init = None
+        if init is None:
+            init = keras.initializers.RandomNormal(stddev=0.05, seed=seed)
+        w.assign(np.asarray(init(tuple(w.shape), dtype="float32")))
+
+
+def cascade_layers(model) -> list:
+    """Layers with a kernel, output first: the order the cascade re-initialises them in."""
+    return [layer.name for layer in reversed(model.layers)
+            if any("kernel" in (getattr(w, "path", w.name)) for w in layer.weights)]
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from scipy.stats import spearmanr
+
+    out = []
+    for u, v in zip(a, b):
+        u, v = u.ravel(), v.ravel()
+        if np.ptp(u) == 0 or np.ptp(v) == 0:
+            out.append(np.nan)
+        else:
+            out.append(float(spearmanr(u, v).statistic))
+    return np.asarray(out)
+
+
+def randomisation_check(model, images, class_index, methods=None, options=None, layers: Optional[Sequence[str]] = None,
+                        seed: int = 0):
+    """Cascading randomisation: re-initialise `layers` (default `cascade_layers`) one more at a
+    time, from the output down, and after each step report the mean Spearman rank correlation
+    of every method's maps with its maps on the trained model.
+
+    Works on a private clone (the shared model is never touched). Returns a DataFrame with
+    columns step (1..), layer (the layer re-initialised at that step), method, spearman.
+    """
+    import keras
+    import pandas as pd
+
+    from fer.explain.saliency import forget
+
+    work = keras.models.clone_model(model)
+    work.set_weights(model.get_weights())
+    x = as_input(images)[..., 0]
+    methods = _methods(model, methods)
+    try:
+        original = compute_maps(work, x, class_index, methods, options)
+        linear = prepared(work).linear  # the copy the methods actually run: re-initialise it in place
+        layers = list(layers) if layers is not None else cascade_layers(linear)
+        rows = []
+        for step, name in enumerate(layers, start=1):
+            _reinit_weights(linear.get_layer(name), seed + step)
+            now = compute_maps(work, x, class_index, methods, options)
+            for m in methods:
+                rho = _spearman(original[m], now[m])
+                rows.append({"step": step, "layer": name, "method": m,
+                             "spearman": float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan")})
+        return pd.DataFrame(rows)
+    finally:
+        forget(work)

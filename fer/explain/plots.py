@@ -1,0 +1,128 @@
+"""Matplotlib figures for the Saliency and Filters pages (object API, no pyplot state: safe in
+Streamlit's threads)."""
+from __future__ import annotations
+
+import numpy as np
+
+from fer import CLASS_NAMES
+
+CMAP = "jet"
+
+
+def _figure(w, h):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(w, h), dpi=100)
+
+
+def maps_figure(face, rows, methods, alpha: float = 0.5):
+    """Grid of maps overlaid on the face, one shared colour bar.
+
+    rows: list of (row label, {method: map (48,48) or a str saying why there is none}).
+    """
+    n_r, n_c = max(1, len(rows)), max(1, len(methods))
+    fig = _figure(1.9 * n_c + 1.0, 2.0 * n_r + 0.3)
+    axes = np.atleast_2d(fig.subplots(n_r, n_c, squeeze=False))
+    im = None
+    for r, (label, maps) in enumerate(rows):
+        for c, method in enumerate(methods):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.imshow(face, cmap="gray", vmin=0, vmax=255)
+            value = maps.get(method)
+            if isinstance(value, np.ndarray):
+                im = ax.imshow(value, cmap=CMAP, vmin=0.0, vmax=1.0, alpha=alpha)
+            else:
+                ax.imshow(np.full_like(face, 255), cmap="gray", vmin=0, vmax=255, alpha=0.75)
+                ax.text(24, 24, "n/a" if not value else str(value), ha="center", va="center", fontsize=7, wrap=True)
+            if r == 0:
+                ax.set_title(method, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=8)
+    if im is not None:
+        cb = fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.025, pad=0.02)
+        cb.set_label("attribution (scaled per map)", fontsize=8)
+    return fig
+
+
+def probs_figure(probs_by_run: dict, true_class=None):
+    """Grouped horizontal bars: the probability of each class, one colour per run."""
+    fig = _figure(6.0, 0.35 * len(CLASS_NAMES) * max(1, min(len(probs_by_run), 3)) + 0.8)
+    ax = fig.subplots()
+    k = max(1, len(probs_by_run))
+    h = 0.8 / k
+    y = np.arange(len(CLASS_NAMES))
+    for i, (name, p) in enumerate(probs_by_run.items()):
+        ax.barh(y + (i - (k - 1) / 2) * h, p, height=h, label=name)
+    labels = [f"{c} (true)" if true_class is not None and i == true_class else c for i, c in enumerate(CLASS_NAMES)]
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images, titles=None, cmap="gray", vmin=None, vmax=None, cols: int = 16, size: float = 0.9, suptitle=None):
+    """A grid of small images with optional titles (e.g. filter index and activation)."""
+    n = len(images)
+    cols = max(1, min(cols, n))
+    rows = max(1, int(np.ceil(n / cols)))
+    fig = _figure(size * cols + 0.2, (size + (0.28 if titles is not None else 0.05)) * rows + (0.3 if suptitle else 0.1))
+    axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
+    for i, ax in enumerate(axes.ravel()):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], cmap=cmap, vmin=vmin, vmax=vmax)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=6, pad=2)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9 if suptitle else 0.97, wspace=0.06, hspace=0.35)
+    return fig
+
+
+def stretch(images) -> np.ndarray:
+    """Per-image contrast stretch to 0..1 (to see the structure of each preferred input)."""
+    x = np.asarray(images, np.float32)
+    lo = x.min(axis=(-2, -1), keepdims=True)
+    hi = x.max(axis=(-2, -1), keepdims=True)
+    return (x - lo) / np.where(hi > lo, hi - lo, 1.0)
+
+
+def curves_figure(curves: dict, kind: str):
+    """Mean deletion or insertion curves, one line per method (random order dashed)."""
+    fig = _figure(4.8, 3.2)
+    ax = fig.subplots()
+    for name, c in curves.items():
+        ax.plot(c["fractions"], c[kind], label=name, ls="--" if name == "random order" else "-", color="k" if name == "random order" else None)
+    ax.set_xlabel(f"fraction of pixels {'removed' if kind == 'deletion' else 'added'} (most salient first)")
+    ax.set_ylabel("class probability")
+    ax.set_ylim(0, 1)
+    ax.set_title(kind.capitalize(), fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def randomisation_figure(frame):
+    """Spearman correlation with the trained model's maps against the randomisation step."""
+    fig = _figure(6.4, 3.4)
+    ax = fig.subplots()
+    steps = sorted(frame["step"].unique())
+    labels = [frame.loc[frame["step"] == s, "layer"].iloc[0] for s in steps]
+    for m, g in frame.groupby("method", sort=False):
+        g = g.sort_values("step")
+        ax.plot(g["step"], g["spearman"], marker="o", ms=3, label=m)
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_xticks(steps, labels, rotation=60, ha="right", fontsize=6)
+    ax.set_ylabel("Spearman rank correlation\nwith the trained model's maps", fontsize=8)
+    ax.set_xlabel("re-initialised down to layer (cascading from the output)", fontsize=8)
+    ax.set_ylim(-0.2, 1.05)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

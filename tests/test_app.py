@@ -1,0 +1,250 @@
+"""The Streamlit app under AppTest: every page renders on the built-in data, widgets change what
+is shown, training from the Train page adds a run, Evaluate shows its confusion matrix, the
+Misclassified filters narrow the grid, and user errors are messages, not tracebacks.
+
+A module-scoped fixture trains one tiny CNN on the sidebar's default data (`load_dataset(None)`,
+the full generated set; runs are matched to the data by fingerprint) into a tmp run store that
+FER_MODELS_DIR points at. Nothing is written to the repository's models/.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fer import jobs as fjobs
+from fer.data import load_dataset
+from fer.runs import RunStore
+from fer.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "streamlit_app.py")
+MY_PAGES = ["home", "data", "models", "train", "evaluate", "compare", "misclassified"]
+TIMEOUT = 300  # first TensorFlow import and model scoring on 2 shared cores
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("app-models")
+    dataset = load_dataset("synthetic")  # = load_dataset(None) without FER_DATA, the sidebar's default
+    train(TrainConfig(arch="cnn", width=0.25, epochs=1, max_train_images=300, patience=0, description="app fixture"),
+          dataset, RunStore(root))
+    return root
+
+
+@pytest.fixture
+def models_env(store_dir, monkeypatch):
+    monkeypatch.setenv("FER_MODELS_DIR", str(store_dir))
+    return store_dir
+
+
+def open_page(page=None, **state):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    if page:
+        at.switch_page(f"pages/{page}.py")
+        at.run()
+    return at
+
+
+def assert_clean(at):
+    assert not at.exception, [e.value for e in at.exception]
+    problems = [e.value for e in at.error]
+    assert not problems, problems
+
+
+def metric(at, label, container=None):
+    for m in (container or at).metric:
+        if m.label == label:
+            return m.value
+    raise AssertionError(f"no metric {label!r}: {[m.label for m in (container or at).metric]}")
+
+
+@pytest.mark.parametrize("page", MY_PAGES)
+def test_every_page_renders_on_the_generated_data(models_env, page):
+    at = open_page(page)
+    assert_clean(at)
+    assert at.title, "page has no title"
+
+
+def test_sidebar_labels_the_demo_data_and_counts_runs(models_env):
+    at = open_page(None)  # (AppTest drops the sidebar's elements after switch_page, so check the first run)
+    assert_clean(at)
+    sidebar_text = " ".join(c.value for c in at.caption)
+    assert "generated demo faces" in sidebar_text and "not real photos" in sidebar_text
+    assert "FER_DATA" in sidebar_text and "fer2013.csv" in sidebar_text
+    assert "1 saved run(s)" in sidebar_text
+
+
+def test_overview_shows_within_seconds_without_importing_tensorflow(models_env):
+    code = (
+        "import sys; from streamlit.testing.v1 import AppTest;"
+        f"at = AppTest.from_file({APP!r}, default_timeout=60); at.run();"
+        "assert not at.exception, at.exception;"
+        "assert at.title[0].value == 'FER workbench';"
+        "print('TF' if 'tensorflow' in sys.modules else 'NO-TF')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "FER_MODELS_DIR": str(models_env)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("NO-TF")
+
+
+def test_width_slider_changes_the_parameter_count(models_env):
+    at = open_page("models")
+    assert_clean(at)
+    cnn_tab = at.tabs[0]
+    before = metric(at, "Total parameters", cnn_tab)
+    at.slider(key="models_cnn_width").set_value(0.25).run()
+    after = metric(at, "Total parameters", at.tabs[0])
+    assert before != after
+    assert int(after.replace(",", "")) < int(before.replace(",", ""))
+    # the CNN vs parameter-matched DNN pair: counts within 1%
+    at.slider(key="models_pair_cnn_width").set_value(0.25).run()
+    pair = at.tabs[3]
+    counts = [int(m.value.replace(",", "")) for m in pair.metric if m.label == "Total parameters"]
+    assert len(counts) == 2 and abs(counts[0] - counts[1]) <= 0.01 * counts[0]
+
+
+def test_retrain_at_this_width_prefills_the_train_page(models_env):
+    at = open_page("models")
+    at.slider(key="models_mobilenet_width").set_value(0.35).run()
+    at.button(key="models_mobilenet_retrain").click().run()
+    assert_clean(at)
+    assert at.title[0].value == "Train"
+    assert at.selectbox(key="train_arch").value == "mobilenet"
+    assert at.slider(key="train_width").value == pytest.approx(0.35)
+    from fer.models import default_depth
+
+    for arch in ("cnn", "dnn", "mobilenet"):  # the Train page's TF-free copy of the defaults agrees
+        assert at.session_state[f"train_depth_{arch}"] == default_depth(arch)
+
+
+def test_training_from_the_train_page_adds_a_run_and_evaluate_shows_its_confusion_matrix(models_env):
+    store = RunStore(models_env)
+    before = {r.id for r in store.list()}
+    at = open_page("train")
+    assert_clean(at)
+    at.selectbox(key="train_arch").set_value("dnn").run()
+    at.slider(key="train_width").set_value(0.25)
+    at.number_input(key="train_epochs").set_value(1)
+    at.number_input(key="train_cap").set_value(300)
+    at.number_input(key="train_patience").set_value(0)
+    at.run()
+    assert any("On this machine this takes about" in c.value for c in at.caption)
+    at.button(key="train_start").click().run()
+    assert_clean(at)
+    manager = fjobs.manager_for(store)
+    job_id = at.session_state["train_job"]
+    job = manager.wait(job_id, timeout=600)
+    assert job.status == fjobs.DONE, job.error or job.message
+    at.run()
+    assert_clean(at)
+    assert any("Your last training finished" in s.value for s in at.success)
+    after = {r.id for r in store.list()}
+    assert after - before == {job.run_id}
+
+    # the new run is listed first and Evaluate shows its confusion matrix
+    at.switch_page("pages/evaluate.py")
+    at.run()
+    assert_clean(at)
+    assert at.session_state["run"] == job.run_id
+    assert any(s.value == "Confusion matrix" for s in at.subheader)
+    charts = at.get("arrow_vega_lite_chart")
+    assert len(charts) >= 3  # counts, row-normalised, training curves
+    tables = [d.value for d in at.dataframe if list(getattr(d.value, "columns", [])) == list(load_dataset("synthetic").class_names)]
+    counts = next(t for t in tables if t.to_numpy().dtype.kind == "i")
+    assert int(counts.to_numpy().sum()) == len(load_dataset("synthetic").indices("test"))
+    saved = json.loads((models_env / job.run_id / "run.json").read_text())
+    assert np.array_equal(np.asarray(saved["confusion_matrix"]), counts.to_numpy())
+
+
+def test_misclassified_filters_narrow_the_grid(models_env):
+    at = open_page("misclassified")
+    assert_clean(at)
+    everything = at.session_state["mis_count"]
+    assert everything > 0
+    at.checkbox(key="mis_only").uncheck().run()
+    all_faces = at.session_state["mis_count"]
+    assert all_faces == 1000  # every test face when not only the mistakes
+    at.selectbox(key="mis_true").set_value("sad").run()
+    sad = at.session_state["mis_count"]
+    assert 0 < sad < all_faces
+    predicted = at.session_state  # the most predicted class for sad faces narrows it further
+    at.selectbox(key="mis_pred").set_value("happy").run()
+    assert at.session_state["mis_count"] <= sad
+    assert_clean(at)
+    del predicted
+
+
+def test_confusion_cell_jump_and_send_to_saliency(models_env):
+    run_id = RunStore(models_env).list()[-1].id  # the fixture run
+    at = open_page(None)
+    at.session_state["mis_jump"] = {"true": "fear", "pred": "sad", "run": run_id}
+    at.switch_page("pages/misclassified.py")
+    at.run()
+    assert_clean(at)
+    assert at.selectbox(key="mis_true").value == "fear" and at.selectbox(key="mis_pred").value == "sad"
+    at.selectbox(key="mis_true").set_value("any").run()
+    at.selectbox(key="mis_pred").set_value("any").run()
+    selected = at.session_state["mis_selected"]
+    at.button(key="mis_to_saliency").click().run()
+    assert at.session_state["saliency_face"] == {"split": "test", "index": selected, "run": run_id}
+
+
+def test_a_bad_data_path_is_a_clear_message(models_env, tmp_path):
+    bad = tmp_path / "not-there"
+    at = open_page("data")
+    at.sidebar.text_input(key="data_source").set_value(str(bad)).run()
+    assert not at.exception
+    assert any("no such file or folder" in e.value for e in at.error)
+    broken_csv = tmp_path / "fer2013.csv"
+    broken_csv.write_text("this is not,a fer csv\n1,2\n")
+    at.sidebar.text_input(key="data_source").set_value(str(broken_csv)).run()
+    assert not at.exception
+    assert at.error and "Could not load the data" in at.error[0].value
+
+
+def test_broken_run_folders_are_reported_not_fatal(tmp_path, monkeypatch, store_dir):
+    import shutil
+
+    root = tmp_path / "store"
+    root.mkdir()
+    good = RunStore(store_dir).list()[-1]
+    shutil.copytree(good.path, root / good.id)
+    (root / "no-meta").mkdir()
+    bad_model = root / "bad-model"
+    bad_model.mkdir()
+    meta = json.loads((good.path / "run.json").read_text())
+    meta.update(id="bad-model", created="9999")  # newest: the default selection on every page
+    (bad_model / "run.json").write_text(json.dumps(meta))
+    (bad_model / "model.keras").write_bytes(b"not a zip")
+    monkeypatch.setenv("FER_MODELS_DIR", str(root))
+    at = open_page(None)
+    assert not at.exception
+    assert any("no-meta" in w.value and "missing run.json" in w.value for w in at.warning)
+    for page in ("evaluate", "misclassified"):
+        at.switch_page(f"pages/{page}.py")
+        at.run()
+        assert not at.exception
+        assert any("cannot be used" in e.value for e in at.error), [e.value for e in at.error]
+    at.switch_page("pages/compare.py")
+    at.run()
+    assert not at.exception
+    assert any("bad-model" in e.value for e in at.error)
+
+
+def test_pages_without_a_model_offer_a_quick_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "empty"))
+    for page in ("evaluate", "misclassified", "compare"):
+        at = open_page(page)
+        assert not at.exception
+        assert any("No trained model" in w.value for w in at.warning)
+        quick = [b for b in at.button if b.label.startswith("Train a quick default model (about")]
+        assert quick, [b.label for b in at.button]

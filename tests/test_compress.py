@@ -1,0 +1,295 @@
+"""Compression: the size ladder's artefacts exist, weigh what they say, load back and score like
+the float32 model; float16 round trips; pruning reaches its sparsity; distillation vs alone;
+the background sweep and the scatter's points.
+
+One small CNN is trained once (module fixture) on generated faces: a few epochs on 2,000
+images, then its BatchNorm statistics are re-estimated (`recalibrate_batchnorm`) so it scores
+well above chance on the test split and the accuracy comparisons mean something.
+"""
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from fer.compress import (
+    DEFAULT_STEPS,
+    STEPS,
+    TFLiteModel,
+    apply_masks,
+    float16_cast,
+    kernel_sparsity,
+    load_weights_file,
+    magnitude_masks,
+    prunable_layers,
+    prune,
+    read_weights_file,
+    save_flat,
+    save_sparse,
+    save_weights_npz,
+    size_ladder,
+    template_like,
+)
+from fer.evaluate import predict_proba
+
+CHANCE = 0.25  # share of the largest class ("happy") in FER2013 proportions
+
+
+@pytest.fixture(scope="module")
+def faces():
+    from fer.data.synthetic import generate
+
+    return generate(n_train=2000, n_val=100, n_test=600, seed=11)
+
+
+@pytest.fixture(scope="module")
+def cnn(faces):
+    import keras
+
+    from fer.compress import recalibrate_batchnorm
+    from fer.models import build_model
+    from fer.train import make_dataset
+
+    x, y = faces.split("train")
+    keras.utils.set_random_seed(0)
+    model = build_model("cnn", 0.25, depth=3, dropout=0.0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.fit(make_dataset(x, y, 32, shuffle=True), epochs=4, verbose=0)
+    recalibrate_batchnorm(model, x)
+    xt, yt = faces.split("test")
+    acc = float((predict_proba(model, xt).argmax(1) == yt).mean())
+    print(f"\nfixture CNN: {model.count_params():,} params, test accuracy {acc:.3f}")
+    assert acc > CHANCE + 0.2, f"the fixture model must be well above chance, got {acc:.3f}"
+    return model
+
+
+@pytest.fixture(scope="module")
+def ladder(cnn, faces, tmp_path_factory):
+    xt, yt = faces.split("test")
+    x, y = faces.split("train")
+    df = size_ladder(cnn, xt, yt, tmp_path_factory.mktemp("ladder"), sparsity=0.5, train_images=x, train_labels=y,
+                     max_train_images=1000)
+    with_cols = df[["key", "bytes", "ratio", "accuracy", "delta_points", "seconds"]]
+    print("\n" + with_cols.to_string(index=False))
+    return df
+
+
+def test_every_step_writes_its_file_with_the_reported_size_and_scores_like_float32(ladder):
+    assert list(ladder["key"]) == list(DEFAULT_STEPS)
+    keras_bytes = int(ladder.loc[ladder.key == "keras", "bytes"].iloc[0])
+    reference = ladder.attrs["reference_accuracy"]
+    assert reference > CHANCE + 0.2
+    for row in ladder.itertuples():
+        assert os.path.isfile(row.file), row.step
+        assert os.path.getsize(row.file) == row.bytes, row.step
+        assert row.ratio == pytest.approx(row.bytes / keras_bytes)
+        limit = 3.0 if "int8" in row.key else 1.0
+        if row.key == "pruned":  # pruning + fine-tune changes the model itself: it must not lose more
+            assert row.delta_points >= -3.0, f"{row.step}: {row.delta_points:+.2f} points"
+        else:
+            assert abs(row.delta_points) <= limit, f"{row.step}: {row.delta_points:+.2f} points vs float32"
+    by = dict(zip(ladder.key, ladder.bytes))
+    assert by["npz16"] < by["npz32"] and by["flat16"] <= by["npz16"]
+    assert by["tflite16"] < by["tflite32"] and by["tflite_int8"] < by["tflite16"]
+    assert by["pruned"] < by["flat16"]  # half the kernels are zeros: the sparse file is smaller
+    assert by["flat16"] < keras_bytes / 1.9
+    assert ladder.attrs["kernel_sparsity"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_float16_files_load_back_into_the_architecture_like_the_float16_cast_model(cnn, faces, tmp_path):
+    xt, _ = faces.split("test")
+    xt = xt[:200]
+    ref16 = predict_proba(float16_cast(cnn), xt)
+    ref32 = predict_proba(cnn, xt)
+    for name, save in (("w16.npz", lambda p: save_weights_npz(cnn, p, np.float16)), ("flat.npz", lambda p: save_flat(cnn, p)),
+                       ("sparse.npz", lambda p: save_sparse(cnn, p))):
+        path = save(tmp_path / name)
+        with np.load(path, allow_pickle=False) as data:  # no pickled objects inside
+            assert all(data[k].dtype != object for k in data.files)
+        rebuilt = load_weights_file(path, template_like(cnn))
+        got = predict_proba(rebuilt, xt)
+        np.testing.assert_allclose(got, ref16, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(got, ref32, atol=2e-2, err_msg=name)
+    # float32 .npz is exact
+    path = save_weights_npz(cnn, tmp_path / "w32.npz")
+    np.testing.assert_allclose(predict_proba(load_weights_file(path, template_like(cnn)), xt), ref32, atol=1e-6)
+
+
+def test_ladder_artefacts_load_back_from_disk_alone(ladder, cnn, faces):
+    xt, _ = faces.split("test")
+    xt = xt[:64]
+    ref = predict_proba(cnn, xt)
+    files = dict(zip(ladder.key, ladder.file))
+    import keras
+
+    loaded = keras.models.load_model(files["keras"], compile=False)
+    np.testing.assert_allclose(predict_proba(loaded, xt), ref, atol=1e-6)
+    assert not loaded.optimizer  # saved uncompiled: no optimizer state
+    for key in ("tflite32", "tflite16"):
+        np.testing.assert_allclose(predict_proba(TFLiteModel(files[key]), xt), ref, atol=2e-2, err_msg=key)
+    int8 = TFLiteModel(files["tflite_int8"])
+    assert int8.input["dtype"] == np.float32  # float I/O, int8 inside
+    assert np.mean(predict_proba(int8, xt).argmax(1) == ref.argmax(1)) > 0.9
+    pruned = load_weights_file(files["pruned"], template_like(cnn))
+    assert kernel_sparsity(pruned) == pytest.approx(0.5, abs=0.01)
+
+
+def test_bad_weight_files_are_refused_with_a_reason(cnn, tmp_path):
+    from fer.models import build_model
+
+    path = save_flat(cnn, tmp_path / "cnn.npz")
+    with pytest.raises(ValueError, match="do not fit"):
+        load_weights_file(path, build_model("mobilenet", 0.25))
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="not a weights file"):
+        read_weights_file(tmp_path / "other.npz")
+    with pytest.raises(ValueError, match="unknown ladder step"):
+        size_ladder(cnn, np.zeros((2, 48, 48), np.uint8), [0, 1], tmp_path / "x", steps=("keras", "zip"))
+
+
+@pytest.mark.parametrize("sparsity", [0.3, 0.8])
+def test_pruning_reaches_the_asked_sparsity_and_keeps_it_through_fine_tuning(cnn, faces, sparsity):
+    x, y = faces.split("train")
+    masks = magnitude_masks(cnn, sparsity)
+    assert set(masks) == {layer.name for layer in prunable_layers(cnn)}
+    pruned, masks = prune(cnn, sparsity, x[:256], y[:256], epochs=1)
+    for layer in prunable_layers(pruned):
+        w = layer.kernel.numpy()
+        zeros = int(np.sum(w == 0))
+        assert zeros >= int(round(sparsity * w.size)), layer.name  # every kernel, not just on average
+        assert np.all(w[~masks[layer.name]] == 0)
+    assert kernel_sparsity(pruned) == pytest.approx(sparsity, abs=0.01)
+    assert kernel_sparsity(cnn) < 0.01  # the original is untouched
+
+
+def test_apply_masks_zeroes_the_smallest_weights(cnn):
+    clone = template_like(cnn)
+    clone.set_weights(cnn.get_weights())
+    masks = magnitude_masks(clone, 0.5)
+    layer = prunable_layers(clone)[0]
+    w = np.abs(layer.kernel.numpy())
+    apply_masks(clone, masks)
+    kept, dropped = w[masks[layer.name]], w[~masks[layer.name]]
+    assert dropped.max() <= kept.min()
+
+
+def test_distilled_student_against_the_same_student_trained_alone(cnn, faces):
+    from fer.compress import distill_compare
+
+    x, y = faces.split("train")
+    xt, yt = faces.split("test")
+    result = distill_compare(cnn, x, y, xt, yt, width=0.25, epochs=2, max_train_images=1500)
+    print(f"\ndistillation: teacher {result['teacher_accuracy']:.3f} ({result['teacher_params']:,} params); "
+          f"MobileNet w0.25 ({result['student_params']:,} params) alone {result['alone_accuracy']:.3f}, "
+          f"distilled {result['distilled_accuracy']:.3f}: {result['gain_points']:+.1f} points "
+          f"({result['seconds_alone']:.0f} s + {result['seconds_distilled']:.0f} s)")
+    if result["gain_points"] <= 0:
+        print(f"NOTE: the distilled student did NOT beat the student alone in this run: "
+              f"{result['gain_points']:+.1f} points")
+    assert result["student_params"] < result["teacher_params"] / 3
+    for key in ("alone_accuracy", "distilled_accuracy"):
+        assert 0 < result[key] <= 1
+    assert result["student"] is not result["alone"]
+    assert cnn.trainable  # the teacher is handed back as it came
+
+
+# -- the sweep and the scatter (no TensorFlow: a fake trainer) ------------------------------
+
+
+class _FakeRun:
+    def __init__(self, run_id, path, meta):
+        self.id, self.path, self.meta = run_id, path, meta
+
+    @property
+    def model_path(self):
+        return self.path / "model.keras"
+
+
+def test_sweep_trains_each_width_in_turn_holding_the_store_lock(tmp_path):
+    from fer.runs import RunStore, TrainingBusy
+    from fer.sweep import DONE, Sweep, sweep_configs
+
+    store = RunStore(tmp_path / "models")
+    seen, lock_held = [], []
+
+    def fake_train(config, dataset, store_, progress=None, cancel=None):
+        try:
+            with store_.training_lock("probe"):
+                lock_held.append(False)
+        except TrainingBusy:
+            lock_held.append(True)
+        progress({"phase": "epoch", "epoch": 1, "epochs": config.epochs})
+        seen.append((config.arch, config.width))
+        if config.width == 0.5 and config.arch == "cnn":
+            raise RuntimeError("boom")
+        return _FakeRun(f"{config.arch}-{config.width:g}", tmp_path, {})
+
+    sweep = Sweep(store, train_fn=fake_train, lock_poll_s=0.05)
+    configs = sweep_configs([0.5, 0.125, 0.25], archs=("cnn", "mobilenet"), epochs=1, max_train_images=100)
+    assert [(c.arch, c.width) for c in configs][:3] == [("cnn", 0.125), ("cnn", 0.25), ("cnn", 0.5)]
+    assert sweep.start(configs, dataset=None)
+    assert sweep.join(10)
+    snap = sweep.snapshot()
+    assert seen == [(c.arch, c.width) for c in configs]
+    assert all(lock_held)
+    assert snap["state"] == DONE and snap["finished"] == 6 and len(snap["done"]) == 5
+    assert len(snap["errors"]) == 1 and "boom" in snap["errors"][0]
+
+
+def test_sweep_waits_for_another_training_and_can_be_cancelled(tmp_path):
+    from fer.runs import RunStore
+    from fer.sweep import CANCELLED, WAITING, Sweep, sweep_configs
+
+    store = RunStore(tmp_path / "models")
+    trained = []
+    sweep = Sweep(store, train_fn=lambda c, *a, **k: trained.append(c), lock_poll_s=0.05)
+    with store.training_lock("someone else"):
+        sweep.start(sweep_configs([0.25], archs=("cnn",), epochs=1), dataset=None)
+        deadline = time.time() + 5
+        while sweep.snapshot()["state"] != WAITING and time.time() < deadline:
+            time.sleep(0.02)
+        snap = sweep.snapshot()
+        assert snap["state"] == WAITING and "someone else" in snap["message"]
+        assert sweep.start([], None) is False  # one sweep at a time
+        sweep.cancel()
+        assert sweep.join(5)
+    assert trained == [] and sweep.snapshot()["state"] == CANCELLED
+
+
+def test_sweep_thread_is_a_daemon_and_per_store_singleton(tmp_path):
+    from fer.runs import RunStore
+    from fer.sweep import sweep_for
+
+    a, b = sweep_for(RunStore(tmp_path)), sweep_for(RunStore(tmp_path))
+    assert a is b and sweep_for(RunStore(tmp_path / "x")) is not a
+    gate = threading.Event()
+    a._train_fn = lambda *args, **kw: gate.wait(5)
+    from fer.sweep import sweep_configs
+
+    a.start(sweep_configs([0.25], archs=("cnn",), epochs=1), None)
+    assert a._thread.daemon
+    gate.set()
+    assert a.join(5)
+
+
+def test_scatter_frame_has_one_point_per_run_with_its_size_and_pairs_equal_sizes(tmp_path):
+    from fer.sweep import equal_params_pairs, scatter_frame
+
+    runs = []
+    for i, (arch, params, acc) in enumerate([("cnn", 30000, 0.8), ("mobilenet", 28000, 0.75), ("cnn", 110000, 0.85),
+                                             ("mobilenet", 60000, 0.8), ("dnn", 5000, None)]):
+        folder = tmp_path / f"r{i}"
+        folder.mkdir()
+        (folder / "model.keras").write_bytes(b"x" * (100 + i))
+        runs.append(_FakeRun(f"r{i}", folder, {"arch": arch, "params": params, "test_accuracy": acc, "width": 0.5}))
+    frame = scatter_frame(runs)
+    assert sorted(frame.run) == ["r0", "r1", "r2", "r3"]  # the run without accuracy has nothing to plot
+    assert dict(zip(frame.run, frame.size_bytes))["r2"] == 102
+    pairs = equal_params_pairs(frame)
+    assert (pairs[0][0].run, pairs[0][1].run) == ("r0", "r1")
+    assert pairs[0][2] == pytest.approx(-5.0)
+
+
+def test_steps_table_is_consistent():
+    assert set(DEFAULT_STEPS) | {"distilled"} == set(STEPS)

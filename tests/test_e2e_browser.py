@@ -1,0 +1,157 @@
+"""End to end: the real app in headless Chromium, every page in the navigation, with screenshots.
+
+Needs Debian's `chromium` (/usr/bin/chromium; `apt-get install -y chromium`) and the `playwright`
+Python package (requirements-dev.txt); it never downloads Playwright's own browsers. Skips
+cleanly when either is missing. Screenshots go to test-artifacts/e2e/ (git-ignored) or to
+$FER_E2E_ARTIFACTS.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+PAGE_TIMEOUT_MS = 180_000  # a cold TensorFlow import and first predictions on 2 shared cores
+
+
+def chromium_path():
+    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer {url}/_stcore/health within {timeout:.0f} s")
+
+
+def start_server(models_dir, port: int, log_path: Path):
+    env = {**os.environ, "FER_MODELS_DIR": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    log = open(log_path, "w")
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log
+
+
+BUSY_JS = """() => !!document.querySelector(
+    '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"],'
+    + ' [data-testid="stSpinner"], [data-testid="stSkeleton"], [data-testid="stAppSkeleton"]')"""
+
+
+def wait_idle(page, timeout_ms: int = PAGE_TIMEOUT_MS, settle_s: float = 1.5) -> None:
+    """Wait until the script run has finished: no running icon, spinner or skeleton for `settle_s`."""
+    deadline = time.time() + timeout_ms / 1000
+    quiet_since = None
+    while time.time() < deadline:
+        if page.evaluate(BUSY_JS):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.time()
+        elif time.time() - quiet_since >= settle_s:
+            return
+        page.wait_for_timeout(200)
+    raise TimeoutError(f"page still running after {timeout_ms / 1000:.0f} s")
+
+
+def screenshot(page, path: Path, width: int = 1400) -> None:
+    """The whole page: Streamlit scrolls inside its main container, so grow the viewport to fit it."""
+    height = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=\"stMain\"]'); return m ? m.scrollHeight : 1000; }")
+    page.set_viewport_size({"width": width, "height": max(1000, min(int(height) + 40, 8000))})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": width, "height": 1000})
+
+
+@pytest.fixture(scope="module")
+def seeded_store(tmp_path_factory):
+    """A tmp run store with one tiny DNN trained on the built-in data (the sidebar's default)."""
+    from fer.data import load_dataset
+    from fer.runs import RunStore
+    from fer.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("e2e-models")
+    train(TrainConfig(arch="dnn", width=0.25, epochs=1, max_train_images=300, patience=0, description="e2e fixture"),
+          load_dataset("synthetic"), RunStore(root))
+    return root
+
+
+def test_click_through_every_page_in_chromium(seeded_store, tmp_path):
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -r requirements-dev.txt)")
+
+    artifacts = Path(os.environ.get("FER_E2E_ARTIFACTS") or ROOT / "test-artifacts" / "e2e")
+    artifacts.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc, log = start_server(seeded_store, port, tmp_path / "streamlit.log")
+    try:
+        wait_healthy(url, proc)
+        with sync_api.sync_playwright() as pw:
+            try:
+                browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            except Exception as exc:  # noqa: BLE001 - a chromium that cannot start here is an environment problem
+                pytest.skip(f"chromium would not start: {str(exc).splitlines()[0]}")
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                problems = []
+                page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+                page.goto(url, wait_until="domcontentloaded")
+                page.get_by_role("heading", name="FER workbench").first.wait_for(timeout=60_000)
+                wait_idle(page)
+                screenshot(page, artifacts / "00-overview.png")
+
+                nav = page.locator('[data-testid="stSidebarNav"] a')
+                labels = [nav.nth(i).inner_text().strip() for i in range(nav.count())]
+                assert len(labels) >= 10, labels
+                for k, label in enumerate(labels, start=1):
+                    page.locator('[data-testid="stSidebarNav"] a').nth(k - 1).click()
+                    wait_idle(page)
+                    page.locator("h1").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+                    name = "".join(ch if ch.isalnum() else "-" for ch in label.lower()).strip("-")
+                    screenshot(page, artifacts / f"{k:02d}-{name}.png")
+                    exceptions = page.locator('[data-testid="stException"]')
+                    if exceptions.count():
+                        problems.append(f"{label}: traceback shown: {exceptions.first.inner_text()[:300]}")
+                    body = page.locator('[data-testid="stMain"]').inner_text()
+                    if "Something went wrong" in body:
+                        problems.append(f"{label}: {body[body.index('Something went wrong'):][:300]}")
+                assert not problems, "\n".join(problems)
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
