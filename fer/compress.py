@@ -274,7 +274,7 @@ class TFLiteModel:
 # BatchNorm statistics
 
 
-def recalibrate_batchnorm(model, images, batches: int = 16, batch_size: int = 128, seed: int = 0):
+def recalibrate_batchnorm(model, images, batches: int = 10, batch_size: int = 128, seed: int = 0):
     """Re-estimate every BatchNormalization layer's moving mean/variance on `images`.
 
     After a short training (or pruning), the moving averages (momentum 0.99) still remember the
@@ -327,19 +327,33 @@ def _all_layers(model):
             yield layer
 
 
-def magnitude_masks(model, sparsity: float) -> dict:
-    """{layer name: bool keep-mask} zeroing exactly round(sparsity * size) smallest-|w| weights of
-    every prunable kernel (per layer, so every layer reaches the asked sparsity)."""
+def magnitude_masks(model, sparsity: float, scope: str = "global") -> dict:
+    """{layer name: bool keep-mask} for the prunable kernels, zeroing the smallest |w|.
+
+    scope="global": one threshold over all prunable kernels, exactly round(sparsity * total)
+    zeros in all (the small, sensitive early convolutions keep more of their weights, the big
+    dense layer gives up more). scope="layer": exactly round(sparsity * size) zeros in every
+    kernel (uniform, but costs far more accuracy on small CNNs).
+    """
     if not 0 <= sparsity < 1:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    if scope not in ("global", "layer"):
+        raise ValueError(f"scope must be 'global' or 'layer', got {scope!r}")
+    kernels = {layer.name: np.asarray(layer.kernel.numpy()) for layer in prunable_layers(model)}
     masks = {}
-    for layer in prunable_layers(model):
-        w = np.asarray(layer.kernel.numpy())
-        k = int(round(sparsity * w.size))
-        keep = np.ones(w.size, bool)
-        if k:
-            keep[np.argsort(np.abs(w).ravel(), kind="stable")[:k]] = False
-        masks[layer.name] = keep.reshape(w.shape)
+    if scope == "layer":
+        for name, w in kernels.items():
+            keep = np.ones(w.size, bool)
+            keep[np.argsort(np.abs(w).ravel(), kind="stable")[: int(round(sparsity * w.size))]] = False
+            masks[name] = keep.reshape(w.shape)
+        return masks
+    flat = np.concatenate([np.abs(w).ravel() for w in kernels.values()]) if kernels else np.zeros(0)
+    keep = np.ones(flat.size, bool)
+    keep[np.argsort(flat, kind="stable")[: int(round(sparsity * flat.size))]] = False
+    at = 0
+    for name, w in kernels.items():
+        masks[name] = keep[at : at + w.size].reshape(w.shape)
+        at += w.size
     return masks
 
 
@@ -376,14 +390,14 @@ def _mask_callback(masks):
     return KeepMasks()
 
 
-def prune(model, sparsity: float = 0.5, images=None, labels=None, epochs: int = 1, learning_rate: float = 2e-4,
-          batch_size: int = 64, seed: int = 0, recalibrate: bool = True):
+def prune(model, sparsity: float = 0.5, images=None, labels=None, epochs: int = 1, learning_rate: float = 1e-3,
+          batch_size: int = 64, seed: int = 0, recalibrate: bool = True, scope: str = "global"):
     """Magnitude-prune a copy of `model` and fine-tune it briefly with the masks held.
 
     Returns (pruned model, masks). Without training images it only prunes (no fine-tune).
-    The fine-tune uses a small learning rate so the surviving weights adapt rather than drift;
-    afterwards the BatchNorm statistics are re-estimated on the training images
-    (`recalibrate_batchnorm`), since the pruned network's activations differ from the old ones.
+    `scope`: see `magnitude_masks` (global by default). After the fine-tune the BatchNorm
+    statistics are re-estimated on the training images (`recalibrate_batchnorm`): the pruned
+    network's activations differ from the ones the moving averages remember.
     """
     import keras
 
@@ -391,7 +405,7 @@ def prune(model, sparsity: float = 0.5, images=None, labels=None, epochs: int = 
 
     pruned = template_like(model)
     pruned.set_weights(model.get_weights())
-    masks = magnitude_masks(pruned, sparsity)
+    masks = magnitude_masks(pruned, sparsity, scope)
     apply_masks(pruned, masks)
     if images is not None and len(images) and epochs > 0 and sparsity > 0:
         keras.utils.set_random_seed(seed)
@@ -536,7 +550,8 @@ def _nonzero(arrays) -> int:
 
 
 def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_images=None, train_labels=None,
-                representative=None, steps=DEFAULT_STEPS, prune_epochs: int = 1, prune_learning_rate: float = 2e-4,
+                representative=None, steps=DEFAULT_STEPS, prune_epochs: int = 1, prune_learning_rate: float = 1e-3,
+                prune_scope: str = "global",
                 distill_width: float = 0.5, distill_epochs: int = 3, student=None, max_train_images: int = 2000,
                 seed: int = 0, progress: Optional[Callable[[dict], None]] = None):
     """Write every compressed form of `model` under `workdir`, load each back, score it.
@@ -612,7 +627,7 @@ def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_
                     "full_int8": f"int8 weights + activations, {min(len(representative), 200)} calibration images, float I/O"}[mode]
         elif key == "pruned":
             pruned, masks = prune(model, sparsity, train_images, train_labels, epochs=prune_epochs,
-                                  learning_rate=prune_learning_rate, seed=seed)
+                                  learning_rate=prune_learning_rate, seed=seed, scope=prune_scope)
             attrs["kernel_sparsity"] = kernel_sparsity(pruned, masks)
             save_sparse(pruned, path)
             reloaded = load_weights_file(path, template_like(model))

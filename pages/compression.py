@@ -127,8 +127,8 @@ if ladder is not None:
     m4.metric("float32 test accuracy", f"{100 * ladder.attrs.get('reference_accuracy', 0):.1f}%")
     size_chart, acc_chart = ladder_charts(ladder)
     left, right = st.columns(2)
-    left.altair_chart(size_chart, use_container_width=True)
-    right.altair_chart(acc_chart, use_container_width=True)
+    left.altair_chart(size_chart, width="stretch")
+    right.altair_chart(acc_chart, width="stretch")
     ladder_table(ladder, run.id)
     st.caption(
         f"Ratio = bytes / bytes of the float32 `.keras` file; accuracy in brackets = points vs the in-memory float32 "
@@ -249,7 +249,7 @@ def scatter_section():
     if frame.empty:
         st.info("No runs with a test accuracy on this data set yet: start a sweep below.")
     else:
-        st.altair_chart(scatter_chart(frame), use_container_width=True)
+        st.altair_chart(scatter_chart(frame), width="stretch")
         pairs = _sweep.equal_params_pairs(frame)
         if pairs:
             lines = []
@@ -265,7 +265,7 @@ def scatter_section():
             st.caption("No CNN and MobileNet runs of similar size yet: sweep small CNN widths (0.0625–0.125) and "
                        "larger MobileNet widths (0.5–1.0) to get equal-parameter pairs.")
         with st.expander("Points as a table"):
-            st.dataframe(frame, hide_index=True, use_container_width=True)
+            st.dataframe(frame, hide_index=True, width="stretch")
     # a finished sweep: refresh the whole page once so the run pickers see the new runs
     seen = st.session_state.get("_sweep_seen")
     now = (snap["generation"], snap["state"], snap["finished"])

@@ -73,9 +73,9 @@ with tab_pref:
     lr = c2.slider("Step size (Adam, grey levels)", 0.5, 16.0, d.learning_rate, 0.5, key="filters_lr")
     jitter = c3.slider("Jitter (pixels)", 0, 6, d.jitter, key="filters_jitter")
     c1, c2, c3 = st.columns(3)
-    tv = c1.slider("Total-variation weight", 0.0, 3.0, d.tv_weight, 0.05, key="filters_tv",
+    tv = c1.slider("Total-variation weight", 0.0, 30.0, d.tv_weight, 0.25, key="filters_tv",
                    help="Penalises differences between neighbouring pixels (smoother images).")
-    l2 = c2.slider("L2 weight (towards mean grey)", 0.0, 3.0, d.l2_weight, 0.05, key="filters_l2",
+    l2 = c2.slider("L2 weight (towards mean grey)", 0.0, 10.0, d.l2_weight, 0.25, key="filters_l2",
                    help="Penalises distance from mean grey (keeps contrast where it matters).")
     seed = c3.number_input("Seed", 0, 10_000, d.seed, key="filters_seed")
     n_filters = info[layer]["filters"]

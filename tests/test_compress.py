@@ -55,8 +55,10 @@ def cnn(faces):
     keras.utils.set_random_seed(0)
     model = build_model("cnn", 0.25, depth=3, dropout=0.0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
+    start = time.time()
     model.fit(make_dataset(x, y, 32, shuffle=True), epochs=4, verbose=0)
     recalibrate_batchnorm(model, x)
+    print(f"\nfixture CNN trained in {time.time() - start:.0f} s")
     xt, yt = faces.split("test")
     acc = float((predict_proba(model, xt).argmax(1) == yt).mean())
     print(f"\nfixture CNN: {model.count_params():,} params, test accuracy {acc:.3f}")
@@ -69,7 +71,7 @@ def ladder(cnn, faces, tmp_path_factory):
     xt, yt = faces.split("test")
     x, y = faces.split("train")
     df = size_ladder(cnn, xt, yt, tmp_path_factory.mktemp("ladder"), sparsity=0.5, train_images=x, train_labels=y,
-                     max_train_images=1000)
+                     max_train_images=500)
     with_cols = df[["key", "bytes", "ratio", "accuracy", "delta_points", "seconds"]]
     print("\n" + with_cols.to_string(index=False))
     return df
@@ -125,7 +127,7 @@ def test_ladder_artefacts_load_back_from_disk_alone(ladder, cnn, faces):
 
     loaded = keras.models.load_model(files["keras"], compile=False)
     np.testing.assert_allclose(predict_proba(loaded, xt), ref, atol=1e-6)
-    assert not loaded.optimizer  # saved uncompiled: no optimizer state
+    assert getattr(loaded, "optimizer", None) is None  # saved uncompiled: no optimizer state
     for key in ("tflite32", "tflite16"):
         np.testing.assert_allclose(predict_proba(TFLiteModel(files[key]), xt), ref, atol=2e-2, err_msg=key)
     int8 = TFLiteModel(files["tflite_int8"])
@@ -149,17 +151,20 @@ def test_bad_weight_files_are_refused_with_a_reason(cnn, tmp_path):
 
 
 @pytest.mark.parametrize("sparsity", [0.3, 0.8])
-def test_pruning_reaches_the_asked_sparsity_and_keeps_it_through_fine_tuning(cnn, faces, sparsity):
-    x, y = faces.split("train")
-    masks = magnitude_masks(cnn, sparsity)
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_pruning_reaches_the_asked_sparsity(cnn, faces, sparsity, scope):
+    x, _ = faces.split("train")
+    pruned, masks = prune(cnn, sparsity, x[:256], None, epochs=0, scope=scope)  # the fine-tune: see the ladder test
     assert set(masks) == {layer.name for layer in prunable_layers(cnn)}
-    pruned, masks = prune(cnn, sparsity, x[:256], y[:256], epochs=1)
+    zeros = total = 0
     for layer in prunable_layers(pruned):
         w = layer.kernel.numpy()
-        zeros = int(np.sum(w == 0))
-        assert zeros >= int(round(sparsity * w.size)), layer.name  # every kernel, not just on average
         assert np.all(w[~masks[layer.name]] == 0)
-    assert kernel_sparsity(pruned) == pytest.approx(sparsity, abs=0.01)
+        if scope == "layer":  # every kernel, not just on average
+            assert int(np.sum(w == 0)) >= int(round(sparsity * w.size)), layer.name
+        zeros, total = zeros + int(np.sum(w == 0)), total + w.size
+    assert zeros >= int(round(sparsity * total))
+    assert kernel_sparsity(pruned) == pytest.approx(sparsity, abs=0.005)
     assert kernel_sparsity(cnn) < 0.01  # the original is untouched
 
 
@@ -179,7 +184,7 @@ def test_distilled_student_against_the_same_student_trained_alone(cnn, faces):
 
     x, y = faces.split("train")
     xt, yt = faces.split("test")
-    result = distill_compare(cnn, x, y, xt, yt, width=0.25, epochs=2, max_train_images=1500)
+    result = distill_compare(cnn, x, y, xt, yt, width=0.25, epochs=2, max_train_images=1000)
     print(f"\ndistillation: teacher {result['teacher_accuracy']:.3f} ({result['teacher_params']:,} params); "
           f"MobileNet w0.25 ({result['student_params']:,} params) alone {result['alone_accuracy']:.3f}, "
           f"distilled {result['distilled_accuracy']:.3f}: {result['gain_points']:+.1f} points "

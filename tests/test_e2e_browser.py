@@ -62,7 +62,38 @@ def start_server(models_dir, port: int, log_path: Path):
 
 BUSY_JS = """() => !!document.querySelector(
     '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"],'
-    + ' [data-testid="stSpinner"], [data-testid="stSkeleton"], [data-testid="stAppSkeleton"]')"""
+    + ' [data-testid="stSpinner"], [data-testid="stSkeleton"], [data-testid="stAppSkeleton"], [data-stale="true"]')"""
+
+
+class RunWatcher:
+    """Sees each finished script run by decoding Streamlit's websocket messages (ForwardMsg)."""
+
+    def __init__(self, page):
+        self.finished = []  # time.perf_counter() of each full script run that finished
+        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload):
+        if isinstance(payload, str):
+            return
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        msg = ForwardMsg()
+        try:
+            msg.ParseFromString(payload)
+        except Exception:  # noqa: BLE001 - not a ForwardMsg
+            return
+        if msg.WhichOneof("type") == "script_finished" and msg.script_finished in (
+                ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR):
+            self.finished.append(time.perf_counter())
+
+    def wait_next(self, page, seen: int, timeout_s: float) -> float:
+        """Wait for the first full run finishing after `seen` runs; returns when it finished."""
+        deadline = time.perf_counter() + timeout_s
+        while len(self.finished) <= seen:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"no script run finished within {timeout_s:.0f} s")
+            page.wait_for_timeout(20)
+        return self.finished[seen]
 
 
 def wait_idle(page, timeout_ms: int = PAGE_TIMEOUT_MS, settle_s: float = 1.5) -> None:
@@ -125,16 +156,20 @@ def test_click_through_every_page_in_chromium(seeded_store, tmp_path):
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 problems = []
                 page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+                runs = RunWatcher(page)
                 page.goto(url, wait_until="domcontentloaded")
                 page.get_by_role("heading", name="FER workbench").first.wait_for(timeout=60_000)
+                runs.wait_next(page, 0, PAGE_TIMEOUT_MS / 1000)
                 wait_idle(page)
                 screenshot(page, artifacts / "00-overview.png")
 
                 nav = page.locator('[data-testid="stSidebarNav"] a')
-                labels = [nav.nth(i).inner_text().strip() for i in range(nav.count())]
+                labels = [nav.nth(i).inner_text().strip().splitlines()[-1].strip() for i in range(nav.count())]
                 assert len(labels) >= 10, labels
                 for k, label in enumerate(labels, start=1):
+                    seen = len(runs.finished)
                     page.locator('[data-testid="stSidebarNav"] a').nth(k - 1).click()
+                    runs.wait_next(page, seen, PAGE_TIMEOUT_MS / 1000)
                     wait_idle(page)
                     page.locator("h1").first.wait_for(timeout=PAGE_TIMEOUT_MS)
                     name = "".join(ch if ch.isalnum() else "-" for ch in label.lower()).strip("-")

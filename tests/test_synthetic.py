@@ -109,7 +109,7 @@ def test_render_reproduces_dataset(small):
 
 @pytest.mark.parametrize("region", list(S.REGION_BITS))
 def test_mask_covers_every_pixel_the_region_changes(region):
-    n = 400
+    n = 300
     p = _random_params(n, seed=11)
     base, mask0 = S.render_batch(p)
     rng = np.random.default_rng(12)

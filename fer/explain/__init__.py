@@ -14,6 +14,7 @@ No Streamlit here; the Saliency and Filters pages call these functions.
 from fer.explain.saliency import (  # noqa: F401
     CAM_METHODS,
     DEFAULT_OPTIONS,
+    UPSAMPLING,
     GRADIENT_METHODS,
     METHOD_NAMES,
     METHODS,
@@ -28,4 +29,4 @@ from fer.explain.saliency import (  # noqa: F401
 )
 
 __all__ = ["METHODS", "METHOD_NAMES", "GRADIENT_METHODS", "CAM_METHODS", "DEFAULT_OPTIONS", "OPTIONS_USED",
-           "applicable_methods", "cam_layer", "compute_maps", "method_options", "predict", "prepared", "as_input"]
+           "UPSAMPLING", "applicable_methods", "cam_layer", "compute_maps", "method_options", "predict", "prepared", "as_input"]

@@ -36,8 +36,8 @@ class AscentSettings:
     steps: int = 100
     learning_rate: float = 4.0  # Adam step, in grey levels
     jitter: int = 2  # max random roll per step, pixels
-    tv_weight: float = 0.3  # total variation of the face scaled to [0,1]
-    l2_weight: float = 0.3  # mean squared distance from mean grey, face scaled to [-1,1]
+    tv_weight: float = 2.0  # total variation of the face scaled to [0,1]
+    l2_weight: float = 1.0  # mean squared distance from mean grey, face scaled to [-1,1]
     seed: int = 0
 
     def key(self) -> tuple:

@@ -1,0 +1,202 @@
+"""App latency: cold start to first render, and page-switch times, printed as a table.
+
+    python bench/app_latency.py                     # real server + headless Chromium when available
+    python bench/app_latency.py --mode apptest      # no browser: streamlit.testing AppTest timings
+    python bench/app_latency.py --models models     # measure against a real run store (read only)
+
+Browser mode (needs /usr/bin/chromium and the `playwright` package, no Playwright browser
+download): launches `streamlit run streamlit_app.py` on a free 127.0.0.1 port, and reports
+  * server up: launch -> /_stcore/health answers 200,
+  * first render: launch -> the Overview page's heading is visible in Chromium,
+  * page switch: click in the sidebar navigation -> the server reports the new page's script
+    run finished (its `script_finished` websocket message; all its elements have been sent),
+    once cold (first visit: imports, data generation, model loads) and once warm (cached).
+AppTest mode times `AppTest.run()` for the first page and `switch_page` + `run()` per page
+(cold, then warm); there is no browser or network in those numbers.
+
+By default it uses an empty temporary run store (FER_MODELS_DIR), so pages that need a model
+show their "train a quick model" offer; pass --models to time them with real runs. The machine's
+load matters a lot (2 shared cores here): the load average is printed with the results.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+BUSY_JS = """() => !!document.querySelector(
+    '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"],'
+    + ' [data-testid="stSpinner"], [data-testid="stSkeleton"], [data-testid="stAppSkeleton"], [data-stale="true"]')"""
+SETTLE_S = 0.5
+
+
+def chromium_path():
+    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunWatcher:
+    """Sees each finished script run by decoding Streamlit's websocket messages (ForwardMsg)."""
+
+    def __init__(self, page):
+        self.finished = []  # time.perf_counter() of each full script run that finished
+        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload):
+        if isinstance(payload, str):
+            return
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        msg = ForwardMsg()
+        try:
+            msg.ParseFromString(payload)
+        except Exception:  # noqa: BLE001 - not a ForwardMsg
+            return
+        if msg.WhichOneof("type") == "script_finished" and msg.script_finished in (
+                ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR):
+            self.finished.append(time.perf_counter())
+
+    def wait_next(self, page, seen: int, timeout_s: float) -> float:
+        """Wait for the first full run finishing after `seen` runs; returns when it finished."""
+        deadline = time.perf_counter() + timeout_s
+        while len(self.finished) <= seen:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"no script run finished within {timeout_s:.0f} s")
+            page.wait_for_timeout(20)
+        return self.finished[seen]
+
+
+def wait_quiet(page, timeout_s: float = 300.0) -> float:
+    """Seconds until the page has been idle for SETTLE_S (the settle time not included)."""
+    start = time.perf_counter()
+    quiet_since = None
+    while time.perf_counter() - start < timeout_s:
+        if page.evaluate(BUSY_JS):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.perf_counter()
+        elif time.perf_counter() - quiet_since >= SETTLE_S:
+            return quiet_since - start
+        page.wait_for_timeout(50)
+    raise TimeoutError("page did not finish")
+
+
+def bench_browser(models: str, rounds: int) -> list:
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "FER_MODELS_DIR": models, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    rows = []
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError("streamlit exited") from None
+                time.sleep(0.05)
+        rows.append(("server up (launch -> health 200)", time.perf_counter() - t0))
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            runs = RunWatcher(page)
+            t_nav = time.perf_counter()
+            page.goto(url, wait_until="domcontentloaded")
+            page.get_by_role("heading", name="FER workbench").first.wait_for(timeout=120_000)
+            rows.append(("first render (launch -> Overview heading visible)", time.perf_counter() - t0))
+            rows.append(("  of which browser load -> heading", time.perf_counter() - t_nav))
+            done = runs.wait_next(page, 0, 300)
+            rows.append(("Overview complete (launch -> its script run finished)", done - t0))
+            wait_quiet(page)
+            nav = page.locator('[data-testid="stSidebarNav"] a')
+            labels = [nav.nth(i).inner_text().strip().splitlines()[-1].strip() for i in range(nav.count())]
+            for round_ in range(rounds):
+                kind = "cold" if round_ == 0 else "warm"
+                for i, label in enumerate(labels):
+                    seen = len(runs.finished)
+                    start = time.perf_counter()
+                    page.locator('[data-testid="stSidebarNav"] a').nth(i).click()
+                    took = runs.wait_next(page, seen, 600) - start
+                    wait_quiet(page)
+                    rows.append((f"switch to {label} ({kind})", took))
+            browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return rows
+
+
+def bench_apptest(models: str, rounds: int) -> list:
+    os.environ["FER_MODELS_DIR"] = models
+    from streamlit.testing.v1 import AppTest
+
+    pages = ["home", "data", "models", "train", "evaluate", "compare", "misclassified", "saliency", "filters", "compression"]
+    rows = []
+    t0 = time.perf_counter()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=600)
+    at.run()
+    rows.append(("first render (AppTest.run of the Overview)", time.perf_counter() - t0))
+    for round_ in range(rounds):
+        kind = "cold" if round_ == 0 else "warm"
+        for p in pages:
+            start = time.perf_counter()
+            at.switch_page(f"pages/{p}.py")
+            at.run()
+            rows.append((f"switch to {p} ({kind})" + (" EXCEPTION" if at.exception else ""), time.perf_counter() - start))
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mode", choices=("auto", "browser", "apptest"), default="auto")
+    ap.add_argument("--models", default=None, help="run store to use (default: a new empty temporary folder)")
+    ap.add_argument("--rounds", type=int, default=2, help="visits per page: the first is cold, the rest warm")
+    args = ap.parse_args(argv)
+    models = args.models or tempfile.mkdtemp(prefix="fer-bench-models-")
+    mode = args.mode
+    if mode == "auto":
+        try:
+            import playwright  # noqa: F401
+
+            mode = "browser" if chromium_path() else "apptest"
+        except ImportError:
+            mode = "apptest"
+    rows = bench_browser(models, args.rounds) if mode == "browser" else bench_apptest(models, args.rounds)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"# app latency ({mode} mode), run store {models}, {os.cpu_count()} CPU cores, load average {load:.1f}")
+    width = max(len(name) for name, _ in rows)
+    for name, seconds in rows:
+        print(f"{name:<{width}}  {seconds:7.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

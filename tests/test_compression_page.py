@@ -1,0 +1,112 @@
+"""The Compression page renders under AppTest on a temporary run store of two tiny runs: the
+size ladder with a download button per artefact, and a parameters-vs-accuracy scatter with one
+point per run; the Sweep button starts the background sweep and its run becomes a new point."""
+import shutil
+
+import pytest
+
+N_LADDER_STEPS = 9
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory):
+    """Two tiny runs (cnn + mobilenet) trained on the app's default data, in a temporary store."""
+    mp = pytest.MonkeyPatch()
+    mp.delenv("FER_DATA", raising=False)
+    root = tmp_path_factory.mktemp("models")
+    mp.setenv("FER_MODELS_DIR", str(root))
+    from fer.data import load_dataset
+    from fer.runs import RunStore
+    from fer.train import TrainConfig, train
+
+    dataset = load_dataset(None)
+    store = RunStore(root)
+    for arch, width in (("cnn", 0.125), ("mobilenet", 0.25)):
+        train(TrainConfig(arch=arch, width=width, max_train_images=300, epochs=1, augment=False), dataset, store)
+    yield root
+    mp.undo()
+
+
+@pytest.fixture
+def app(store_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("FER_MODELS_DIR", str(store_dir))
+    at = AppTest.from_file("streamlit_app.py", default_timeout=180)
+    at.switch_page("pages/compression.py")
+    return at
+
+
+def _chart_frames(at):
+    """Every vega-lite chart's data sets as DataFrames."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    frames = []
+    for chart in at.get("vega_lite_chart"):
+        proto = chart.proto
+        for ds in proto.datasets:
+            frames.append(convert_arrow_bytes_to_pandas_df(ds.data.data))
+        if proto.HasField("data") and proto.data.data:
+            frames.append(convert_arrow_bytes_to_pandas_df(proto.data.data))
+    return frames
+
+
+def _scatter_points(at):
+    frames = [f for f in _chart_frames(at) if {"run", "params", "test_accuracy", "size_bytes"} <= set(f.columns)]
+    assert len(frames) == 1, f"expected one scatter data set, got {len(frames)}"
+    return frames[0]
+
+
+def test_compression_page_renders_ladder_and_one_scatter_point_per_run(app, store_dir):
+    at = app.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Compression" in t.value for t in at.title)
+    assert not at.error, [e.value for e in at.error]
+    run_ids = sorted(p.name for p in store_dir.iterdir() if (p / "run.json").is_file())
+    points = _scatter_points(at)
+    assert sorted(points["run"]) == run_ids  # one point per run of the current data
+    assert (points["size_bytes"] > 0).all()
+    assert len(at.get("download_button")) == N_LADDER_STEPS  # one per artefact
+    ladder_frames = [f for f in _chart_frames(at) if {"step", "bytes", "accuracy"} <= set(f.columns)]
+    assert ladder_frames and len(ladder_frames[0]) == N_LADDER_STEPS
+    # the sparsity slider re-runs the ladder for the new sparsity
+    at.slider(key="compress_sparsity").set_value(0.8).run()
+    assert not at.exception
+    ladder = [f for f in _chart_frames(at) if {"step", "bytes", "accuracy"} <= set(f.columns)][0]
+    assert any("80%" in s for s in ladder["step"])
+
+
+def test_sweep_button_starts_a_background_sweep_whose_run_becomes_a_point(app, store_dir):
+    from fer.runs import RunStore
+    from fer.sweep import sweep_for
+
+    store = RunStore(store_dir)
+    template = store.list()[0]
+    calls = []
+
+    def fake_train(config, dataset, store_, progress=None, cancel=None):
+        """Stands in for fer.train.train: saves a copy of an existing run as the new width."""
+        calls.append((config.arch, config.width, config.epochs))
+        meta = {**template.meta, "arch": config.arch, "width": config.width, "params": 12345, "test_accuracy": 0.5}
+        return store_.save(f"sweep-{config.arch}-{config.width:g}", template.load_model(), meta)
+
+    sweep = sweep_for(store)
+    sweep._train_fn = fake_train
+    try:
+        at = app.run()
+        assert not at.exception
+        before = len(_scatter_points(at))
+        at.multiselect(key="sweep_cnn_widths").set_value([0.0625])
+        at.multiselect(key="sweep_mobilenet_widths").set_value([])
+        at.number_input(key="sweep_epochs").set_value(2)
+        at.button(key="sweep_go").click().run()
+        assert not at.exception
+        assert sweep.join(60)
+        assert calls == [("cnn", 0.0625, 2)]
+        at.run()
+        assert not at.exception
+        points = _scatter_points(at)
+        assert len(points) == before + 1 and "sweep-cnn-0.0625" in set(points["run"])
+    finally:
+        sweep._train_fn = None
+        shutil.rmtree(store_dir / "sweep-cnn-0.0625", ignore_errors=True)

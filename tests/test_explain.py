@@ -1,0 +1,304 @@
+"""Explanations: attribution maps, filter visualisation, measures of the maps, uploaded photos."""
+import io
+
+import numpy as np
+import pytest
+
+from fer.data.synthetic import generate
+from fer.explain import CAM_METHODS, METHODS, applicable_methods, compute_maps, predict, prepared
+from fer.models import LAST_CONV, build_model
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return generate(n_train=2000, n_val=100, n_test=350, seed=5)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return {arch: build_model(arch, width=0.25) for arch in ("cnn", "mobilenet", "dnn")}
+
+
+@pytest.fixture(scope="module")
+def trained(faces):
+    """A width-0.25 CNN trained 4 epochs on 2,000 generated faces (about a minute on 2 cores).
+
+    Trained with Keras directly: BatchNorm momentum 0.9 so the inference statistics catch up
+    within these few steps (at Keras' default 0.99 a 4-epoch model still scores near chance).
+    """
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = build_model("cnn", width=0.25, dropout=0.0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9
+    model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy")
+    x, y = faces.split("train")
+    model.fit(x[..., None].astype("float32"), y, batch_size=32, epochs=4, verbose=0)
+    xt, yt = faces.split("test")
+    accuracy = float((predict(model, xt).argmax(1) == yt).mean())
+    return model, accuracy
+
+
+def _sample(ds, n=3):
+    idx = ds.indices("test")[:n]
+    return ds.images[idx], ds.labels[idx]
+
+
+# ----------------------------------------------------------------------------------------------
+# the methods
+
+
+@pytest.mark.parametrize("arch", ["cnn", "mobilenet"])
+def test_every_method_gives_finite_non_constant_maps_of_the_input_shape(tiny, faces, arch):
+    model = tiny[arch]
+    x, _ = _sample(faces)
+    cls = predict(model, x).argmax(1)
+    assert all(reason is None for reason in applicable_methods(model).values())
+    for name, method in METHODS.items():
+        maps = method(model, x, cls, samples=6, max_n=4)
+        assert maps.shape == x.shape and maps.dtype == np.float32, name
+        assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1, name
+        assert all(np.ptp(m) > 0 for m in maps), f"{name}: a constant map"
+    one = METHODS["Grad-CAM"](model, x[0], int(cls[0]))  # one (48,48) face, an int class
+    assert one.shape == (1, 48, 48)
+    np.testing.assert_allclose(one[0], METHODS["Grad-CAM"](model, x, cls)[0], atol=1e-5)
+
+
+def test_maps_equal_tf_keras_vis_run_directly_on_the_linear_model(tiny, faces):
+    """The compiled stand-in changes speed, not results."""
+    from tf_keras_vis.gradcam import Gradcam
+    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.scorecam import Scorecam
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    model = tiny["mobilenet"]
+    x, _ = _sample(faces, 2)
+    cls = [1, 3]
+    lin = prepared(model).linear
+    xf = x[..., None].astype("float32")
+
+    def norm(m):
+        m = np.asarray(m, np.float64)
+        lo, hi = m.min(axis=(1, 2), keepdims=True), m.max(axis=(1, 2), keepdims=True)
+        return (m - lo) / np.where(hi > lo, hi - lo, 1)
+
+    cam = dict(penultimate_layer=LAST_CONV, seek_penultimate_conv_layer=False)
+    expected = {
+        "Saliency": Saliency(lin, clone=False)(CategoricalScore(cls), xf),
+        "Grad-CAM": Gradcam(lin, clone=False)(CategoricalScore(cls), xf, **cam),
+        "Grad-CAM++": GradcamPlusPlus(lin, clone=False)(CategoricalScore(cls), xf, **cam),
+        "Score-CAM": np.concatenate([Scorecam(lin, clone=False)(CategoricalScore([c]), xf[i:i + 1], max_N=3, **cam)
+                                     for i, c in enumerate(cls)]),
+    }
+    for name, ref in expected.items():
+        np.testing.assert_allclose(METHODS[name](model, x, cls, max_n=3), norm(ref), atol=2e-4, err_msg=name)
+
+
+def test_the_shared_model_is_never_modified(tiny, faces):
+    model = tiny["cnn"]
+    x, _ = _sample(faces)
+    before = [w.copy() for w in model.get_weights()]
+    probs = np.asarray(model(x[..., None].astype("float32")))
+    compute_maps(model, x, 0, options={"samples": 3, "max_n": 2})
+    assert model.get_layer("probabilities").activation.__name__ == "softmax"
+    assert prepared(model).linear is not model
+    assert prepared(model) is prepared(model)  # cached per model object
+    np.testing.assert_allclose(np.asarray(model(x[..., None].astype("float32"))), probs, atol=1e-6)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    np.testing.assert_allclose(predict(model, x), probs, atol=1e-5)
+
+
+def test_dnn_gets_only_the_gradient_methods_and_says_why(tiny, faces):
+    model = tiny["dnn"]
+    x, _ = _sample(faces, 2)
+    ok = applicable_methods(model)
+    assert ok["Saliency"] is None and ok["SmoothGrad"] is None
+    for name in CAM_METHODS:
+        assert "no convolutional layer" in ok[name]
+    maps = compute_maps(model, x, 2, options={"samples": 4})
+    assert sorted(maps) == ["Saliency", "SmoothGrad"]
+    assert all(m.shape == (2, 48, 48) and np.isfinite(m).all() for m in maps.values())
+    with pytest.raises(ValueError, match="no convolutional layer"):
+        METHODS["Grad-CAM"](model, x, 2)
+
+
+def test_smoothgrad_is_seeded_and_class_indices_are_checked(tiny, faces):
+    model = tiny["cnn"]
+    x, _ = _sample(faces, 2)
+    a = METHODS["SmoothGrad"](model, x, 1, samples=5, noise=0.2, seed=3)
+    np.testing.assert_array_equal(a, METHODS["SmoothGrad"](model, x, 1, samples=5, noise=0.2, seed=3))
+    assert not np.array_equal(a, METHODS["SmoothGrad"](model, x, 1, samples=5, noise=0.2, seed=4))
+    with pytest.raises(ValueError, match="class_index"):
+        METHODS["Saliency"](model, x, [1, 2, 3])
+
+
+# ----------------------------------------------------------------------------------------------
+# on a model that learned the generated expressions
+
+
+def test_trained_model_is_reasonable(trained):
+    _, accuracy = trained
+    assert accuracy > 0.5, accuracy  # 7 classes; the largest is ~26 % of the faces
+
+
+def test_grad_cam_puts_more_energy_in_the_expression_regions_than_a_random_map(trained, faces):
+    from fer.explain.measure import region_energy
+
+    frame = region_energy(trained[0], faces, ["Grad-CAM", "Saliency"], per_class=5)
+    overall = frame[frame["class"] == "all"].set_index("method")["share"]
+    assert overall["Grad-CAM"] > overall["random map"] + 0.02, overall.to_dict()
+    assert overall["Saliency"] > overall["random map"] + 0.02, overall.to_dict()
+    assert set(frame["class"]) >= {"happy", "surprise", "all"}
+
+
+def test_region_share_and_random_baseline_arithmetic():
+    from fer.explain.measure import random_baseline, region_share
+
+    masks = np.zeros((2, 48, 48), np.uint8)
+    masks[:, :12] = 8  # a quarter of the face
+    maps = np.zeros((2, 48, 48), np.float32)
+    maps[0, :12] = 1.0  # all energy inside
+    maps[1] = 1.0  # uniform
+    np.testing.assert_allclose(region_share(maps, masks), [1.0, 0.25])
+    np.testing.assert_allclose(random_baseline(masks), [0.25, 0.25])
+    assert np.isnan(region_share(np.zeros((1, 48, 48)), masks[:1]))[0]
+
+
+def test_deletion_of_salient_pixels_drops_the_probability_faster_than_random(trained, faces):
+    from fer.explain.measure import deletion_insertion, perturbation_curves, sample_per_class
+
+    model = trained[0]
+    idx = sample_per_class(faces.labels, faces.indices("test"), 2, seed=1)
+    frame, curves = deletion_insertion(model, faces.images[idx], faces.labels[idx], ["Saliency", "Grad-CAM"],
+                                       {"samples": 4}, steps=10)
+    auc = frame.set_index("method")
+    assert auc.loc["Saliency", "deletion_auc"] < auc.loc["random order", "deletion_auc"], auc
+    assert ((0 <= auc[["deletion_auc", "insertion_auc"]]) & (auc[["deletion_auc", "insertion_auc"]] <= 1)).all().all()
+    assert curves["Grad-CAM"]["deletion"].shape == (11,)
+    r = perturbation_curves(model, faces.images[idx[:3]], faces.labels[idx[:3]], np.ones((3, 48, 48)), steps=4, fill="blur")
+    assert r["deletion"].shape == (3, 5) and r["insertion_auc"].shape == (3,)
+    np.testing.assert_allclose(r["deletion"][:, 0], predict(model, faces.images[idx[:3]])[np.arange(3), faces.labels[idx[:3]]],
+                               atol=1e-5)  # nothing removed yet: the model's own probability
+
+
+def test_randomising_the_model_moves_the_maps_of_gradient_methods(trained, faces):
+    from fer.explain.measure import cascade_layers, randomisation_check
+
+    model = trained[0]
+    x, y = _sample(faces, 2)
+    before = [w.copy() for w in model.get_weights()]
+    frame = randomisation_check(model, x, y, ["Saliency", "SmoothGrad", "Grad-CAM"], {"samples": 8})
+    assert list(frame["layer"].unique()) == cascade_layers(model)
+    assert cascade_layers(model)[0] == "probabilities" and cascade_layers(model)[-1] == "block1_conv1"
+    last = frame[frame["step"] == frame["step"].max()].set_index("method")["spearman"]
+    assert last["Saliency"] < 0.6 and last["Grad-CAM"] < 0.6 and last["SmoothGrad"] < 0.9, last.to_dict()
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # worked on a clone
+
+
+# ----------------------------------------------------------------------------------------------
+# filters
+
+
+def test_conv_layers_list_conv_and_depthwise_layers(tiny):
+    from fer.explain.filters import conv_layers
+
+    cnn = conv_layers(tiny["cnn"])
+    assert [x["name"] for x in cnn][:2] == ["block1_conv1", "block1_conv2"] and cnn[0]["filters"] == 8
+    kinds = {x["type"] for x in conv_layers(tiny["mobilenet"])}
+    assert kinds == {"Conv2D", "DepthwiseConv2D"}
+    assert conv_layers(tiny["dnn"]) == []
+
+
+def test_batched_ascent_raises_each_filter_above_mean_grey_and_is_reproducible(trained):
+    from fer.explain.filters import AscentSettings, feature_maps, filter_activation, visualize_filters
+
+    model = trained[0]
+    s = AscentSettings(steps=40)
+    res = visualize_filters(model, "block2_conv2", settings=s)
+    assert res.images.shape == (16, 48, 48) and res.images.min() >= 0 and res.images.max() <= 255
+    assert (res.activation > res.gray_activation).all(), (res.activation, res.gray_activation)
+    gray = filter_activation(model, "block2_conv2", np.full((1, 48, 48), 127.5, np.float32))[0]
+    np.testing.assert_allclose(res.gray_activation, gray, rtol=1e-5, atol=1e-6)
+    again = visualize_filters(model, "block2_conv2", settings=s)
+    np.testing.assert_array_equal(res.images, again.images)
+    sub = visualize_filters(model, "block2_conv2", filters=[3, 5], settings=s)
+    assert list(sub.filters) == [3, 5]
+    assert feature_maps(model, "block2_conv2", np.zeros((2, 48, 48), np.uint8)).shape == (2, 24, 24, 16)
+
+
+def test_tf_keras_vis_activation_maximization_raises_the_filter_too(trained):
+    from fer.explain.filters import AscentSettings, visualize_filters_tfkv
+
+    res = visualize_filters_tfkv(trained[0], "block3_conv1", filters=[0, 7], settings=AscentSettings(steps=15))
+    assert res.images.shape == (2, 48, 48) and list(res.filters) == [0, 7]
+    assert (res.activation > res.gray_activation).all(), (res.activation, res.gray_activation)
+
+
+def test_ascent_works_on_depthwise_layers(tiny):
+    from fer.explain.filters import AscentSettings, visualize_filters
+
+    res = visualize_filters(tiny["mobilenet"], "stage1_block1_depthwise", settings=AscentSettings(steps=10))
+    assert len(res.filters) == res.images.shape[0] == 8
+    assert np.isfinite(res.activation).all()
+
+
+# ----------------------------------------------------------------------------------------------
+# uploaded photos
+
+
+def _encode(array, fmt="PNG", **kw):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def test_a_photo_becomes_a_48x48_grayscale_face_from_the_crop_box():
+    from fer.faces import CropBox, prepare_face
+
+    photo = np.zeros((200, 300, 3), np.uint8)
+    photo[50:150, 200:300] = 255  # a white square on the right
+    face = prepare_face(_encode(photo, "JPEG"), CropBox(x=250 / 300, y=0.5, size=0.5))
+    assert face.shape == (48, 48) and face.dtype == np.uint8 and face.mean() > 240
+    assert prepare_face(_encode(photo), CropBox(x=0.1, y=0.5, size=0.5)).mean() < 5
+    assert CropBox(0.0, 0.0, 0.5).pixels(300, 200) == (0, 0, 100, 100)  # moved back inside
+    assert CropBox(1.0, 1.0, 1.0).pixels(300, 200) == (100, 0, 300, 200)
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
+    assert prepare_face(_encode(rgba)).shape == (48, 48)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty"),
+    (b"label,pixels\n0,1 2 3\n", "not an image"),
+    (b"\x00\x13garbage" * 50, "not an image"),
+])
+def test_non_image_uploads_get_a_clear_message(data, message):
+    from fer.faces import FaceImageError, prepare_face
+
+    with pytest.raises(FaceImageError, match=message):
+        prepare_face(data, name="upload.csv")
+
+
+def test_huge_animated_and_damaged_uploads_are_refused():
+    from PIL import Image
+
+    from fer.faces import FaceImageError, prepare_face
+
+    img = (np.random.default_rng(0).random((60, 80)) * 255).astype(np.uint8)
+    with pytest.raises(FaceImageError, match="too large .* limit"):
+        prepare_face(_encode(img), max_bytes=100)
+    with pytest.raises(FaceImageError, match="too large .*pixels"):
+        prepare_face(_encode(img), max_pixels=1000)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "GIF", save_all=True, append_images=[Image.fromarray(255 - img)])
+    with pytest.raises(FaceImageError, match="animated"):
+        prepare_face(buf.getvalue())
+    with pytest.raises(FaceImageError, match="damaged"):
+        prepare_face(_encode(img)[:120])
