@@ -45,6 +45,10 @@ def _parser():
     r.add_argument("run_id")
     r.add_argument("--data", default=None)
 
+    f = sub.add_parser("finish", help="save an interrupted training as a run now, from its best epoch so far")
+    f.add_argument("run_id")
+    f.add_argument("--data", default=None)
+
     sub.add_parser("list", help="list saved runs with their accuracy")
 
     e = sub.add_parser("evaluate", help="evaluate a saved run on a data set's test split")
@@ -118,6 +122,13 @@ def cmd_resume(args, store):
     _print_run_result(run)
 
 
+def cmd_finish(args, store):
+    from fer.train import finish
+
+    ds = _load(args.data)
+    _print_run_result(finish(args.run_id, ds, store))
+
+
 def cmd_list(args, store):
     runs, broken = store.scan()
     if not runs and not broken:
@@ -137,7 +148,8 @@ def cmd_list(args, store):
         if status.get("state") == "training" and holder:
             print(f"{run_id:40s} TRAINING now ({done} epochs done, {holder})")
         else:
-            print(f"{run_id:40s} INTERRUPTED ({status.get('state')}, {done} epochs done): python -m fer resume {run_id}")
+            print(f"{run_id:40s} INTERRUPTED ({status.get('state')}, {done} epochs done): "
+                  f"python -m fer resume {run_id}  (or save it as it is: python -m fer finish {run_id})")
 
 
 def cmd_evaluate(args, store):
@@ -173,7 +185,7 @@ def cmd_summary(args, store):
     print(f"total {counts['total']:,}  trainable {counts['trainable']:,}  non-trainable {counts['non_trainable']:,}")
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "list": cmd_list, "evaluate": cmd_evaluate, "summary": cmd_summary}
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "evaluate": cmd_evaluate, "summary": cmd_summary}
 
 
 def main(argv=None) -> int:

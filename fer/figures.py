@@ -88,8 +88,8 @@ def confusion_chart(cm, class_names: Sequence[str] = CLASS_NAMES, normalize: boo
     value = "fraction" if normalize else "count"
     order = list(class_names)
     base = alt.Chart(data).encode(
-        x=alt.X(f"{PRED_AXIS}:N", sort=order, axis=alt.Axis(labelAngle=-40, title="predicted")),
-        y=alt.Y(f"{TRUE_AXIS}:N", sort=order, axis=alt.Axis(title="true")),
+        x=alt.X(f"{PRED_AXIS}:N", sort=order, axis=alt.Axis(labelAngle=-40, labelOverlap=False, title="predicted")),
+        y=alt.Y(f"{TRUE_AXIS}:N", sort=order, axis=alt.Axis(labelOverlap=False, title="true")),
     )
     tooltip = [TRUE_AXIS, PRED_AXIS, "count", alt.Tooltip("fraction:Q", format=".1%")]
     rect = base.mark_rect().encode(
@@ -129,13 +129,14 @@ def curves_chart(histories: dict, height: int = 240):
         enc = dict(
             x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
-            strokeDash=alt.StrokeDash("split:N", legend=alt.Legend(title=None, orient="bottom")),
             tooltip=["run", "epoch", "split", alt.Tooltip("value:Q", format=".4f")],
         )
-        if many:
+        if many:  # colour = run, dash = train/validation
             enc["color"] = alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400))
+            enc["strokeDash"] = alt.StrokeDash("split:N", sort=["train", "validation"],
+                                               legend=alt.Legend(title=None, orient="top"))
         else:
-            enc["color"] = alt.Color("split:N", legend=None)
+            enc["color"] = alt.Color("split:N", sort=["train", "validation"], legend=alt.Legend(title=None, orient="top"))
         charts.append(alt.Chart(part).mark_line(point=True).encode(**enc).properties(title=metric, height=height, width="container"))
     if len(charts) == 1:
         return charts[0]
@@ -152,7 +153,7 @@ def class_distribution_chart(counts, height: int = 260):
         alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X("class:N", sort=order, axis=alt.Axis(labelAngle=0)),
+            x=alt.X("class:N", sort=order, axis=alt.Axis(labelAngle=0, labelOverlap=False)),
             xOffset=alt.XOffset("split:N", sort=["train", "val", "test"]),
             y=alt.Y("images:Q"),
             color=alt.Color("split:N", sort=["train", "val", "test"], legend=alt.Legend(orient="top")),
@@ -162,7 +163,7 @@ def class_distribution_chart(counts, height: int = 260):
     )
 
 
-def proba_chart(probs, class_names: Sequence[str] = CLASS_NAMES, true: Optional[int] = None, height: int = 200):
+def proba_chart(probs, class_names: Sequence[str] = CLASS_NAMES, true: Optional[int] = None, step: int = 22):
     """Horizontal bars of class probabilities; the true class green, the prediction red if wrong."""
     import altair as alt
     import pandas as pd
@@ -182,14 +183,14 @@ def proba_chart(probs, class_names: Sequence[str] = CLASS_NAMES, true: Optional[
         alt.Chart(data)
         .mark_bar()
         .encode(
-            y=alt.Y("class:N", sort=list(class_names), title=None),
+            y=alt.Y("class:N", sort=list(class_names), title=None, axis=alt.Axis(labelOverlap=False)),
             x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
             color=alt.Color("role:N", scale=alt.Scale(domain=["true class", "predicted (wrong)", "other"],
                                                        range=["#2e8b57", "#c0392b", "#8aa4c8"]),
                             legend=alt.Legend(orient="bottom", title=None)),
             tooltip=["class", alt.Tooltip("probability:Q", format=".1%")],
         )
-        .properties(height=height)
+        .properties(height=alt.Step(step))
     )
 
 

@@ -34,13 +34,15 @@ QUEUED, WAITING, RUNNING, DONE, FAILED, CANCELLED = "queued", "waiting", "runnin
 ACTIVE = (QUEUED, WAITING, RUNNING)
 FINISHED = (DONE, FAILED, CANCELLED)
 
-# Training throughput (training images per second, per-epoch validation on 1,000 images
-# included) measured on the development machine: 2 CPU cores shared with other jobs (load ~10),
-# tensorflow-cpu 2.21, width 0.25, 2,000 images, batch 64, augmentation on. Deliberately
-# conservative; used only until this machine has runs of its own to measure.
-STORED_THROUGHPUT = {"cnn": 64.0, "dnn": 255.0, "mobilenet": 54.0}
+# Training throughput (training images per second, net of the per-epoch validation, which is
+# counted at EVAL_SPEEDUP times this speed) measured on the development machine: 2 CPU cores
+# shared with other jobs (load average ~9), tensorflow-cpu 2.21, width 0.25, 2,000 training and
+# 1,000 validation images, batch 64, augmentation on, 2 epochs. Deliberately conservative; used
+# only until this machine has runs of its own to measure.
+STORED_THROUGHPUT = {"cnn": 74.0, "dnn": 297.0, "mobilenet": 63.0}
 STARTUP_S = 5.0  # TensorFlow import, model build and tf.data set-up
-EVAL_SPEEDUP = 3.0  # inference images/s relative to training images/s (final val + test + flipped test)
+MIN_TIMED_WORK = 3000  # image-units (train + val/EVAL_SPEEDUP, all epochs) for a run to count as a timing
+EVAL_SPEEDUP = 3.0  # inference images/s relative to training images/s (validation, final scoring)
 
 
 def quick_config(**overrides):
@@ -142,7 +144,7 @@ class JobManager:
         with self._lock:
             job = Job(id=f"job{next(self._ids)}-{os.getpid()}", config=config, dataset_name=getattr(dataset, "name", "data"),
                       fingerprint=getattr(dataset, "fingerprint", ""), n_train=n_train, owner=owner, epochs=config.epochs)
-            job.estimate_s = estimate_seconds(config, n_train, self._runs_quietly(), n_eval=eval_images(dataset))
+            job.estimate_s = estimate_seconds(config, n_train, self._runs_quietly(), **split_sizes(dataset))
             ahead = sum(1 for j in self._jobs.values() if j.active)
             job.message = f"queued behind {ahead} training(s)" if ahead else "starting"
             self._jobs[job.id] = job
@@ -387,8 +389,9 @@ def _cost_scale(arch: str, width: float, ref_width: float) -> float:
 def throughput(arch: str, width: float, runs=(), host: Optional[str] = None):
     """(training images/s, where the figure comes from) for `arch` at `width` on this machine.
 
-    Uses the run on this host with the same architecture and the nearest width (its measured
-    images/s: training images x epochs / wall time), else STORED_THROUGHPUT.
+    Uses the run on this host with the same architecture and the nearest width (among runs
+    with at least MIN_TIMED_WORK image-units), from its run.json: epochs x (training images +
+    validation images / EVAL_SPEEDUP) / fit wall time; else STORED_THROUGHPUT. Either is scaled to `width` (wider is slower, roughly width^1.5).
     """
     host = host or platform.node()
     best = None
@@ -397,43 +400,51 @@ def throughput(arch: str, width: float, runs=(), host: Optional[str] = None):
         if meta.get("arch") != arch or (meta.get("machine") or {}).get("host") not in (host, None):
             continue
         try:
-            n = float(meta["dataset"]["train"]) * float(meta.get("epochs_run") or len(meta["history"]["loss"]))
-            ips = n / float(meta["wall_time_s"])
+            data = meta["dataset"]
+            epochs = float(meta.get("epochs_run") or len(meta["history"]["loss"]))
+            work = epochs * (float(data["train"]) + float(data.get("val", 0)) / EVAL_SPEEDUP)
+            ips = work / float(meta["wall_time_s"])
             w = float(meta.get("width", 1.0))
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
             continue
-        if not math.isfinite(ips) or ips <= 0:
-            continue
-        distance = abs(math.log(max(w, 0.05) / max(width, 0.05)))
-        if best is None or distance < best[0]:
-            best = (distance, ips / _cost_scale(arch, width, w), getattr(run, "id", "a run"))
+        if not math.isfinite(ips) or ips <= 0 or work < MIN_TIMED_WORK:
+            continue  # tiny runs are mostly start-up (graph tracing): their speed says little
+        distance = round(abs(math.log(max(w, 0.05) / max(width, 0.05))), 3)
+        key = (distance, -work)  # the nearest width, then the longest run
+        if best is None or key < best[0]:
+            best = (key, ips / _cost_scale(arch, width, w), getattr(run, "id", "a run"))
     if best is not None:
         return best[1], f"measured by run {best[2]} on this machine"
-    ips = STORED_THROUGHPUT.get(arch, 500.0) / _cost_scale(arch, width, 0.25)
-    return ips, "a stored figure for this machine class (2 CPU cores)"
+    ips = STORED_THROUGHPUT.get(arch, 100.0) / _cost_scale(arch, width, 0.25)
+    return ips, "a stored figure measured on a 2-core machine"
 
 
-def eval_images(dataset) -> int:
-    """Images scored after training: validation once, test twice (plain and flipped)."""
+def split_sizes(dataset) -> dict:
+    """{'n_val': ..., 'n_test': ...} of a data set, for the estimates."""
     try:
-        return int(len(dataset.indices("val")) + 2 * len(dataset.indices("test")))
+        return {"n_val": int(len(dataset.indices("val"))), "n_test": int(len(dataset.indices("test")))}
     except (AttributeError, TypeError):
-        return 3000
+        return {}
 
 
-def estimate_seconds(config, n_train: int, runs=(), host: Optional[str] = None, n_eval: int = 3000) -> float:
-    """Rough wall-clock seconds for a training (all epochs, no early stop), start-up and the
-    final evaluation (`n_eval` = validation + 2 x test images: the test split is also scored flipped)."""
+def estimate_seconds(config, n_train: int, runs=(), host: Optional[str] = None, n_val: int = 1000,
+                     n_test: int = 1000) -> float:
+    """Rough wall-clock seconds of a training without early stopping: start-up, every epoch
+    (training plus validation) and the final scoring (validation once, test plain and flipped)."""
     ips, _ = throughput(config.arch, config.width, runs, host)
     if config.augment is False:
         ips *= 1.15
-    return STARTUP_S + config.epochs * max(n_train, 1) / ips + n_eval / (EVAL_SPEEDUP * ips)
+    eval_ips = EVAL_SPEEDUP * ips
+    n_val_used = n_val or n_train  # tiny data sets validate on the training images
+    per_epoch = max(n_train, 1) / ips + n_val_used / eval_ips
+    return STARTUP_S + config.epochs * per_epoch + (n_val_used + 2 * n_test) / eval_ips
 
 
-def estimate_text(config, n_train: int, runs=(), host: Optional[str] = None, n_eval: int = 3000) -> str:
-    """'about 2 min 05 s (64 training images/s, measured by run … on this machine)' for the pages."""
+def estimate_text(config, n_train: int, runs=(), host: Optional[str] = None, n_val: int = 1000,
+                  n_test: int = 1000) -> str:
+    """'about 2 min 05 s (74 training images/s, measured by run … on this machine)' for the pages."""
     ips, basis = throughput(config.arch, config.width, runs, host)
-    seconds = estimate_seconds(config, n_train, runs, host, n_eval)
+    seconds = estimate_seconds(config, n_train, runs, host, n_val, n_test)
     return f"about {format_duration(seconds)} ({ips:,.0f} training images/s, {basis})"
 
 

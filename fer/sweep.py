@@ -79,8 +79,12 @@ class Sweep:
         with self._lock:
             return copy.deepcopy(dataclasses.asdict(self._state))
 
-    def start(self, configs, dataset) -> bool:
-        """Start training `configs` on `dataset`; False (and nothing starts) if a sweep is running."""
+    def start(self, configs, dataset, strategy=None) -> bool:
+        """Start training `configs` on `dataset`; False (and nothing starts) if a sweep is running.
+
+        `strategy`: a `tf.distribute` strategy handed to every `train` call (e.g.
+        `tf.distribute.MirroredStrategy()` to use all GPUs of this machine); None = default device.
+        """
         configs = [copy.deepcopy(c) for c in configs]
         for c in configs:
             c.validate()
@@ -91,7 +95,7 @@ class Sweep:
             generation = self._state.generation + 1
             self._state = SweepState(state=RUNNING, message="starting", total=len(configs), started=time.time(),
                                      generation=generation)
-            self._thread = threading.Thread(target=self._work, args=(configs, dataset, self._cancel),
+            self._thread = threading.Thread(target=self._work, args=(configs, dataset, self._cancel, strategy),
                                             name="fer-sweep", daemon=True)
             self._thread.start()
         return True
@@ -115,7 +119,7 @@ class Sweep:
             for k, v in changes.items():
                 setattr(self._state, k, v)
 
-    def _work(self, configs, dataset, cancel: threading.Event):
+    def _work(self, configs, dataset, cancel: threading.Event, strategy=None):
         from fer.runs import TrainingBusy
         from fer.train import TrainingCancelled
 
@@ -153,7 +157,8 @@ class Sweep:
                             current[k] = event[k]
 
             try:
-                run = train_fn(config, dataset, self.store, progress=progress, cancel=cancel)
+                extra = {"strategy": strategy} if strategy is not None else {}
+                run = train_fn(config, dataset, self.store, progress=progress, cancel=cancel, **extra)
             except TrainingCancelled:
                 break
             except Exception as exc:  # noqa: BLE001 - one failed width must not stop the sweep

@@ -167,6 +167,20 @@ def _class_weights(labels):
     return {int(c): float(w) for c, w in zip(present, weights)}
 
 
+def _train_val(config, dataset):
+    """The training images (capped by max_train_images) and the validation images."""
+    x_train, y_train = dataset.split("train")
+    if config.max_train_images and len(x_train) > config.max_train_images:
+        keep = np.random.default_rng(config.seed).permutation(len(x_train))[: config.max_train_images]
+        x_train, y_train = x_train[keep], y_train[keep]
+    x_val, y_val = dataset.split("val")
+    if len(x_train) == 0:
+        raise ValueError(f"{dataset.origin}: the training split is empty")
+    if len(x_val) == 0:  # tiny data sets: validate on the training images rather than fail
+        x_val, y_val = x_train, y_train
+    return (x_train, y_train), (x_val, y_val)
+
+
 def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run_id: Optional[str] = None,
           progress: Optional[Callable[[dict], None]] = None, cancel: Optional[threading.Event] = None,
           command: str = "", strategy=None, save: bool = True):
@@ -178,22 +192,13 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     import keras
     import tensorflow as tf
 
-    from fer.evaluate import evaluate
     from fer.models import build_model
 
     config.validate()
     store = store or RunStore()
     run_id = run_id or new_run_id(config.arch, config.width)
     keras.utils.set_random_seed(config.seed)
-    x_train, y_train = dataset.split("train")
-    if config.max_train_images and len(x_train) > config.max_train_images:
-        keep = np.random.default_rng(config.seed).permutation(len(x_train))[: config.max_train_images]
-        x_train, y_train = x_train[keep], y_train[keep]
-    x_val, y_val = dataset.split("val")
-    if len(x_train) == 0:
-        raise ValueError(f"{dataset.origin}: the training split is empty")
-    if len(x_val) == 0:  # tiny data sets: validate on the training images rather than fail
-        x_val, y_val = x_train, y_train
+    (x_train, y_train), (x_val, y_val) = _train_val(config, dataset)
 
     work = store.work_dir(run_id)
     status_path = work / "status.json"
@@ -219,14 +224,18 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
             for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
                 if k in event:
                     status.setdefault("history", {}).setdefault(k, []).append(event[k])
+            status["train_seconds"] = round(seconds_before + time.time() - start, 1)
             atomic_write_text(status_path, json.dumps(status, indent=1))
             event = {**event, "history": status["history"]}
         if progress is not None:
             progress(event)
 
     status.setdefault("history", {})
+    seconds_before = 0.0
     if status_path.is_file():  # resuming: keep the epochs already done
-        status["history"] = json.loads(status_path.read_text(encoding="utf-8")).get("history", {})
+        previous = json.loads(status_path.read_text(encoding="utf-8"))
+        status["history"] = previous.get("history", {})
+        seconds_before = float(previous.get("train_seconds", 0.0))
     atomic_write_text(status_path, json.dumps(status, indent=1))
     callbacks = [keras.callbacks.BackupAndRestore(str(work / "backup"), delete_checkpoint=False), _progress_callback(record, cancel, config.epochs, steps)]
     best_path = work / "best.weights.h5"
@@ -252,19 +261,28 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
 
     if best_path.exists():  # best-epoch weights, also across a resumed training
         model.load_weights(str(best_path))
-    history = status["history"]
+    wall = seconds_before + wall
+    return _finish(model, config, dataset, store, run_id, status["history"], wall, command, save)
+
+
+def _finish(model, config, dataset, store, run_id, history, wall, command, save=True, note=""):
+    """Evaluate on val and test (plain and flip-averaged), then save the run atomically."""
+    from fer.evaluate import evaluate
+
+    (x_train, _), (x_val, y_val) = _train_val(config, dataset)
     x_test, y_test = dataset.split("test")
     val = evaluate(model, x_val, y_val)
     test = evaluate(model, x_test, y_test) if len(x_test) else None
     test_tta = evaluate(model, x_test, y_test, tta=True) if len(x_test) else None
     epochs_run = len(history.get("loss", []))
+    description = config.description or f"{config.arch} width {config.width:g} trained on {dataset.name}"
     meta = {
         "arch": config.arch,
         "width": config.width,
         "options": config.model_options(),
         "params": int(model.count_params()),
         "config": dataclasses.asdict(config),
-        "description": config.description or f"{config.arch} width {config.width:g} trained on {dataset.name}",
+        "description": description + (f" ({note})" if note else ""),
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "origin": dataset.origin,
                     "train": int(len(x_train)), "val": int(len(x_val)), "test": int(len(x_test))},
         "history": history,
@@ -289,19 +307,51 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     run = store.save(run_id, model, meta)
     import shutil
 
-    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(store.root / ".work" / run_id, ignore_errors=True)
     return run
+
+
+def _status(run_id, dataset, store):
+    status_path = store.root / ".work" / run_id / "status.json"
+    if not status_path.is_file():
+        raise ValueError(f"no interrupted training {run_id!r}; `python -m fer list` shows the ones there are")
+    status = json.loads(status_path.read_text(encoding="utf-8"))
+    if status.get("fingerprint") not in (None, dataset.fingerprint):
+        raise ValueError(f"training {run_id} used dataset {status.get('dataset')} ({status.get('fingerprint')}); load the same data")
+    return status
+
+
+def finish(run_id: str, dataset, store: Optional[RunStore] = None):
+    """Save an interrupted or cancelled training as a run now, from its best epoch so far."""
+    from fer.models import build_model
+
+    store = store or RunStore()
+    status = _status(run_id, dataset, store)
+    if store.busy() and status.get("state") == "training":
+        raise ValueError(f"training {run_id} may still be running ({store.busy()}); stop it first")
+    config = TrainConfig(**status["config"])
+    history = status.get("history", {})
+    best = store.root / ".work" / run_id / "best.weights.h5"
+    if not best.is_file() or not history.get("loss"):
+        raise ValueError(f"training {run_id} has no finished epoch to save yet")
+    model = build_model(config.arch, config.width, **config.model_options())
+    model.load_weights(str(best))
+    done = len(history["loss"])
+    note = f"stopped by the user after {done} of {config.epochs} epochs" if done < config.epochs else ""
+    wall = float(status.get("train_seconds") or 0.0)
+    if not wall and status.get("started"):  # older status files: from start to the last epoch's write
+        started = time.mktime(time.strptime(status["started"], "%Y-%m-%dT%H:%M:%S"))
+        wall = os.path.getmtime(store.root / ".work" / run_id / "status.json") - started
+    command = status.get("command", "")
+    if note and command:
+        command += f"  # then: python -m fer finish {run_id}"
+    return _finish(model, config, dataset, store, run_id, history, wall, command, note=note)
 
 
 def resume(run_id: str, dataset, store: Optional[RunStore] = None, **kwargs):
     """Continue an interrupted or cancelled training from its last epoch checkpoint."""
     store = store or RunStore()
-    status_path = store.root / ".work" / run_id / "status.json"
-    if not status_path.is_file():
-        raise ValueError(f"no interrupted training {run_id!r} to resume")
-    status = json.loads(status_path.read_text(encoding="utf-8"))
-    if status.get("fingerprint") not in (None, dataset.fingerprint):
-        raise ValueError(f"training {run_id} used dataset {status.get('dataset')} ({status.get('fingerprint')}); load the same data to resume it")
+    status = _status(run_id, dataset, store)
     config = TrainConfig(**status["config"])
     return train(config, dataset, store, run_id=run_id, command=status.get("command", ""), **kwargs)
 

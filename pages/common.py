@@ -23,6 +23,28 @@ from fer.runs import META_FILE, MODEL_FILE, RunError, RunStore, default_root
 log = logging.getLogger("fer.app")
 
 GENERATED = "Generated demo faces (built in)"
+
+
+def _leave_mpa_v1():
+    """Make a fresh server's first request use the st.navigation router, even on a deep link.
+
+    Streamlit starts with its legacy "pages/ folder" mode switched on because this app has a
+    pages/ folder, and only leaves it when st.navigation is first called. Until then a deep link
+    (e.g. /train as a fresh server's first request) would run pages/train.py on its own, without
+    the router, the sidebar or the page config. Every page imports this module, so on first
+    import: switch the legacy mode off and rerun, which goes through streamlit_app.py.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:  # a future Streamlit without these internals: nothing to fix
+        return
+    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_mpa_v1()
 TRAIN_PAGE = "pages/train.py"
 MISCLASSIFIED_PAGE = "pages/misclassified.py"
 SALIENCY_PAGE = "pages/saliency.py"
@@ -42,7 +64,9 @@ def get_store() -> RunStore:
 @st.cache_resource(show_spinner=False)
 def _job_manager(root: str) -> _jobs.JobManager:
     manager = _jobs.manager_for(_store(root))
-    manager.on_finish.append(lambda job: _scan.clear())
+    if not getattr(manager, "_app_hooked", False):  # once, even if Streamlit's caches are cleared
+        manager.on_finish.append(lambda job: _scan.clear())
+        manager._app_hooked = True
     return manager
 
 
@@ -219,8 +243,8 @@ def offer_quick_training(dataset=None, key: str = "quick", where: str = ""):
     n_train = config.max_train_images
     if dataset is not None:
         n_train = min(n_train, int(len(dataset.indices("train"))))
-    n_eval = _jobs.eval_images(dataset) if dataset is not None else 3000
-    estimate = _jobs.estimate_text(config, n_train, list_runs(), n_eval=n_eval)
+    sizes = _jobs.split_sizes(dataset) if dataset is not None else {}
+    estimate = _jobs.estimate_text(config, n_train, list_runs(), **sizes)
     active = [j for j in manager.jobs() if j.active]
     if active:
         st.info(f"A training is running or queued ({active[0].label}); it appears here when it finishes.")

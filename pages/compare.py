@@ -7,6 +7,17 @@ from fer import figures
 from fer.evaluate import metrics
 from pages import common
 
+
+
+def _default_depth(arch):
+    from fer.models import default_depth
+
+    try:
+        return default_depth(arch)
+    except KeyError:
+        return None
+
+
 st.title("Compare runs")
 st.markdown(
     "The course's ablations side by side: BatchNorm on/off, one conv block more or less, augmentation on/off, "
@@ -52,7 +63,7 @@ for r in selected:
         member_probs.append(probs)
     rows.append({
         "run": r.id, "arch": m.get("arch"), "width": m.get("width"), "params": m.get("params"),
-        "depth": opts.get("depth", cfg.get("depth")), "batchnorm": opts.get("batchnorm", cfg.get("batchnorm")),
+        "depth": opts.get("depth") or cfg.get("depth") or _default_depth(m.get("arch")), "batchnorm": opts.get("batchnorm", cfg.get("batchnorm")),
         "augment": cfg.get("augment"), "epochs": m.get("epochs_run"),
         "val accuracy": m.get("val_accuracy"), "test accuracy": acc,
         "s/epoch": m.get("seconds_per_epoch"), "description": m.get("description", ""),

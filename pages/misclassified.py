@@ -50,21 +50,18 @@ def reset_page():
     st.session_state.pop("mis_selected", None)
 
 
-left, right = st.columns([1, 1])
-with left:
-    st.caption("Confusion matrix on the test split (rows true, columns predicted). Click a cell to filter.")
-    st.dataframe(cm.style.background_gradient(cmap="Blues", axis=None), key="mis_cm", on_select=pick_cell,
-                 selection_mode="single-cell", width="stretch",
-                 column_config={c_: st.column_config.NumberColumn(c_, width="small") for c_ in classes})
-with right:
-    c1, c2 = st.columns(2)
-    true_class = c1.selectbox("True class", [ANY] + classes, key="mis_true", on_change=reset_page)
-    pred_class = c2.selectbox("Predicted class", [ANY] + classes, key="mis_pred", on_change=reset_page)
-    c1, c2 = st.columns(2)
-    only_wrong = c1.checkbox("Only misclassified", key="mis_only", on_change=reset_page)
-    order = c2.radio("Sort by confidence", ["most confident first", "least confident first"], key="mis_sort",
-                     on_change=reset_page)
-    per_page = st.select_slider("Faces per page", [8, 16, 24, 32, 48], key="mis_per_page", on_change=reset_page)
+st.caption("Confusion matrix on the test split (rows: true class, columns: predicted class). Click a cell to show its faces.")
+st.dataframe(cm.style.background_gradient(cmap="Blues", axis=None), key="mis_cm", on_select=pick_cell,
+             selection_mode="single-cell", width="stretch")
+c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 2, 3])
+true_class = c1.selectbox("True class", [ANY] + classes, key="mis_true", on_change=reset_page)
+pred_class = c2.selectbox("Predicted class", [ANY] + classes, key="mis_pred", on_change=reset_page)
+with c3:
+    st.write("")
+    only_wrong = st.checkbox("Only misclassified", key="mis_only", on_change=reset_page)
+order = c4.radio("Sort by confidence", ["most confident first", "least confident first"], key="mis_sort",
+                 on_change=reset_page)
+per_page = c5.select_slider("Faces per page", [8, 16, 24, 32, 48], key="mis_per_page", on_change=reset_page)
 
 keep = np.ones(len(labels), bool)
 if true_class != ANY:

@@ -79,13 +79,13 @@ with st.container(border=True):
                          match_params=int(match) or None, description=description.strip())
     n_train = min(n_train_all, int(cap)) if cap else n_train_all
     runs = common.list_runs()
-    st.caption(f"⏱️ On this machine this takes {fjobs.estimate_text(config, n_train, runs, n_eval=fjobs.eval_images(ds))}"
+    st.caption(f"⏱️ On this machine this takes {fjobs.estimate_text(config, n_train, runs, **fjobs.split_sizes(ds))}"
                + (" or less with early stopping." if patience else "."))
     quick = fjobs.quick_config()
     quick_n = min(n_train_all, quick.max_train_images)
     b1, b2, _ = st.columns([1, 2, 2])
     start = b1.button("Train", type="primary", key="train_start")
-    start_quick = b2.button(f"Quick default ({fjobs.format_duration(fjobs.estimate_seconds(quick, quick_n, runs, n_eval=fjobs.eval_images(ds)))})",
+    start_quick = b2.button(f"Quick default ({fjobs.format_duration(fjobs.estimate_seconds(quick, quick_n, runs, **fjobs.split_sizes(ds)))})",
                             key="train_quick", help=f"cnn width 0.25, 3 epochs, {quick_n:,} training images")
 
 
@@ -188,7 +188,7 @@ def progress_body():
             st.dataframe(job_table(reversed(history), mine), hide_index=True, width="stretch")
 
 
-@st.fragment(run_every=1.0 if manager.busy else None)
+@st.fragment(run_every=1.0 if manager.busy else 3.0)  # idle: still notices other tabs' trainings
 def progress_panel():
     try:
         progress_body()

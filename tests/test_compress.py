@@ -184,9 +184,9 @@ def test_distilled_student_against_the_same_student_trained_alone(cnn, faces):
 
     x, y = faces.split("train")
     xt, yt = faces.split("test")
-    result = distill_compare(cnn, x, y, xt, yt, width=0.25, epochs=2, max_train_images=1000)
+    result = distill_compare(cnn, x, y, xt, yt, width=0.5, epochs=3, max_train_images=1500)
     print(f"\ndistillation: teacher {result['teacher_accuracy']:.3f} ({result['teacher_params']:,} params); "
-          f"MobileNet w0.25 ({result['student_params']:,} params) alone {result['alone_accuracy']:.3f}, "
+          f"MobileNet w0.5 ({result['student_params']:,} params) alone {result['alone_accuracy']:.3f}, "
           f"distilled {result['distilled_accuracy']:.3f}: {result['gain_points']:+.1f} points "
           f"({result['seconds_alone']:.0f} s + {result['seconds_distilled']:.0f} s)")
     if result["gain_points"] <= 0:

@@ -2,10 +2,12 @@
 size ladder with a download button per artefact, and a parameters-vs-accuracy scatter with one
 point per run; the Sweep button starts the background sweep and its run becomes a new point."""
 import shutil
+from pathlib import Path
 
 import pytest
 
 N_LADDER_STEPS = 9
+APP = Path(__file__).resolve().parents[1] / "streamlit_app.py"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,7 @@ def app(store_dir, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("FER_MODELS_DIR", str(store_dir))
-    at = AppTest.from_file("streamlit_app.py", default_timeout=180)
+    at = AppTest.from_file(str(APP), default_timeout=180)
     at.switch_page("pages/compression.py")
     return at
 

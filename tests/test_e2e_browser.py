@@ -154,6 +154,7 @@ def test_click_through_every_page_in_chromium(seeded_store, tmp_path):
                 pytest.skip(f"chromium would not start: {str(exc).splitlines()[0]}")
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(PAGE_TIMEOUT_MS)  # a loaded 2-core machine serves slowly
                 problems = []
                 page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
                 runs = RunWatcher(page)

@@ -180,15 +180,20 @@ def test_estimates_use_measured_runs_on_this_host_else_the_stored_figure():
     config = TrainConfig(arch="cnn", width=0.25, epochs=3)
     ips, basis = jobs.throughput("cnn", 0.25, [])
     assert ips == jobs.STORED_THROUGHPUT["cnn"] and "stored" in basis
-    run = Run("r1", None, {"arch": "cnn", "width": 0.25, "dataset": {"train": 1000}, "epochs_run": 2,
-                           "wall_time_s": 10.0, "machine": {"host": "here"}})
-    ips, basis = jobs.throughput("cnn", 0.25, [run], host="here")
+    # 3 epochs x (1000 train + 300 val / 3) = 3300 image-units in 16.5 s -> 200 training images/s
+    run = Run("r1", None, {"arch": "cnn", "width": 0.25, "dataset": {"train": 1000, "val": 300}, "epochs_run": 3,
+                           "wall_time_s": 16.5, "machine": {"host": "here"}})
+    tiny = Run("tiny", None, {"arch": "cnn", "width": 0.25, "dataset": {"train": 300, "val": 300}, "epochs_run": 1,
+                              "wall_time_s": 60.0, "machine": {"host": "here"}})
+    assert jobs.throughput("cnn", 0.25, [tiny], host="here")[1].startswith("a stored")  # too small to time
+    ips, basis = jobs.throughput("cnn", 0.25, [tiny, run], host="here")
     assert ips == pytest.approx(200.0) and "r1" in basis
     assert jobs.throughput("cnn", 0.5, [run], host="here")[0] < 200.0  # wider is slower
     assert jobs.throughput("cnn", 0.25, [run], host="elsewhere")[1].startswith("a stored")
-    seconds = jobs.estimate_seconds(config, 1000, [run], host="here", n_eval=600)
-    assert seconds == pytest.approx(jobs.STARTUP_S + 3 * 1000 / 200 + 600 / (jobs.EVAL_SPEEDUP * 200))
-    assert "about" in jobs.estimate_text(config, 1000, [run], host="here")
+    seconds = jobs.estimate_seconds(config, 1000, [run], host="here", n_val=300, n_test=150)
+    eval_ips = jobs.EVAL_SPEEDUP * 200
+    assert seconds == pytest.approx(jobs.STARTUP_S + 3 * (1000 / 200 + 300 / eval_ips) + 600 / eval_ips)
+    assert jobs.estimate_text(config, 1000, [run], host="here").startswith("about ")
     assert jobs.format_duration(42) == "42 s" and jobs.format_duration(125) == "2 min 05 s"
 
 

@@ -8,7 +8,7 @@ import pytest
 from fer.data.synthetic import generate
 from fer.evaluate import predict_proba
 from fer.runs import RunError, RunStore, TrainingBusy, validate_run_id
-from fer.train import TrainConfig, TrainingCancelled, resume, train
+from fer.train import TrainConfig, TrainingCancelled, finish, resume, train
 
 
 @pytest.fixture(scope="module")
@@ -130,4 +130,21 @@ def test_cancel_keeps_a_resumable_checkpoint_and_resume_finishes(small_faces, tm
     run = resume("resumable", small_faces, store, progress=lambda e: e["phase"] == "epoch" and epochs_seen.append(e["epoch"]))
     assert epochs_seen == [2, 3]  # continued from the checkpoint, not from scratch
     assert len(run.meta["history"]["loss"]) == 3
+    assert store.interrupted() == []
+
+
+def test_finish_saves_an_interrupted_training_from_its_best_epoch(small_faces, tmp_path):
+    store = RunStore(tmp_path)
+    cancel = threading.Event()
+    config = TrainConfig(arch="dnn", width=0.1, epochs=4, batch_size=64)
+    with pytest.raises(TrainingCancelled):
+        train(config, small_faces, store, run_id="stopped", cancel=cancel,
+              progress=lambda e: e["phase"] == "epoch" and e["epoch"] == 2 and cancel.set())
+    with pytest.raises(ValueError, match="no interrupted training"):
+        finish("never-started", small_faces, store)
+    run = finish("stopped", small_faces, store)
+    assert run.meta["epochs_run"] == 2 and "after 2 of 4 epochs" in run.meta["description"]
+    x, y = small_faces.split("test")
+    acc = float((predict_proba(run.load_model(), x).argmax(1) == y).mean())
+    assert acc == pytest.approx(run.meta["test_accuracy"], abs=1e-6)
     assert store.interrupted() == []

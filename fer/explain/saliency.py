@@ -283,7 +283,8 @@ def _cam(cls_name, model, images, class_index, layer, chunk, upsample="centres",
     for s in _chunks(len(x), chunk):
         cam = vis(CategoricalScore(cls[s]), x[s], penultimate_layer=layer, seek_penultimate_conv_layer=False,
                   expand_cam=library, normalize_cam=library, **call_options)
-        out.append(np.reshape(cam, (-1, 48, 48)) if library else _upsample(np.reshape(cam, (-1,) + np.shape(cam)[-2:])))
+        cam = np.asarray(cam, np.float32)
+        out.append(cam.reshape(-1, 48, 48) if library else _upsample(cam.reshape((-1,) + cam.shape[-2:])))
     return _finish(np.concatenate(out), len(x))
 
 

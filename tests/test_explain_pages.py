@@ -1,0 +1,142 @@
+"""The Saliency and Filters pages render under Streamlit's AppTest for a CNN, a DNN and a MobileNet run."""
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer import CLASS_NAMES
+
+pytest.importorskip("streamlit.testing.v1")
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A temporary run store with one tiny run per architecture, trained 1 epoch on the app's
+    default data (the generated faces), so the pages match them by fingerprint."""
+    from fer.data import load_dataset
+    from fer.runs import RunStore
+    from fer.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("explain-models")
+    ds = load_dataset("synthetic")
+    runs = {}
+    for arch in ("cnn", "dnn", "mobilenet"):
+        cfg = TrainConfig(arch=arch, width=0.25, epochs=1, max_train_images=300, patience=0)
+        runs[arch] = train(cfg, ds, RunStore(root), run_id=f"tiny-{arch}").id
+    return root, runs
+
+
+@pytest.fixture
+def app(store, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    root, runs = store
+    monkeypatch.setenv("FER_MODELS_DIR", str(root))
+    st.cache_resource.clear()  # the run store and models are process-wide caches
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=180)
+    return at, runs
+
+
+def _messages(at):
+    return [e.value for kind in ("info", "warning", "error", "success") for e in getattr(at, kind)]
+
+
+def _no_errors(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_saliency_page_shows_every_run_and_says_why_the_dnn_has_no_cam(app):
+    at, runs = app
+    at.switch_page("pages/saliency.py")
+    at.run()
+    _no_errors(at)
+    assert sorted(at.multiselect(key="sal_runs").value) == sorted(runs.values())
+    assert "no convolutional layer" in " ".join(_messages(at)), _messages(at)
+    assert len(at.get("image")) >= 2  # the face, probabilities and the map grid
+
+
+def test_saliency_page_takes_the_face_handed_over_by_the_misclassified_page(app):
+    at, runs = app
+    at.session_state["saliency_face"] = {"split": "test", "index": 5, "run": runs["mobilenet"]}
+    at.switch_page("pages/saliency.py")
+    at.run()
+    _no_errors(at)
+    assert at.radio(key="sal_source").value == "From the Misclassified page"
+    assert at.multiselect(key="sal_runs").value[0] == runs["mobilenet"]
+
+
+def test_saliency_page_measures_the_maps(app):
+    at, runs = app
+    at.switch_page("pages/saliency.py")
+    at.run()
+    at.multiselect(key="sal_runs").set_value([runs["cnn"]])
+    at.slider(key="sal_samples").set_value(4)
+    at.run()
+    at.slider(key="sal_q_per_class").set_value(1)
+    at.button(key="sal_q_region_go").click()
+    at.run()
+    _no_errors(at)
+    at.slider(key="sal_q_n").set_value(2)
+    at.slider(key="sal_q_steps").set_value(5)
+    at.button(key="sal_q_del_go").click()
+    at.run()
+    _no_errors(at)
+    at.slider(key="sal_q_rand_n").set_value(1)
+    at.button(key="sal_q_rand_go").click()
+    at.run()
+    _no_errors(at)
+    assert len(at.dataframe) >= 4  # probabilities, regions, deletion / insertion, randomisation
+
+
+def test_saliency_page_crops_an_uploaded_photo_and_refuses_a_non_image(app):
+    from PIL import Image
+
+    at, _ = app
+    at.switch_page("pages/saliency.py")
+    at.run()
+    at.radio(key="sal_source").set_value("Upload a photo")
+    at.run()
+    assert any("Upload a photo" in m for m in _messages(at))
+    at.file_uploader(key="sal_upload").set_value(("notes.txt", b"this is not a photo\n", "text/plain"))
+    at.run()
+    assert not at.exception
+    assert any("not an image" in e.value for e in at.error), [e.value for e in at.error]
+    buf = io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((90, 120, 3)) * 255).astype(np.uint8)).save(buf, "PNG")
+    at.file_uploader(key="sal_upload").set_value(("face.png", buf.getvalue(), "image/png"))
+    at.run()
+    _no_errors(at)
+    assert at.selectbox(key="sal_upload_true").options[1] == CLASS_NAMES[0]
+
+
+def test_filters_page_renders_preferred_inputs_and_feature_maps(app):
+    at, runs = app
+    at.switch_page("pages/filters.py")
+    at.run()
+    _no_errors(at)
+    assert not any(runs["dnn"] in o for o in at.selectbox(key="filters_run").options)  # no filters in a DNN
+    at.slider(key="filters_steps").set_value(20)
+    at.run()
+    _no_errors(at)
+    at.selectbox(key="filters_run").set_value(runs["mobilenet"])
+    at.run()
+    layers = at.selectbox(key="filters_layer").options
+    depthwise = next(x for x in layers if "depthwise" in x).split(" — ")[0]
+    at.selectbox(key="filters_layer").set_value(depthwise)
+    at.radio(key="filters_engine").set_value("tfkv")
+    at.run()
+    at.slider(key="filters_tfkv_n").set_value(1)
+    at.run()
+    _no_errors(at)
+    assert len(at.get("image")) >= 2
+
+
+def test_models_dir_is_the_temporary_store(store):
+    root, _ = store
+    assert os.path.commonpath([str(root), os.path.abspath("models")]) != os.path.abspath("models")
