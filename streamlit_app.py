@@ -5,9 +5,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import streamlit as st  # noqa: E402
 
-from pages.common import show_unexpected, sidebar  # noqa: E402
+from pages.common import keep_keras_state_between_runs, no_full_gc_while_training, show_unexpected, sidebar  # noqa: E402
 
 st.set_page_config(page_title="FER workbench", page_icon="🙂", layout="wide")
+keep_keras_state_between_runs()  # background trainings share this process: see pages/common.py
 
 PAGES = {
     "Explore": [
@@ -39,3 +40,5 @@ try:
     page.run()
 except Exception as exc:  # noqa: BLE001 - st.stop/st.rerun/st.switch_page are BaseExceptions and pass through
     show_unexpected(exc, f"the {page.title} page")
+finally:
+    no_full_gc_while_training()

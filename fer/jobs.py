@@ -202,7 +202,7 @@ class JobManager:
             job = self._jobs.get(job_id)
             if job is None or not job.active:
                 return None
-            if job.status in (RUNNING, WAITING):
+            if job.status in (RUNNING, WAITING) or job_id not in self._queue:
                 return 0
             return list(self._queue).index(job_id) + 1
 
@@ -243,6 +243,7 @@ class JobManager:
                     return
                 job_id = self._queue.popleft()
                 job = self._jobs[job_id]
+                job.status, job.message = RUNNING, "starting…"  # never neither queued nor running
                 dataset = self._datasets.get(job_id)
                 cancel = self._cancel[job_id]
             try:

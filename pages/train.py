@@ -97,7 +97,7 @@ def submit(cfg):
         return
     st.session_state["train_job"] = job.id
     ahead = manager.position(job.id)
-    if ahead and ahead > 0 and manager.current() is not None:
+    if ahead:
         st.toast(f"Queued: {ahead} training(s) ahead of yours. It starts by itself.", icon="⏳")
     else:
         st.toast("Training started in the background.", icon="🏋️")
@@ -182,10 +182,6 @@ def progress_body():
             st.error(f"Your last training failed: {job.error}")
         elif job.status == fjobs.CANCELLED:
             st.warning(f"Your last training was cancelled: {job.message}")
-    history = manager.jobs()
-    if history:
-        with st.expander(f"All trainings this server has run or queued ({len(history)})"):
-            st.dataframe(job_table(reversed(history), mine), hide_index=True, width="stretch")
 
 
 @st.fragment(run_every=1.0 if manager.busy else 3.0)  # idle: still notices other tabs' trainings
@@ -197,3 +193,8 @@ def progress_panel():
 
 
 progress_panel()
+
+history = manager.jobs()
+if history:
+    with st.expander(f"All trainings this server has run or queued ({len(history)})"):
+        st.dataframe(job_table(reversed(history), st.session_state.get("train_job")), hide_index=True, width="stretch")

@@ -34,7 +34,7 @@ def app(store_dir, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("FER_MODELS_DIR", str(store_dir))
-    at = AppTest.from_file(str(APP), default_timeout=180)
+    at = AppTest.from_file(str(APP), default_timeout=300)  # the first render writes the whole ladder
     at.switch_page("pages/compression.py")
     return at
 

@@ -1,6 +1,5 @@
 """The Saliency and Filters pages render under Streamlit's AppTest for a CNN, a DNN and a MobileNet run."""
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -135,8 +134,3 @@ def test_filters_page_renders_preferred_inputs_and_feature_maps(app):
     at.run()
     _no_errors(at)
     assert len(at.get("image")) >= 2
-
-
-def test_models_dir_is_the_temporary_store(store):
-    root, _ = store
-    assert os.path.commonpath([str(root), os.path.abspath("models")]) != os.path.abspath("models")

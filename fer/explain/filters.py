@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import warnings
 import weakref
 from typing import Optional, Sequence
 
 import numpy as np
+
+# tf-keras-vis passes a single input as a one-element list; Keras 3 warns on every step
+warnings.filterwarnings("ignore", message=r"The structure of `inputs` doesn't match the expected structure",
+                        category=UserWarning)
 
 FILTER_LAYER_TYPES = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D")
 GRAY = 127.5

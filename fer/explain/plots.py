@@ -31,6 +31,8 @@ def maps_figure(face, rows, methods, alpha: float = 0.5):
             ax.set_yticks([])
             ax.imshow(face, cmap="gray", vmin=0, vmax=255)
             value = maps.get(method)
+            if isinstance(value, np.ndarray) and np.ptp(value) == 0:
+                value = "empty map:\nno positive\nevidence"
             if isinstance(value, np.ndarray):
                 im = ax.imshow(value, cmap=CMAP, vmin=0.0, vmax=1.0, alpha=alpha)
             else:
@@ -48,9 +50,9 @@ def maps_figure(face, rows, methods, alpha: float = 0.5):
 
 def probs_figure(probs_by_run: dict, true_class=None):
     """Grouped horizontal bars: the probability of each class, one colour per run."""
-    fig = _figure(6.0, 0.35 * len(CLASS_NAMES) * max(1, min(len(probs_by_run), 3)) + 0.8)
-    ax = fig.subplots()
     k = max(1, len(probs_by_run))
+    fig = _figure(6.0, 0.8 + 0.24 * len(CLASS_NAMES) * (1 + 0.35 * (min(k, 4) - 1)))
+    ax = fig.subplots()
     h = 0.8 / k
     y = np.arange(len(CLASS_NAMES))
     for i, (name, p) in enumerate(probs_by_run.items()):

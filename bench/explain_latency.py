@@ -1,0 +1,115 @@
+"""Latency of the explanations per 48x48 face on this CPU, after warm-up (issue 5).
+
+    /work/venv/bin/python bench/explain_latency.py [--repeats 7] [--tfkv-filters 2] [--width 1.0]
+
+Model: the VGG-style CNN at width 1.0 (block2 has 64 filters, block3 128), untrained (latency
+does not depend on the weights). Each figure is the median of `--repeats` timed calls after
+one warm-up call (the warm-up builds the cached linear copy and traces the compiled functions;
+that one-off cost is printed too). Targets:
+
+    vanilla saliency           <= 0.1 s per face
+    Grad-CAM                   <= 0.1 s per face
+    SmoothGrad, 20 samples     <= 0.5 s per face
+    Score-CAM (Faster, max_N)  <= 1 s per face
+    all 64 filters of a layer, 100 steps, batched ascent   <= 10 s
+    speed-up of the batched ascent over tf-keras-vis' one-filter-at-a-time loop (printed)
+
+tf-keras-vis' loop is timed on `--tfkv-filters` filters only (100 steps each, same settings)
+and extrapolated linearly to the 64 filters: each filter is an independent run of the same
+cost, so the total is n_filters x the per-filter time; the output says so.
+
+The machine is shared (a background training job, other engineers' tests): the load average
+is printed next to the figures; re-run when it is low for the machine's best case.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def line(label, seconds, target=None, note=""):
+    verdict = "" if target is None else ("  OK  " if seconds <= target else "  MISS")
+    tgt = f"(target <= {target:g} s)" if target is not None else ""
+    print(f"{label:<44} {seconds:8.3f} s  {tgt:<20}{verdict} {note}".rstrip(), flush=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--width", type=float, default=1.0)
+    ap.add_argument("--layer", default="block2_conv2", help="a 64-filter layer at width 1.0")
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--tfkv-filters", type=int, default=2, help="filters timed with tf-keras-vis (then extrapolated)")
+    ap.add_argument("--max-n", type=int, default=10, help="Faster-Score-CAM max_N")
+    args = ap.parse_args(argv)
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from fer.data.synthetic import generate
+    from fer.explain import METHODS
+    from fer.explain.filters import AscentSettings, conv_layers, visualize_filters, visualize_filters_tfkv
+    from fer.models import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model("cnn", width=args.width)
+    face = generate(0, 0, 1, seed=0).images[:1]
+    n_filters = next(x["filters"] for x in conv_layers(model) if x["name"] == args.layer)
+    print(f"# explain latency: CNN width {args.width:g} ({model.count_params():,} params), one 48x48 face, "
+          f"median of {args.repeats} after warm-up")
+    print(f"# TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores, "
+          f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+    cases = [
+        ("vanilla saliency", "Saliency", {}, 0.1),
+        ("Grad-CAM", "Grad-CAM", {}, 0.1),
+        ("Grad-CAM++", "Grad-CAM++", {}, None),
+        ("SmoothGrad, 20 samples", "SmoothGrad", {"samples": 20}, 0.5),
+        (f"Score-CAM (Faster, max_N={args.max_n})", "Score-CAM", {"max_n": args.max_n}, 1.0),
+    ]
+    for label, name, opts, target in cases:
+        t = time.perf_counter()
+        METHODS[name](model, face, 3, **opts)
+        warm = time.perf_counter() - t
+        line(label, median_time(lambda: METHODS[name](model, face, 3, **opts), args.repeats), target,
+             f"(first call {warm:.1f} s)")
+
+    s = AscentSettings(steps=args.steps)
+    t = time.perf_counter()
+    visualize_filters(model, args.layer, settings=AscentSettings(steps=2))  # trace the compiled ascent
+    warm = time.perf_counter() - t
+    batched = median_time(lambda: visualize_filters(model, args.layer, settings=s), max(1, min(3, args.repeats)))
+    line(f"all {n_filters} filters of {args.layer}, {args.steps} steps (batched)", batched, 10.0,
+         f"(first call incl. tracing {warm:.1f} s)")
+
+    k = max(1, args.tfkv_filters)
+    visualize_filters_tfkv(model, args.layer, [0], AscentSettings(steps=2))  # warm-up
+    t = time.perf_counter()
+    visualize_filters_tfkv(model, args.layer, list(range(k)), s)
+    per_filter = (time.perf_counter() - t) / k
+    tfkv_total = per_filter * n_filters
+    line(f"tf-keras-vis, per filter, {args.steps} steps", per_filter, None, f"(timed on {k} filters)")
+    line(f"tf-keras-vis, all {n_filters} filters (extrapolated)", tfkv_total, None,
+         f"= {n_filters} x the per-filter time measured on {k}")
+    print(f"{'speed-up of the batched ascent over tf-keras-vis':<44} {tfkv_total / batched:8.1f} x")
+
+
+if __name__ == "__main__":
+    main()
