@@ -190,12 +190,15 @@ def export_saved_model(model, directory) -> Path:
     return directory
 
 
-def tflite_convert(saved_model_dir, mode: str = "float32", representative=None, calibration: int = 200) -> bytes:
+def tflite_convert(saved_model_dir, mode: str = "float32", representative=None, calibration: int = 200,
+                   int8_io: bool = False) -> bytes:
     """Convert a SavedModel to a TFLite flatbuffer.
 
     mode: float32 | float16 (float16 weights) | dynamic_int8 (int8 weights, dynamic-range) |
     full_int8 (int8 weights and activations calibrated on `representative`, uint8 or float
-    images (N,48,48[,1]) in 0..255; input and output stay float32 so callers need not quantise).
+    images (N,48,48[,1]) in 0..255; input and output stay float32 so callers need not quantise,
+    unless `int8_io=True`, for integer-only devices: then `TFLiteModel` quantises the input with
+    the input tensor's scale and zero point and dequantises the output).
     """
     import tensorflow as tf
 
@@ -219,6 +222,9 @@ def tflite_convert(saved_model_dir, mode: str = "float32", representative=None, 
 
         converter.representative_dataset = gen
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
     with _quiet():
         return converter.convert()
 
@@ -634,7 +640,8 @@ def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_
             acc = accuracy(reloaded, images, labels)
             nonzero = _nonzero(reloaded.get_weights())
             tuned = f"{prune_epochs} fine-tune epoch(s)" if train_images is not None and prune_epochs else "no fine-tune"
-            note = f"kernel sparsity {attrs['kernel_sparsity']:.1%}, {tuned}; non-zero float16 + bit mask"
+            note = (f"kernel sparsity {attrs['kernel_sparsity']:.1%}, {tuned}, BatchNorm statistics re-estimated; "
+                    "non-zero float16 + bit mask")
         elif key == "distilled":
             if student is None:
                 if train_images is None:

@@ -52,7 +52,7 @@ class SweepState:
     finished: int = 0  # configs handled (saved, failed or skipped)
     done: list = dataclasses.field(default_factory=list)  # run ids saved by this sweep
     errors: list = dataclasses.field(default_factory=list)  # "arch width: one-line error"
-    current: Optional[dict] = None  # {"arch", "width", "epoch", "epochs", "batch", "batches"}
+    current: Optional[dict] = None  # {"arch", "width", "epoch", "epochs", "batch", "batches", "eta_s"}
     started: Optional[float] = None
     ended: Optional[float] = None
     generation: int = 0  # bumps on every start: pages compare it
@@ -152,7 +152,7 @@ class Sweep:
 
             def progress(event, current=current):
                 with self._lock:
-                    for k in ("epoch", "epochs", "batch", "batches"):
+                    for k in ("epoch", "epochs", "batch", "batches", "eta_s"):
                         if k in event:
                             current[k] = event[k]
 

@@ -16,7 +16,6 @@ import uuid
 
 import streamlit as st
 
-from fer import CLASS_NAMES
 from fer import jobs as _jobs
 from fer.data import DataError, load_dataset
 from fer.runs import META_FILE, MODEL_FILE, RunError, RunStore, default_root
@@ -280,11 +279,7 @@ def runs_for_dataset(dataset=None, arch: tuple | None = None):
     return [r for r in runs if arch is None or r.meta.get("arch") in arch]
 
 
-def run_label(run) -> str:
-    return run.label
-
-
-def offer_quick_training(dataset=None, key: str = "quick", where: str = ""):
+def offer_quick_training(dataset=None, key: str = "quick"):
     """A one-click button that queues the quick default training and opens the Train page."""
     manager = get_jobs()
     config = _jobs.quick_config()
@@ -414,10 +409,6 @@ def show_unexpected(exc: BaseException, where: str = "this page"):
     else:
         st.error(f"Something went wrong on {where}: {type(exc).__name__}{': ' + first if first else ''}")
     st.caption("The details are in the server log. Try another run or data source, or reload the page.")
-
-
-def class_options():
-    return ["any"] + list(CLASS_NAMES)
 
 
 __all__ = [

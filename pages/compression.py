@@ -128,19 +128,15 @@ def ladder_table(df, run_id):
                              help=f"{path.name}, {row.bytes:,} bytes")
 
 
-# -- 1. the size ladder ----------------------------------------------------------------
-st.header("Size ladder")
-run = common.pick_run("Run to compress", key="compress_run", dataset=dataset)
-sparsity = st.slider("Pruning sparsity (fraction of each Conv/Dense kernel set to zero)", 0.0, 0.95, step=0.05,
-                     key="compress_sparsity")
-try:
-    with st.spinner(f"Writing, reloading and scoring every artefact of {run.id} (pruned to {sparsity:.0%})…"):
-        ladder = get_ladder(run, float(sparsity))
-except Exception as exc:  # noqa: BLE001 - a readable message, never a traceback
-    common.show_unexpected(exc, "the size ladder")
-    ladder = None
-
-if ladder is not None:
+def ladder_section(run):
+    sparsity = st.slider("Pruning sparsity (fraction of all Conv/Dense kernel weights set to zero, smallest first)",
+                         0.0, 0.95, step=0.05, key="compress_sparsity")
+    try:
+        with st.spinner(f"Writing, reloading and scoring every artefact of {run.id} (pruned to {sparsity:.0%})…"):
+            ladder = get_ladder(run, float(sparsity))
+    except Exception as exc:  # noqa: BLE001 - a readable message, never a traceback
+        common.show_unexpected(exc, "the size ladder")
+        return
     distilled = st.session_state.get("distill_result")
     if distilled and distilled.get("teacher") == run.id and distilled.get("row") is not None:
         import pandas as pd
@@ -164,11 +160,24 @@ if ladder is not None:
     ladder_table(ladder, run.id)
     st.caption(
         f"Ratio = bytes / bytes of the float32 `.keras` file; accuracy in brackets = points vs the in-memory float32 "
-        f"model. Real kernel sparsity after pruning: {ladder.attrs.get('kernel_sparsity', 0):.1%}. The `.npz` files hold "
-        "weights only: rebuild the architecture with `fer.models.build_model(arch, width, **options)` (from the run's "
-        "`run.json`) and load them with `fer.compress.load_weights_file(path, model)`; `.tflite` files run with "
-        "`fer.compress.TFLiteModel(path)`. Cached per run and sparsity."
+        f"model. Real kernel sparsity after pruning: {ladder.attrs.get('kernel_sparsity') or 0:.1%} (one magnitude "
+        "threshold over all kernels, 1 fine-tune epoch with the masks held, BatchNorm statistics re-estimated: on a "
+        "briefly trained run that alone can *raise* accuracy). The `.npz` files hold weights only: rebuild the "
+        "architecture with `fer.models.build_model(arch, width, **options)` (from the run's `run.json`) and load them "
+        "with `fer.compress.load_weights_file(path, model)`; `.tflite` files run with `fer.compress.TFLiteModel(path)`. "
+        "Cached per run (and per sparsity for the pruning step)."
     )
+
+
+# -- 1. the size ladder ----------------------------------------------------------------
+st.header("Size ladder")
+run = None
+if common.runs_for_dataset(dataset):
+    run = common.pick_run("Run to compress", key="compress_run", dataset=dataset)
+    ladder_section(run)
+else:
+    st.warning(f"No trained model for this data set yet ({dataset.name}): train one, or start a sweep below.")
+    common.offer_quick_training(dataset, key="compress_quick")
 
 # -- 2. distillation -------------------------------------------------------------------
 st.header("Knowledge distillation")
@@ -183,7 +192,7 @@ if not teachers:
 else:
     labels = {r.id: r.label for r in teachers}
     ids = list(labels)
-    default = run.id if run.id in labels else ids[0]
+    default = run.id if run is not None and run.id in labels else ids[0]
     c1, c2, c3 = st.columns([3, 1.5, 1.5])
     teacher_id = c1.selectbox("Teacher (CNN run)", ids, index=ids.index(default), format_func=labels.get, key="distill_teacher")
     width = c2.select_slider("Student MobileNet width", STUDENT_WIDTHS, key="distill_width")
@@ -228,7 +237,7 @@ else:
                                    on_click="ignore")
             except OSError:
                 pass
-            if result["teacher"] == run.id:
+            if run is not None and result["teacher"] == run.id:
                 st.caption("Added to the ladder above as its last row.")
 
 # -- 3. parameters vs accuracy, and the sweep -----------------------------------------
@@ -261,6 +270,9 @@ def sweep_status(snap):
     text = f"Sweep: {snap['message']} — {snap['finished']}/{snap['total']} done"
     cur = snap.get("current")
     if cur and cur.get("epochs"):
+        text += f"; {cur['arch']} w{cur['width']:g} epoch {max(cur['epoch'], 1)}/{cur['epochs']}"
+        if cur.get("eta_s") is not None:
+            text += f", about {cur['eta_s']:.0f} s left for this run"
         frac = (max(cur["epoch"] - 1, 0) + (cur["batch"] / cur["batches"] if cur.get("batches") else 0)) / cur["epochs"]
         st.progress(min(1.0, (snap["finished"] + frac) / max(snap["total"], 1)), text=text)
     elif state in (_sweep.RUNNING, _sweep.WAITING):

@@ -68,12 +68,15 @@ def arch_tab(arch):
     st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 520))
 
 
-tabs = st.tabs(["CNN", "DNN", "MobileNet", "CNN vs matched DNN"])
-for tab, arch in zip(tabs[:3], ("cnn", "dnn", "mobilenet")):
-    with tab:
-        arch_tab(arch)
-
-with tabs[3]:
+VIEWS = {"CNN": "cnn", "DNN": "dnn", "MobileNet": "mobilenet", "CNN vs matched DNN": "pair"}
+common.widget_defaults({"models_view": "CNN"})
+# a segmented control rather than tabs: only the chosen view builds its models (a cold start
+# imports TensorFlow and builds each model once; tabs would build all five)
+view = st.segmented_control("Model family", list(VIEWS), key="models_view", required=True,
+                            label_visibility="collapsed") or "CNN"
+if VIEWS[view] != "pair":
+    arch_tab(VIEWS[view])
+else:
     st.markdown(
         "The course's comparison: a DNN whose hidden width is solved so its parameter count matches the CNN's. "
         "Students found the DNN far worse at equal size (≈42% vs ≈65% on FER2013) — train both to see it here."

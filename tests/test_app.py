@@ -99,21 +99,23 @@ def test_overview_shows_within_seconds_without_importing_tensorflow(models_env):
 def test_width_slider_changes_the_parameter_count(models_env):
     at = open_page("models")
     assert_clean(at)
-    cnn_tab = at.tabs[0]
-    before = metric(at, "Total parameters", cnn_tab)
+    before = metric(at, "Total parameters")
     at.slider(key="models_cnn_width").set_value(0.25).run()
-    after = metric(at, "Total parameters", at.tabs[0])
+    after = metric(at, "Total parameters")
     assert before != after
     assert int(after.replace(",", "")) < int(before.replace(",", ""))
     # the CNN vs parameter-matched DNN pair: counts within 1%
+    at.session_state["models_view"] = "CNN vs matched DNN"
+    at.run()
     at.slider(key="models_pair_cnn_width").set_value(0.25).run()
-    pair = at.tabs[3]
-    counts = [int(m.value.replace(",", "")) for m in pair.metric if m.label == "Total parameters"]
+    assert_clean(at)
+    counts = [int(m.value.replace(",", "")) for m in at.metric if m.label == "Total parameters"]
     assert len(counts) == 2 and abs(counts[0] - counts[1]) <= 0.01 * counts[0]
+    assert counts[0] == int(after.replace(",", ""))  # the same CNN as on its own view
 
 
 def test_retrain_at_this_width_prefills_the_train_page(models_env):
-    at = open_page("models")
+    at = open_page("models", models_view="MobileNet")
     at.slider(key="models_mobilenet_width").set_value(0.35).run()
     at.button(key="models_mobilenet_retrain").click().run()
     assert_clean(at)
@@ -176,11 +178,9 @@ def test_misclassified_filters_narrow_the_grid(models_env):
     at.selectbox(key="mis_true").set_value("sad").run()
     sad = at.session_state["mis_count"]
     assert 0 < sad < all_faces
-    predicted = at.session_state  # the most predicted class for sad faces narrows it further
     at.selectbox(key="mis_pred").set_value("happy").run()
     assert at.session_state["mis_count"] <= sad
     assert_clean(at)
-    del predicted
 
 
 def test_confusion_cell_jump_and_send_to_saliency(models_env):
@@ -246,3 +246,20 @@ def test_pages_without_a_model_offer_a_quick_training(tmp_path, monkeypatch):
         assert any("No trained model" in w.value for w in at.warning)
         quick = [b for b in at.button if b.label.startswith("Train a quick default model (about")]
         assert quick, [b.label for b in at.button]
+
+
+def test_data_page_lists_skipped_rows_with_reasons(models_env, tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["emotion,pixels,Usage"]
+    for i in range(300):
+        usage = ("Training", "PublicTest", "PrivateTest")[i % 3]
+        rows.append(f"{i % 7},{' '.join(map(str, rng.integers(0, 256, 48 * 48)))},{usage}")
+    rows.append("3,1 2 3,Training")  # too few pixels: skipped, not fatal
+    csv = tmp_path / "fer2013.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    at = open_page("data", data_source=str(csv))
+    assert_clean(at)
+    assert any("were skipped" in w.value for w in at.warning)
+    skipped = next(d.value for d in at.dataframe if "reason" in getattr(d.value, "columns", []))
+    assert len(skipped) == 1 and "pixel" in skipped["reason"].iloc[0]
+    assert metric(at, "Images") == "300"

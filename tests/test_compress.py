@@ -137,6 +137,20 @@ def test_ladder_artefacts_load_back_from_disk_alone(ladder, cnn, faces):
     assert kernel_sparsity(pruned) == pytest.approx(0.5, abs=0.01)
 
 
+def test_integer_only_tflite_quantises_its_input_and_output(cnn, faces, tmp_path):
+    from fer.compress import export_saved_model, tflite_convert
+
+    x, _ = faces.split("train")
+    xt, _ = faces.split("test")
+    xt = xt[:128]
+    flat = tflite_convert(export_saved_model(cnn, tmp_path / "sm"), "full_int8", x[:100], int8_io=True)
+    model = TFLiteModel(flat)
+    assert model.input["dtype"] == np.int8 and model.output["dtype"] == np.int8
+    probs = predict_proba(model, xt)
+    assert probs.dtype == np.float32 and np.allclose(probs.sum(1), 1, atol=0.05)
+    assert np.mean(probs.argmax(1) == predict_proba(cnn, xt).argmax(1)) > 0.85
+
+
 def test_bad_weight_files_are_refused_with_a_reason(cnn, tmp_path):
     from fer.models import build_model
 

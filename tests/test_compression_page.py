@@ -112,3 +112,31 @@ def test_sweep_button_starts_a_background_sweep_whose_run_becomes_a_point(app, s
     finally:
         sweep._train_fn = None
         shutil.rmtree(store_dir / "sweep-cnn-0.0625", ignore_errors=True)
+
+
+def test_distillation_button_compares_student_alone_and_distilled(app):
+    at = app.run()
+    assert not at.exception
+    at.select_slider(key="distill_width").set_value(0.125)
+    at.number_input(key="distill_epochs").set_value(1)
+    at.number_input(key="distill_images").set_value(200)
+    at.button(key="distill_go").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    result = at.session_state["distill_result"]
+    assert {"alone_accuracy", "distilled_accuracy", "gain_points", "teacher"} <= set(result)
+    assert result["row"]["bytes"] > 0 and result["train_images"] == 200
+    labels = [m.label for m in at.metric]
+    assert "Student alone" in labels and "Student distilled" in labels
+
+
+def test_page_without_runs_still_offers_the_sweep(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "empty"))
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.switch_page("pages/compression.py")
+    at.run()
+    assert not at.exception
+    assert any("No trained model" in w.value for w in at.warning)
+    assert at.button(key="sweep_go") is not None
+    assert not at.get("vega_lite_chart")  # nothing to plot yet

@@ -32,6 +32,17 @@ def chromium_path():
     return None
 
 
+CHROMIUM = chromium_path()
+try:
+    from playwright import sync_api
+except ImportError:  # not installed: the test skips (pip install -r requirements-dev.txt)
+    sync_api = None
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or sync_api is None,
+    reason="needs /usr/bin/chromium (apt-get install -y chromium) and playwright (requirements-dev.txt)",
+)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -135,11 +146,7 @@ def seeded_store(tmp_path_factory):
 
 
 def test_click_through_every_page_in_chromium(seeded_store, tmp_path):
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("chromium not installed (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -r requirements-dev.txt)")
-
+    executable = CHROMIUM
     artifacts = Path(os.environ.get("FER_E2E_ARTIFACTS") or ROOT / "test-artifacts" / "e2e")
     artifacts.mkdir(parents=True, exist_ok=True)
     port = free_port()

@@ -78,24 +78,45 @@ def cam_layer(model) -> Optional[str]:
 
 
 class _Compiled:
-    """Factory for a Keras layer that runs a sub-model as one `tf.function` (one trace per layer)."""
+    """Factory for a Keras layer that runs a sub-model as one `tf.function`, with a compiled
+    gradient: tf-keras-vis' eager GradientTape would otherwise differentiate the function op by
+    op-level bookkeeping (measured 2-6x slower than one compiled forward+backward); here the
+    backward pass is a second `tf.function` that recomputes the forward and returns the
+    vector-Jacobian product in one graph."""
 
     @staticmethod
     def make(submodel, name):
         import tensorflow as tf
 
         keras = _keras()
+        spec = tf.TensorSpec((None,) + tuple(submodel.input.shape[1:]), tf.float32)
+        out_shape = tuple(submodel.output.shape[1:])
+        forward = tf.function(lambda v: submodel(v, training=False), input_signature=[spec])
+
+        @tf.function(input_signature=[spec, tf.TensorSpec((None,) + out_shape, tf.float32)])
+        def vjp(v, dy):
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(v)
+                y = submodel(v, training=False)
+            return tape.gradient(y, v, output_gradients=dy)
+
+        @tf.custom_gradient
+        def run(v):
+            def grad(dy, variables=None):
+                dv = vjp(v, tf.cast(dy, tf.float32))
+                return (dv, [None] * len(variables)) if variables else dv
+
+            return forward(v), grad
 
         class Compiled(keras.layers.Layer):
             def __init__(self):
                 super().__init__(name=name, trainable=False)
-                spec = tf.TensorSpec((None,) + tuple(submodel.input.shape[1:]), tf.float32)
-                # stored outside Keras' attribute tracking: the sub-model's weights stay its own
-                self.__dict__["_fn"] = tf.function(lambda v: submodel(v, training=False), input_signature=[spec])
-                self.__dict__["_out"] = tuple(submodel.output.shape[1:])
+                # kept outside Keras' attribute tracking: the sub-model's weights stay its own
+                self.__dict__["_run"] = run
+                self.__dict__["_out"] = out_shape
 
             def call(self, x):
-                return self._fn(x)
+                return self._run(x)
 
             def compute_output_shape(self, input_shape):
                 return (input_shape[0],) + self._out
