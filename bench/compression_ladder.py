@@ -43,7 +43,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import keras
-    import numpy as np
 
     from fer.compress import DEFAULT_STEPS, format_bytes, recalibrate_batchnorm, size_ladder
     from fer.data import load_dataset

@@ -22,9 +22,10 @@ tflite16            `model_float16.tflite`: float16 weights, float compute
 tflite_dynamic      `model_dynamic_int8.tflite`: int8 weights, activations quantised on the fly
 tflite_int8         `model_full_int8.tflite`: int8 weights and activations, calibrated on a
                     representative dataset; input and output stay float32
-pruned              `pruned_sparse_float16.npz`: magnitude pruning to the asked sparsity, a
-                    short fine-tune with the masks re-applied after every step, then only
-                    the non-zero float16 values plus a packed bit mask, compressed
+pruned              `pruned_sparse_float16.npz`: magnitude pruning of the Conv/Dense kernels to
+                    the asked sparsity (one global threshold), a short fine-tune with the
+                    masks re-applied after every step, BatchNorm statistics re-estimated,
+                    then only the non-zero float16 values plus a packed bit mask, compressed
 distilled           `distilled_student_float16_flat.npz`: a MobileNet student distilled from
                     the model (a CNN teacher), stored like flat16
 ==================  ====================================================================
