@@ -261,8 +261,29 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
 
     if best_path.exists():  # best-epoch weights, also across a resumed training
         model.load_weights(str(best_path))
+    _recalibrate_if_better(model, x_train, x_val, y_val, config.seed)
     wall = seconds_before + wall
     return _finish(model, config, dataset, store, run_id, status["history"], wall, command, save)
+
+
+def _recalibrate_if_better(model, x_train, x_val, y_val, seed):
+    """Re-estimate BatchNorm statistics from training faces when that scores better on val.
+
+    After a short training the moving averages (momentum 0.99) still lag the weights and the
+    model scores far below what it can do; after a long one they are fine and stay.
+    """
+    from fer.compress import recalibrate_batchnorm
+    from fer.evaluate import predict_proba
+
+    if not any(type(layer).__name__ == "BatchNormalization" for layer in model.layers):
+        return
+    before = [w.numpy() for w in model.non_trainable_weights]
+    score = lambda: float((predict_proba(model, x_val).argmax(1) == y_val).mean())  # noqa: E731
+    old = score()
+    recalibrate_batchnorm(model, x_train, batches=16, seed=seed)
+    if score() < old:
+        for var, value in zip(model.non_trainable_weights, before):
+            var.assign(value)
 
 
 def _finish(model, config, dataset, store, run_id, history, wall, command, save=True, note=""):
@@ -336,6 +357,8 @@ def finish(run_id: str, dataset, store: Optional[RunStore] = None):
         raise ValueError(f"training {run_id} has no finished epoch to save yet")
     model = build_model(config.arch, config.width, **config.model_options())
     model.load_weights(str(best))
+    (x_train, _), (x_val, y_val) = _train_val(config, dataset)
+    _recalibrate_if_better(model, x_train, x_val, y_val, config.seed)
     done = len(history["loss"])
     note = f"stopped by the user after {done} of {config.epochs} epochs" if done < config.epochs else ""
     wall = float(status.get("train_seconds") or 0.0)
