@@ -1,6 +1,7 @@
 """Latency of the explanations per 48x48 face on this CPU, after warm-up (issue 5).
 
     /work/venv/bin/python bench/explain_latency.py [--repeats 7] [--tfkv-filters 2] [--width 1.0]
+    TF_ENABLE_ONEDNN_OPTS=1 /work/venv/bin/python bench/explain_latency.py   # with oneDNN kernels
 
 Model: the VGG-style CNN at width 1.0 (block2 has 64 filters, block3 128), untrained (latency
 does not depend on the weights). Each figure is the median of `--repeats` timed calls after
@@ -19,7 +20,11 @@ and extrapolated linearly to the 64 filters: each filter is an independent run o
 cost, so the total is n_filters x the per-filter time; the output says so.
 
 The machine is shared (a background training job, other engineers' tests): the load average
-is printed next to the figures; re-run when it is low for the machine's best case.
+is printed, and next to each wall-clock figure the CPU seconds the process used. On a shared
+machine wall > CPU / 2; on an idle 2-core machine wall is about CPU / 1.7 for the batched work.
+
+TensorFlow leaves its oneDNN kernels off on this AMD CPU; `TF_ENABLE_ONEDNN_OPTS=1` (set before
+TensorFlow is imported) cuts the ascent's CPU time by about 30 %.
 """
 from __future__ import annotations
 
@@ -80,6 +85,9 @@ def main(argv=None):
           f"median of {args.repeats} after warm-up")
     print(f"# TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores, "
           f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    print(f"# TF_ENABLE_ONEDNN_OPTS={onednn if onednn is not None else 'unset (off on this AMD CPU)'}: oneDNN kernels "
+          f"{'on' if onednn == '1' else 'off'} (about 30 % less CPU time for the ascent when on)")
     print("# wall = seconds per call; cpu = CPU seconds this process used (on a shared machine, wall > cpu/cores)")
     print(f"{'':<50} {'wall':>8}   {'cpu':>8}")
 

@@ -270,6 +270,20 @@ def test_tf_keras_vis_activation_maximization_raises_the_filter_too(trained):
     assert (res.activation > res.gray_activation).all(), (res.activation, res.gray_activation)
 
 
+def test_single_filter_shortcut_equals_the_layer_output(tiny, faces):
+    """The ascent's per-image-filter Conv2D path gives the layer's own output for that filter."""
+    import tensorflow as tf
+
+    from fer.explain.filters import _extractor
+
+    ex = _extractor(tiny["cnn"], "block2_conv2")
+    assert ex.pre is not None and _extractor(tiny["mobilenet"], "stage1_block1_depthwise").pre is None
+    x = tf.constant(faces.images[:16, :, :, None].astype("float32"))
+    f = np.arange(16) % ex.channels
+    full = np.asarray(ex.forward(x))[np.arange(16), :, :, f]
+    np.testing.assert_allclose(np.asarray(ex.single_filter_output(x, tf.constant(f, tf.int32))), full, atol=1e-5)
+
+
 def test_ascent_works_on_depthwise_layers(tiny):
     from fer.explain.filters import AscentSettings, visualize_filters
 

@@ -6,7 +6,8 @@ gradient ascent, two ways:
   forward/backward pass moves every image towards its own filter. Adam steps in grey levels,
   jitter (the same random roll for the whole batch each step), total-variation and L2 (towards
   mean grey) penalties; the whole loop is one compiled `tf.function`; a fixed seed makes reruns
-  identical.
+  identical. For a plain Conv2D layer each image goes through only its own filter of that layer
+  (one depthwise convolution over all images' channels) instead of all C filters.
 - `visualize_filters_tfkv`: tf-keras-vis' `ActivationMaximization`, one filter per call (the
   library's usual loop), with the same objective, regularisers, optimizer and start images.
   Its input range is set to the models' 0..255 explicitly (tf-keras-vis' default happens to be
