@@ -202,7 +202,7 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
 
     work = store.work_dir(run_id)
     status_path = work / "status.json"
-    status = {"state": "training", "config": dataclasses.asdict(config), "dataset": dataset.name,
+    status = {"state": "training", "pid": os.getpid(), "config": dataclasses.asdict(config), "dataset": dataset.name,
               "fingerprint": dataset.fingerprint, "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
     steps = int(np.ceil(len(x_train) / config.batch_size))
@@ -342,14 +342,26 @@ def _status(run_id, dataset, store):
     return status
 
 
+def _alive(pid) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def finish(run_id: str, dataset, store: Optional[RunStore] = None):
     """Save an interrupted or cancelled training as a run now, from its best epoch so far."""
     from fer.models import build_model
 
     store = store or RunStore()
     status = _status(run_id, dataset, store)
-    if store.busy() and status.get("state") == "training":
-        raise ValueError(f"training {run_id} may still be running ({store.busy()}); stop it first")
+    if status.get("state") == "training" and _alive(status.get("pid")):
+        raise ValueError(f"training {run_id} is still running (pid {status['pid']}); stop it first")
     config = TrainConfig(**status["config"])
     history = status.get("history", {})
     best = store.root / ".work" / run_id / "best.weights.h5"
