@@ -19,7 +19,7 @@ import numpy as np
 
 from fer import IMAGE_SIZE
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MiB
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # 5 MiB, the same as server.maxUploadSize in .streamlit/config.toml
 MAX_PIXELS = 40_000_000  # 40 megapixels
 MIN_SIDE = 8
 
