@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,56 +30,13 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
+sys.path.insert(0, str(ROOT / "tests"))
+from browser_harness import CHROMIUM_ARGS, RunWatcher, chromium_path, free_port  # noqa: E402
+
 BUSY_JS = """() => !!document.querySelector(
     '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"],'
     + ' [data-testid="stSpinner"], [data-testid="stSkeleton"], [data-testid="stAppSkeleton"], [data-stale="true"]')"""
 SETTLE_S = 0.5
-
-
-def chromium_path():
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RunWatcher:
-    """Sees each finished script run by decoding Streamlit's websocket messages (ForwardMsg)."""
-
-    def __init__(self, page):
-        self.finished = []  # time.perf_counter() of each full script run that finished
-        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
-
-    def _frame(self, payload):
-        if isinstance(payload, str):
-            return
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        msg = ForwardMsg()
-        try:
-            msg.ParseFromString(payload)
-        except Exception:  # noqa: BLE001 - not a ForwardMsg
-            return
-        if msg.WhichOneof("type") == "script_finished" and msg.script_finished in (
-                ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR):
-            self.finished.append(time.perf_counter())
-
-    def wait_next(self, page, seen: int, timeout_s: float) -> float:
-        """Wait for the first full run finishing after `seen` runs; returns when it finished."""
-        deadline = time.perf_counter() + timeout_s
-        while len(self.finished) <= seen:
-            if time.perf_counter() > deadline:
-                raise TimeoutError(f"no script run finished within {timeout_s:.0f} s")
-            page.wait_for_timeout(20)
-        return self.finished[seen]
 
 
 def wait_quiet(page, timeout_s: float = 300.0) -> float:

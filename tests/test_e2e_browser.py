@@ -8,8 +8,6 @@ $FER_E2E_ARTIFACTS.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,18 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from browser_harness import CHROMIUM_ARGS, RunWatcher, chromium_path, free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
 PAGE_TIMEOUT_MS = 180_000  # a cold TensorFlow import and first predictions on 2 shared cores
-
-
-def chromium_path():
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser")):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 CHROMIUM = chromium_path()
@@ -41,12 +31,6 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None or sync_api is None,
     reason="needs /usr/bin/chromium (apt-get install -y chromium) and playwright (requirements-dev.txt)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_healthy(url: str, proc, timeout: float = 90) -> None:
@@ -74,37 +58,6 @@ def start_server(models_dir, port: int, log_path: Path):
 BUSY_JS = """() => !!document.querySelector(
     '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"],'
     + ' [data-testid="stSpinner"], [data-testid="stSkeleton"], [data-testid="stAppSkeleton"], [data-stale="true"]')"""
-
-
-class RunWatcher:
-    """Sees each finished script run by decoding Streamlit's websocket messages (ForwardMsg)."""
-
-    def __init__(self, page):
-        self.finished = []  # time.perf_counter() of each full script run that finished
-        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
-
-    def _frame(self, payload):
-        if isinstance(payload, str):
-            return
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        msg = ForwardMsg()
-        try:
-            msg.ParseFromString(payload)
-        except Exception:  # noqa: BLE001 - not a ForwardMsg
-            return
-        if msg.WhichOneof("type") == "script_finished" and msg.script_finished in (
-                ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR):
-            self.finished.append(time.perf_counter())
-
-    def wait_next(self, page, seen: int, timeout_s: float) -> float:
-        """Wait for the first full run finishing after `seen` runs; returns when it finished."""
-        deadline = time.perf_counter() + timeout_s
-        while len(self.finished) <= seen:
-            if time.perf_counter() > deadline:
-                raise TimeoutError(f"no script run finished within {timeout_s:.0f} s")
-            page.wait_for_timeout(20)
-        return self.finished[seen]
 
 
 def wait_idle(page, timeout_ms: int = PAGE_TIMEOUT_MS, settle_s: float = 1.5) -> None:
