@@ -122,10 +122,11 @@ def choose_face(ds):
 
 
 def default_runs(runs, handed_run=None):
-    """The handed run, then the newest CNN, DNN and MobileNet (runs are newest first)."""
+    """The handed run, then the most accurate CNN, DNN and MobileNet (newest first among equals)."""
     chosen = [handed_run] if handed_run in [r.id for r in runs] else []
+    by_accuracy = sorted(runs, key=lambda r: -(r.meta.get("test_accuracy") or 0.0))  # stable: keeps newest first
     for arch in MODELS_ORDER:
-        for r in runs:
+        for r in by_accuracy:
             if r.meta.get("arch") == arch:
                 if r.id not in chosen and not any(get_arch(runs, c) == arch for c in chosen):
                     chosen.append(r.id)
@@ -159,7 +160,7 @@ face_key = hashlib.sha1(face.tobytes()).hexdigest()[:16]
 handed = st.session_state.get("saliency_face") or {}
 labels = {r.id: r.label for r in runs}
 run_ids = st.multiselect("Runs", list(labels), default=default_runs(runs, handed.get("run")), format_func=labels.get,
-                         key="sal_runs", help="Defaults: the newest CNN, DNN and MobileNet trained on this data.")
+                         key="sal_runs", help="Defaults: the most accurate CNN, DNN and MobileNet trained on this data.")
 methods = st.multiselect("Methods", list(METHOD_NAMES), default=list(METHOD_NAMES), key="sal_methods")
 
 with st.expander("Method settings", expanded=False):
