@@ -7,6 +7,7 @@ Keras' own `BackupAndRestore`, so a killed training resumes where it stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -115,7 +116,6 @@ def _progress_callback(progress, cancel, epochs, steps):
         def on_train_begin(self, logs=None):
             self.start = time.time()
             self.done_batches = 0
-            self.history = {}
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
@@ -132,10 +132,8 @@ def _progress_callback(progress, cancel, epochs, steps):
                           "batches": steps, "eta_s": eta, **{k: float(v) for k, v in (logs or {}).items()}})
 
         def on_epoch_end(self, epoch, logs=None):
-            for k, v in (logs or {}).items():
-                self.history.setdefault(k, []).append(float(v))
-            if progress is not None:
-                progress({"phase": "epoch", "epoch": epoch + 1, "epochs": epochs, "history": dict(self.history),
+            if progress is not None:  # train() adds the whole history, resumed epochs included
+                progress({"phase": "epoch", "epoch": epoch + 1, "epochs": epochs,
                           **{k: float(v) for k, v in (logs or {}).items()}})
             if cancel is not None and cancel.is_set():
                 self.model.stop_training = True
@@ -190,7 +188,6 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     Returns the saved `Run` (or `(model, meta)` when `save=False`).
     """
     import keras
-    import tensorflow as tf
 
     from fer.models import build_model
 
@@ -206,7 +203,7 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
               "fingerprint": dataset.fingerprint, "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
     steps = int(np.ceil(len(x_train) / config.batch_size))
-    scope = strategy.scope() if strategy is not None else _nullcontext()
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         model = build_model(config.arch, config.width, **config.model_options())
         if config.schedule == "cosine":
@@ -389,11 +386,3 @@ def resume(run_id: str, dataset, store: Optional[RunStore] = None, **kwargs):
     status = _status(run_id, dataset, store)
     config = TrainConfig(**status["config"])
     return train(config, dataset, store, run_id=run_id, command=status.get("command", ""), **kwargs)
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
