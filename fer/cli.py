@@ -38,6 +38,7 @@ def _parser():
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-train-images", type=int, default=None)
     t.add_argument("--description", default="")
+    t.add_argument("--init-from", default=None, help="start from this saved run's weights (same arch and width)")
     t.add_argument("--run-id", default=None, help="name of the new run (default: arch-width-timestamp)")
     t.add_argument("--data", default=None, help="fer2013.csv, train.csv or a train/<class>/ image folder (default: generated faces)")
 
@@ -97,7 +98,8 @@ def cmd_train(args, store):
                          activation=args.activation, match_params=match, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.lr, schedule=args.schedule, augment=args.augment,
                          label_smoothing=args.label_smoothing, class_weights=args.class_weights, patience=args.patience,
-                         seed=args.seed, max_train_images=args.max_train_images, description=args.description)
+                         seed=args.seed, max_train_images=args.max_train_images, description=args.description,
+                         init_from=args.init_from)
     config.validate()
     ds = _load(args.data)
     command = "python -m fer " + " ".join(shlex.quote(a) for a in sys.argv[1:])

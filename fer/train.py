@@ -48,6 +48,8 @@ class TrainConfig:
     seed: int = 0
     max_train_images: Optional[int] = None  # cap for quick demo runs
     description: str = ""
+    init_from: Optional[str] = None  # warm start: a saved run of the same architecture and width
+
 
     def model_options(self) -> dict:
         opts = {"depth": self.depth, "batchnorm": self.batchnorm, "dropout": self.dropout, "activation": self.activation}
@@ -206,6 +208,8 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         model = build_model(config.arch, config.width, **config.model_options())
+        if config.init_from:
+            _warm_start(model, config, store)
         if config.schedule == "cosine":
             lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.01)
         else:
@@ -261,6 +265,32 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     _recalibrate_if_better(model, x_train, x_val, y_val, config.seed)
     wall = seconds_before + wall
     return _finish(model, config, dataset, store, run_id, status["history"], wall, command, save)
+
+
+def _warm_start(model, config, store):
+    """Copy a saved run's weights into `model`: continue training a good run with a fresh schedule."""
+    from fer.errors import ModelConfigError
+
+    source = store.get(config.init_from)
+    if (source.meta.get("arch"), float(source.meta.get("width", -1))) != (config.arch, float(config.width)):
+        raise ModelConfigError(f"cannot start from {config.init_from}: it is {source.meta.get('arch')} width "
+                               f"{source.meta.get('width')}, this training is {config.arch} width {config.width:g}")
+    trained = source.load_model()
+    if [w.shape for w in trained.weights] != [w.shape for w in model.weights]:
+        raise ModelConfigError(f"cannot start from {config.init_from}: its layers differ from this model's")
+    model.set_weights(trained.get_weights())
+
+
+def _lineage(store, run_id):
+    """How the warm-start source was made, nested, so the chain of commands reproduces a run."""
+    from fer.runs import RunError
+
+    try:
+        src = store.get(run_id).meta
+    except RunError:
+        return {"run": run_id}
+    return {"run": run_id, "command": src.get("command"), "epochs_run": src.get("epochs_run"),
+            "test_accuracy": src.get("test_accuracy"), **({"init_from": src["init_from"]} if src.get("init_from") else {})}
 
 
 def _recalibrate_if_better(model, x_train, x_val, y_val, seed):
@@ -320,6 +350,8 @@ def _finish(model, config, dataset, store, run_id, history, wall, command, save=
         "versions": _versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+    if config.init_from:
+        meta["init_from"] = _lineage(store, config.init_from)
     if not save:
         return model, meta
     run = store.save(run_id, model, meta)

@@ -148,3 +148,19 @@ def test_finish_saves_an_interrupted_training_from_its_best_epoch(small_faces, t
     acc = float((predict_proba(run.load_model(), x).argmax(1) == y).mean())
     assert acc == pytest.approx(run.meta["test_accuracy"], abs=1e-6)
     assert store.interrupted() == []
+
+
+def test_warm_start_continues_from_a_saved_run_and_records_its_lineage(trained, small_faces):
+    store, run, _ = trained
+    source = store.get(run.id).load_model()
+    model, meta = train(TrainConfig(arch="mobilenet", width=0.25, epochs=1, batch_size=64, learning_rate=1e-9,
+                                    schedule="constant", augment=False, init_from=run.id),
+                        small_faces, store, run_id="warm", save=False)
+    # with a vanishing learning rate the warm-started model is the source model (BatchNorm stats aside)
+    conv = [w for w in source.weights if "kernel" in w.path]
+    conv_new = {w.path: w for w in model.weights}
+    np.testing.assert_allclose(conv[0].numpy(), conv_new[conv[0].path].numpy(), atol=1e-5)
+    assert meta["init_from"]["run"] == run.id and meta["init_from"]["epochs_run"] == 2
+    from fer.errors import ModelConfigError
+    with pytest.raises(ModelConfigError, match="width 0.25"):
+        train(TrainConfig(arch="mobilenet", width=0.5, epochs=1, init_from=run.id), small_faces, store, save=False)
