@@ -68,6 +68,7 @@ def main(argv=None):
     ap.add_argument("--max-n", type=int, default=10, help="Faster-Score-CAM max_N")
     args = ap.parse_args(argv)
 
+    import fer  # noqa: F401  - before TensorFlow: sets the oneDNN default the app uses
     import keras
     import numpy as np
     import tensorflow as tf

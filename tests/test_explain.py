@@ -284,6 +284,22 @@ def test_single_filter_shortcut_equals_the_layer_output(tiny, faces):
     np.testing.assert_allclose(np.asarray(ex.single_filter_output(x, tf.constant(f, tf.int32))), full, atol=1e-5)
 
 
+@pytest.mark.parametrize("layer", ["block1_conv2", "block3_conv1"])
+def test_folded_batchnorm_path_equals_the_model_up_to_the_layer(trained, faces, layer):
+    """The ascent folds each Conv2D -> BatchNorm pair into one conv: same values as the model."""
+    import keras
+
+    from fer.explain.filters import _Extractor
+
+    model = trained[0]
+    ex = _Extractor(model, layer)
+    assert not isinstance(ex.pre, keras.Model)  # the folded chain, not the fallback
+    x = faces.images[:8, :, :, None].astype("float32")
+    reference = np.asarray(keras.Model(model.inputs, model.get_layer(layer).input)(x, training=False))
+    assert np.abs(reference).max() > 0.1
+    np.testing.assert_allclose(np.asarray(ex.pre(x)), reference, atol=1e-4 * np.abs(reference).max())
+
+
 def test_ascent_works_on_depthwise_layers(tiny):
     from fer.explain.filters import AscentSettings, visualize_filters
 
