@@ -166,6 +166,7 @@ class RunStore:
         final = self.root / run_id
         if final.exists():
             raise RunError(f"run {run_id!r} already exists")
+        self._remove_stale_temp()
         tmp = self.root / f".tmp-{run_id}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
@@ -181,6 +182,13 @@ class RunStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return Run(run_id, final, meta)
+
+    def _remove_stale_temp(self) -> None:
+        """Delete `.tmp-*` / `.trash-*` folders left by a process killed while saving or deleting."""
+        for entry in self.root.glob(".t*-*-*"):
+            owner = entry.name.rsplit("-", 1)[-1]
+            if entry.name.startswith((".tmp-", ".trash-")) and owner.isdigit() and not _pid_alive(int(owner)):
+                shutil.rmtree(entry, ignore_errors=True)
 
     def update_meta(self, run_id: str, **changes) -> Run:
         run = self.get(run_id)
@@ -253,6 +261,16 @@ class RunStore:
             with contextlib.suppress(OSError):
                 fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _json_default(obj):

@@ -194,3 +194,60 @@ def test_sigkill_during_training_keeps_earlier_runs_and_marks_the_victim_interru
     assert len(victim_lines) == 1 and "INTERRUPTED" in victim_lines[0], out.stdout
     assert "python -m fer resume victim" in victim_lines[0] and "python -m fer finish victim" in victim_lines[0]
     assert any(line.startswith("earlier") and "BROKEN" not in line for line in out.stdout.splitlines())
+
+
+KILL_IN_SAVE = """
+import sys, time
+import fer.runs as runs
+from fer.cli import main
+original = runs.save_clean_model
+def slow_save(model, path):
+    original(model, path)  # model.keras is written into the hidden temp folder ...
+    print("IN-SAVE", flush=True)
+    time.sleep(120)  # ... and the kill lands before the folder is renamed into place
+runs.save_clean_model = slow_save
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigkill_during_save_lists_nothing_half_written_and_the_run_can_still_be_finished(tmp_path):
+    """A real SIGKILL while a finished training is being saved: earlier runs intact, the victim
+    not listed (its model.keras only exists in a hidden temp folder), the training's checkpoint
+    still there, so `fer finish` saves it; the next save sweeps the dead process's temp folder."""
+    models, cache = tmp_path / "models", tmp_path / "cache"
+    store = RunStore(models)
+    store.save("earlier", tiny_model(), META)
+    env = _fer_env(models, cache)
+    proc = subprocess.Popen([sys.executable, "-c", KILL_IN_SAVE, "train", "--arch", "dnn", "--width", "0.1", "--epochs",
+                             "1", "--max-train-images", "300", "--run-id", "victim"],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + KILL_WAIT_SECONDS
+        for line in proc.stdout:
+            if b"IN-SAVE" in line:
+                break
+            if time.monotonic() > deadline:
+                pytest.skip(f"training did not reach its save within {KILL_WAIT_SECONDS} s on this machine")
+        else:
+            pytest.fail(f"training exited ({proc.wait()}) before it reached its save")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    leftovers = [p.name for p in models.iterdir() if p.name.startswith(".tmp-victim-")]
+    assert len(leftovers) == 1 and (models / leftovers[0] / "model.keras").is_file()  # the kill landed mid-save
+    runs, broken = store.scan()
+    assert [r.id for r in runs] == ["earlier"] and broken == []
+    assert store.get("earlier").load_model().count_params() == tiny_model().count_params()
+    assert "victim" in dict(store.interrupted())
+
+    out = subprocess.run([sys.executable, "-m", "fer", "finish", "victim"], env=env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert sorted(r.id for r in store.list()) == ["earlier", "victim"]
+    assert store.get("victim").load_model().count_params() > 0
+    assert not (models / leftovers[0]).exists()  # swept by the next save: its owner is dead
