@@ -37,7 +37,7 @@ def store_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def models_env(store_dir, monkeypatch):
+def models_env(store_dir, monkeypatch, router_like_the_server):
     monkeypatch.setenv("FER_MODELS_DIR", str(store_dir))
     return store_dir
 
@@ -263,3 +263,27 @@ def test_data_page_lists_skipped_rows_with_reasons(models_env, tmp_path):
     skipped = next(d.value for d in at.dataframe if "reason" in getattr(d.value, "columns", []))
     assert len(skipped) == 1 and "pixel" in skipped["reason"].iloc[0]
     assert metric(at, "Images") == "300"
+
+
+def test_a_crash_inside_one_page_is_a_message_and_the_other_pages_keep_working(models_env, monkeypatch):
+    """An unexpected exception in the Data page's code: that page shows a one-line error (no
+    traceback), and in the same session the Evaluate page and then the Data page (fixed) work."""
+    from fer import figures
+
+    real = figures.class_distribution_chart
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected failure in the class chart")
+
+    monkeypatch.setattr(figures, "class_distribution_chart", broken)
+    at = open_page("data")
+    assert not at.exception
+    assert any("Something went wrong on the Data page: RuntimeError: injected failure" in e.value for e in at.error)
+    at.switch_page("pages/evaluate.py")
+    at.run()
+    assert_clean(at)
+    assert at.title and "Evaluate" in at.title[0].value
+    monkeypatch.setattr(figures, "class_distribution_chart", real)
+    at.switch_page("pages/data.py")
+    at.run()
+    assert_clean(at)
