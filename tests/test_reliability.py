@@ -152,6 +152,13 @@ def _epochs_done(status_file):
         return 0
 
 
+def _sigkill(proc):
+    """SIGKILL the process if it still runs (the kill under test, or clean-up after a failure)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
 def test_sigkill_during_training_keeps_earlier_runs_and_marks_the_victim_interrupted(tmp_path):
     models, cache = tmp_path / "models", tmp_path / "cache"
     store = RunStore(models)
@@ -172,12 +179,8 @@ def test_sigkill_during_training_keeps_earlier_runs_and_marks_the_victim_interru
             if time.monotonic() > deadline:
                 pytest.skip(f"training did not finish an epoch within {KILL_WAIT_SECONDS} s on this machine")
             time.sleep(0.1)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+        _sigkill(proc)
         log.close()
     assert proc.returncode == -signal.SIGKILL, "training finished before the kill landed"
 
@@ -230,12 +233,8 @@ def test_sigkill_during_save_lists_nothing_half_written_and_the_run_can_still_be
                 pytest.skip(f"training did not reach its save within {KILL_WAIT_SECONDS} s on this machine")
         else:
             pytest.fail(f"training exited ({proc.wait()}) before it reached its save")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+        _sigkill(proc)
     assert proc.returncode == -signal.SIGKILL
 
     leftovers = [p.name for p in models.iterdir() if p.name.startswith(".tmp-victim-")]
