@@ -290,7 +290,7 @@ def _lineage(store, run_id):
     except RunError:
         return {"run": run_id}
     return {"run": run_id, "command": src.get("command"), "epochs_run": src.get("epochs_run"),
-            "test_accuracy": src.get("test_accuracy"), **({"init_from": src["init_from"]} if src.get("init_from") else {})}
+            "wall_time_s": src.get("wall_time_s"), "machine": src.get("machine"), "test_accuracy": src.get("test_accuracy"), **({"init_from": src["init_from"]} if src.get("init_from") else {})}
 
 
 def _recalibrate_if_better(model, x_train, x_val, y_val, seed):
