@@ -44,9 +44,6 @@ def _leave_mpa_v1():
         st.rerun()
 
 
-_leave_mpa_v1()
-
-
 def keep_keras_state_between_runs():
     """Stop Streamlit from resetting Keras after every script run.
 
@@ -416,3 +413,10 @@ __all__ = [
     "pick_run", "sidebar", "data_source", "scan_runs", "list_runs", "test_probs", "test_probs_or_stop",
     "model_summary", "offer_quick_training", "session_tag", "show_error", "show_unexpected",
 ]
+
+# Last, once every name above exists: its st.rerun() aborts this import, and a session importing
+# this module at the same moment (several tabs deep-linking into a fresh server) is handed the
+# aborted module object by Python's import machinery. Called at the top, that object had no
+# get_dataset yet: "ImportError: cannot import name 'get_dataset' from 'pages.common'" in the
+# browser (seen with 4 sessions opening /saliency at once, bench/concurrent_sessions.py).
+_leave_mpa_v1()
