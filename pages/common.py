@@ -18,6 +18,7 @@ import streamlit as st
 
 from fer import jobs as _jobs
 from fer.data import DataError, load_dataset
+from fer.data.access import check_allowed
 from fer.runs import META_FILE, MODEL_FILE, RunError, RunStore, default_root
 
 log = logging.getLogger("fer.app")
@@ -199,6 +200,7 @@ def get_dataset():
     """The current data set, or stop the page with a clear message when it cannot load."""
     source = data_source()
     try:
+        check_allowed(source)  # a path typed in the browser stays inside the configured data folders
         return _load(source)
     except (DataError, OSError, ValueError) as exc:
         st.error(f"Could not load the data from `{source or os.environ.get('FER_DATA', '')}`: {exc}")

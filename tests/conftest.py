@@ -1,4 +1,7 @@
 """Shared pytest fixtures (keep this small)."""
+import os
+from pathlib import Path
+
 import pytest
 
 
@@ -7,6 +10,9 @@ def _isolated_data_env(monkeypatch, tmp_path_factory):
     """No test reads the developer's FER_DATA or writes to ~/.cache: a per-session cache dir."""
     monkeypatch.delenv("FER_DATA", raising=False)
     monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "fer-cache"))
+    # the app may read data from the tests' temporary folders and the checkout's parent (../shared)
+    monkeypatch.setenv("FER_DATA_ROOTS", os.pathsep.join([str(tmp_path_factory.getbasetemp()),
+                                                          str(Path(__file__).resolve().parents[2])]))
 
 
 @pytest.fixture

@@ -209,6 +209,14 @@ def test_a_bad_data_path_is_a_clear_message(models_env, tmp_path):
             assert any(expected in e.value for e in at.error), (page, [e.value for e in at.error])
 
 
+def test_a_data_path_outside_the_data_folders_is_refused_with_a_message(models_env, monkeypatch, tmp_path):
+    monkeypatch.delenv("FER_DATA_ROOTS")  # the defaults: home, the working folder, the checkout's parent
+    monkeypatch.setenv("HOME", str(tmp_path))
+    at = open_page("data", data_source="/etc")
+    assert not at.exception
+    assert any("outside the folders this app may read data from" in e.value for e in at.error), [e.value for e in at.error]
+
+
 def test_broken_run_folders_are_reported_not_fatal(tmp_path, monkeypatch, store_dir):
     import shutil
 

@@ -250,3 +250,28 @@ def test_sigkill_during_save_lists_nothing_half_written_and_the_run_can_still_be
     assert sorted(r.id for r in store.list()) == ["earlier", "victim"]
     assert store.get("victim").load_model().count_params() > 0
     assert not (models / leftovers[0]).exists()  # swept by the next save: its owner is dead
+
+
+def test_app_data_paths_stay_inside_the_configured_data_folders(tmp_path, monkeypatch):
+    from fer.data.access import check_allowed
+
+    allowed = tmp_path / "data"
+    (allowed / "fer2013").mkdir(parents=True)
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (allowed / "link-out").symlink_to(outside)
+    monkeypatch.setenv("FER_DATA_ROOTS", str(allowed))
+    check_allowed(allowed / "fer2013")
+    check_allowed(None)
+    check_allowed("synthetic")
+    for escape in (outside, allowed / ".." / "private", allowed / "link-out", "/etc/passwd"):
+        with pytest.raises(DataError, match="outside the folders this app may read data from .*FER_DATA_ROOTS"):
+            check_allowed(escape)
+    monkeypatch.setenv("FER_DATA", str(outside))  # the data set the app was started with is allowed
+    check_allowed(outside)
+    monkeypatch.delenv("FER_DATA")
+    monkeypatch.delenv("FER_DATA_ROOTS")  # defaults: home, the working folder, the checkout's parent
+    monkeypatch.setenv("HOME", str(tmp_path))
+    check_allowed(Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013")
+    with pytest.raises(DataError, match="outside"):
+        check_allowed("/etc")
