@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from browser_harness import CHROMIUM_ARGS, RunWatcher, chromium_path, free_port  # noqa: E402
+from browser_harness import CHROMIUM_ARGS, RunWatcher, chromium_path, streamlit_server  # noqa: E402
 
 BUSY_JS = """() => !!document.querySelector(
     '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"],'
@@ -57,24 +55,9 @@ def wait_quiet(page, timeout_s: float = 300.0) -> float:
 def bench_browser(models: str, rounds: int) -> list:
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "FER_MODELS_DIR": models, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     rows = []
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError("streamlit exited") from None
-                time.sleep(0.05)
+    with streamlit_server(models, poll_s=0.05) as url:
         rows.append(("server up (launch -> health 200)", time.perf_counter() - t0))
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
@@ -100,12 +83,6 @@ def bench_browser(models: str, rounds: int) -> list:
                     wait_quiet(page)
                     rows.append((f"switch to {label} ({kind})", took))
             browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     return rows
 
 

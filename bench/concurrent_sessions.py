@@ -25,28 +25,25 @@ What it does (needs /usr/bin/chromium and the `playwright` package; no Playwrigh
      requests showed.
 
 `run_load(n_sessions, seconds, ...) -> dict` is the core (tests/test_concurrent_sessions.py calls
-it); `seed_store` and `serve` are usable on their own. The machine's load matters a lot (2 shared
+it); `seed_store` and `browser_harness.streamlit_server` are usable on their own. The machine's load matters a lot (2 shared
 cores here): the load average is printed with the results.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-from browser_harness import CHROMIUM_ARGS, RunWatcher, chromium_path, free_port  # noqa: E402
+from browser_harness import CHROMIUM_ARGS, RunWatcher, chromium_path, streamlit_server  # noqa: E402
 
 RUN_TIMEOUT_S = 240.0  # one script run on a loaded 2-core machine, cold TensorFlow import included
 ERRORS_JS = """() => {
@@ -72,41 +69,6 @@ def seed_store(root, archs=("cnn", "dnn"), images: int = 300) -> list:
     store = RunStore(root)
     return [train(TrainConfig(arch=arch, width=0.25, epochs=1, max_train_images=images, patience=0,
                               description=f"concurrency bench seed ({arch})"), ds, store).id for arch in archs]
-
-
-@contextlib.contextmanager
-def serve(models_dir, env: dict | None = None, log_path=None, timeout_s: float = 120.0):
-    """`streamlit run streamlit_app.py` on a free 127.0.0.1 port with FER_MODELS_DIR=models_dir; yields its URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    full_env = {**os.environ, "FER_MODELS_DIR": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1",
-                **(env or {})}
-    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    log_path = Path(log_path or Path(tempfile.mkdtemp(prefix="fer-bench-log-")) / "streamlit.log")
-    log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {proc.returncode}; log: {log_path}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.time() > deadline:
-                    raise TimeoutError(f"streamlit did not answer within {timeout_s:.0f} s; log: {log_path}") from None
-                time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def active_trainings(root) -> list:
@@ -361,7 +323,7 @@ def run_load(n_sessions: int = 4, seconds: float = 90.0, *, models_dir=None, url
         return asyncio.run(_load(u, models_dir, len(seeded), n_sessions, seconds, train_at, train_wait_s))
 
     if url is None:
-        with serve(models_dir, env=server_env) as started:
+        with streamlit_server(models_dir, env=server_env) as started:
             raw = drive(started)
     else:
         raw = drive(url)

@@ -1,11 +1,18 @@
 """Helpers the browser test and bench/app_latency.py share: Chromium, a free port, run watching."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import time
+import urllib.request
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-dev-shm-usage"]
@@ -17,6 +24,25 @@ def chromium_path():
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def playwright_sync_api():
+    """Playwright's sync API, or None when the package is not installed (the browser tests skip)."""
+    try:
+        from playwright import sync_api
+    except ImportError:
+        return None
+    return sync_api
+
+
+def skip_without_browser():
+    """A pytest mark that skips a browser test when Chromium or playwright is missing."""
+    import pytest
+
+    return pytest.mark.skipif(
+        chromium_path() is None or playwright_sync_api() is None,
+        reason="needs /usr/bin/chromium (apt-get install -y chromium) and playwright (requirements-dev.txt)",
+    )
 
 
 def free_port() -> int:
@@ -54,3 +80,38 @@ class RunWatcher:
                 raise TimeoutError(f"no script run finished within {timeout_s:.0f} s")
             page.wait_for_timeout(20)
         return self.finished[seen]
+
+
+@contextlib.contextmanager
+def streamlit_server(models_dir, env: dict | None = None, log_path=None, timeout_s: float = 120.0, poll_s: float = 0.3):
+    """`streamlit run streamlit_app.py` on a free 127.0.0.1 port with FER_MODELS_DIR=models_dir; yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    full_env = {**os.environ, "FER_MODELS_DIR": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1",
+                **(env or {})}
+    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    log_path = Path(log_path or Path(tempfile.mkdtemp(prefix="fer-streamlit-log-")) / "streamlit.log")
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {proc.returncode}; log: {log_path}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if time.time() > deadline:
+                    raise TimeoutError(f"streamlit did not answer within {timeout_s:.0f} s; log: {log_path}") from None
+                time.sleep(poll_s)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

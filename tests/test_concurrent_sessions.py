@@ -15,21 +15,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from browser_harness import CHROMIUM_ARGS, RunWatcher, chromium_path
+from browser_harness import (CHROMIUM_ARGS, RunWatcher, chromium_path, playwright_sync_api, skip_without_browser,
+                             streamlit_server)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 import concurrent_sessions as bench  # noqa: E402
 
 CHROMIUM = chromium_path()
-try:
-    from playwright import sync_api
-except ImportError:  # not installed: the tests skip (pip install -r requirements-dev.txt)
-    sync_api = None
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or sync_api is None,
-    reason="needs /usr/bin/chromium (apt-get install -y chromium) and playwright (requirements-dev.txt)",
-)
+sync_api = playwright_sync_api()
+pytestmark = skip_without_browser()
 
 LOAD_SECONDS = 30  # after every session has opened the Saliency page
 STARTED = "Training started in the background."
@@ -58,7 +53,7 @@ def server(tmp_path_factory):
         mp.delenv("FER_DATA", raising=False)
         mp.setenv("FER_CACHE_DIR", str(cache))
         seeded = bench.seed_store(root, ("dnn",))
-        with bench.serve(root, env={"FER_CACHE_DIR": str(cache)}, log_path=root.parent / "streamlit.log") as url:
+        with streamlit_server(root, env={"FER_CACHE_DIR": str(cache)}, log_path=root.parent / "streamlit.log") as url:
             yield SimpleNamespace(url=url, root=root, seeded=seeded)
 
 

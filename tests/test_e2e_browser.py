@@ -8,51 +8,21 @@ $FER_E2E_ARTIFACTS.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from browser_harness import CHROMIUM_ARGS, RunWatcher, chromium_path, free_port
+from browser_harness import (CHROMIUM_ARGS, RunWatcher, chromium_path, playwright_sync_api, skip_without_browser,
+                             streamlit_server)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_TIMEOUT_MS = 180_000  # a cold TensorFlow import and first predictions on 2 shared cores
 
 
 CHROMIUM = chromium_path()
-try:
-    from playwright import sync_api
-except ImportError:  # not installed: the test skips (pip install -r requirements-dev.txt)
-    sync_api = None
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or sync_api is None,
-    reason="needs /usr/bin/chromium (apt-get install -y chromium) and playwright (requirements-dev.txt)",
-)
-
-
-def wait_healthy(url: str, proc, timeout: float = 90) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer {url}/_stcore/health within {timeout:.0f} s")
-
-
-def start_server(models_dir, port: int, log_path: Path):
-    env = {**os.environ, "FER_MODELS_DIR": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    log = open(log_path, "w")
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log
+sync_api = playwright_sync_api()
+pytestmark = skip_without_browser()
 
 
 BUSY_JS = """() => !!document.querySelector(
@@ -102,52 +72,40 @@ def test_click_through_every_page_in_chromium(seeded_store, tmp_path):
     executable = CHROMIUM
     artifacts = Path(os.environ.get("FER_E2E_ARTIFACTS") or ROOT / "test-artifacts" / "e2e")
     artifacts.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc, log = start_server(seeded_store, port, tmp_path / "streamlit.log")
-    try:
-        wait_healthy(url, proc)
-        with sync_api.sync_playwright() as pw:
-            try:
-                browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-            except Exception as exc:  # noqa: BLE001 - a chromium that cannot start here is an environment problem
-                pytest.skip(f"chromium would not start: {str(exc).splitlines()[0]}")
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.set_default_timeout(PAGE_TIMEOUT_MS)  # a loaded 2-core machine serves slowly
-                problems = []
-                page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-                runs = RunWatcher(page)
-                page.goto(url, wait_until="domcontentloaded")
-                page.get_by_role("heading", name="FER workbench").first.wait_for(timeout=60_000)
-                runs.wait_next(page, 0, PAGE_TIMEOUT_MS / 1000)
-                wait_idle(page)
-                screenshot(page, artifacts / "00-overview.png")
-
-                nav = page.locator('[data-testid="stSidebarNav"] a')
-                labels = [nav.nth(i).inner_text().strip().splitlines()[-1].strip() for i in range(nav.count())]
-                assert len(labels) >= 10, labels
-                for k, label in enumerate(labels, start=1):
-                    seen = len(runs.finished)
-                    page.locator('[data-testid="stSidebarNav"] a').nth(k - 1).click()
-                    runs.wait_next(page, seen, PAGE_TIMEOUT_MS / 1000)
-                    wait_idle(page)
-                    page.locator("h1").first.wait_for(timeout=PAGE_TIMEOUT_MS)
-                    name = "".join(ch if ch.isalnum() else "-" for ch in label.lower()).strip("-")
-                    screenshot(page, artifacts / f"{k:02d}-{name}.png")
-                    exceptions = page.locator('[data-testid="stException"]')
-                    if exceptions.count():
-                        problems.append(f"{label}: traceback shown: {exceptions.first.inner_text()[:300]}")
-                    body = page.locator('[data-testid="stMain"]').inner_text()
-                    if "Something went wrong" in body:
-                        problems.append(f"{label}: {body[body.index('Something went wrong'):][:300]}")
-                assert not problems, "\n".join(problems)
-            finally:
-                browser.close()
-    finally:
-        proc.terminate()
+    with streamlit_server(seeded_store, log_path=tmp_path / "streamlit.log") as url, sync_api.sync_playwright() as pw:
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        except Exception as exc:  # noqa: BLE001 - a chromium that cannot start here is an environment problem
+            pytest.skip(f"chromium would not start: {str(exc).splitlines()[0]}")
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(PAGE_TIMEOUT_MS)  # a loaded 2-core machine serves slowly
+            problems = []
+            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+            runs = RunWatcher(page)
+            page.goto(url, wait_until="domcontentloaded")
+            page.get_by_role("heading", name="FER workbench").first.wait_for(timeout=60_000)
+            runs.wait_next(page, 0, PAGE_TIMEOUT_MS / 1000)
+            wait_idle(page)
+            screenshot(page, artifacts / "00-overview.png")
+
+            nav = page.locator('[data-testid="stSidebarNav"] a')
+            labels = [nav.nth(i).inner_text().strip().splitlines()[-1].strip() for i in range(nav.count())]
+            assert len(labels) >= 10, labels
+            for k, label in enumerate(labels, start=1):
+                seen = len(runs.finished)
+                page.locator('[data-testid="stSidebarNav"] a').nth(k - 1).click()
+                runs.wait_next(page, seen, PAGE_TIMEOUT_MS / 1000)
+                wait_idle(page)
+                page.locator("h1").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+                name = "".join(ch if ch.isalnum() else "-" for ch in label.lower()).strip("-")
+                screenshot(page, artifacts / f"{k:02d}-{name}.png")
+                exceptions = page.locator('[data-testid="stException"]')
+                if exceptions.count():
+                    problems.append(f"{label}: traceback shown: {exceptions.first.inner_text()[:300]}")
+                body = page.locator('[data-testid="stMain"]').inner_text()
+                if "Something went wrong" in body:
+                    problems.append(f"{label}: {body[body.index('Something went wrong'):][:300]}")
+            assert not problems, "\n".join(problems)
+        finally:
+            browser.close()
