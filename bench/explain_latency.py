@@ -1,10 +1,12 @@
 """Latency of the explanations per 48x48 face on this CPU, after warm-up (issue 5).
 
     /work/venv/bin/python bench/explain_latency.py [--repeats 7] [--tfkv-filters 2] [--width 1.0]
-    TF_ENABLE_ONEDNN_OPTS=1 /work/venv/bin/python bench/explain_latency.py   # with oneDNN kernels
+    TF_ENABLE_ONEDNN_OPTS=0 /work/venv/bin/python bench/explain_latency.py   # TensorFlow's default kernels
 
 Model: the VGG-style CNN at width 1.0 (block2 has 64 filters, block3 128), untrained (latency
-does not depend on the weights). Each figure is the median of `--repeats` timed calls after
+does not depend on the weights): its block2_conv2 is the costliest 64-filter layer of the
+family (a 48x48 block of 32 channels in front of it). The filter ascent is also timed on the
+shipped main model's size, CNN width 0.5, whose 64-filter layers are block3 (12x12). Each figure is the median of `--repeats` timed calls after
 one warm-up call (the warm-up builds the cached linear copy and traces the compiled functions;
 that one-off cost is printed too). Targets:
 
@@ -23,8 +25,9 @@ The machine is shared (a background training job, other engineers' tests): the l
 is printed, and next to each wall-clock figure the CPU seconds the process used. On a shared
 machine wall > CPU / 2; on an idle 2-core machine wall is about CPU / 1.7 for the batched work.
 
-TensorFlow leaves its oneDNN kernels off on this AMD CPU; `TF_ENABLE_ONEDNN_OPTS=1` (set before
-TensorFlow is imported) cuts the ascent's CPU time by about 30 %.
+TensorFlow leaves its oneDNN kernels off on this AMD CPU; `import fer` switches them on (unless
+TF_ENABLE_ONEDNN_OPTS is set), which cuts the ascent's CPU time by about 30 %. The ascent also
+folds each Conv2D -> BatchNorm pair into one convolution and runs in batches of 32 filters.
 """
 from __future__ import annotations
 
@@ -113,6 +116,12 @@ def main(argv=None):
     batched = median_time(lambda: visualize_filters(model, args.layer, settings=s), max(1, min(3, args.repeats)))
     line(f"all {n_filters} filters of {args.layer}, {args.steps} steps (batched)", batched, 10.0,
          f"(first call incl. tracing {warm:.1f} s)")
+    # the same work on the shipped main model's size: CNN width 0.5, whose 64-filter layers are in block 3
+    main_model = build_model("cnn", width=0.5)
+    visualize_filters(main_model, "block3_conv2", settings=AscentSettings(steps=2))
+    line(f"CNN w0.5 (main model size): all 64 filters of block3_conv2, {args.steps} steps",
+         median_time(lambda: visualize_filters(main_model, "block3_conv2", settings=s), max(1, min(3, args.repeats))),
+         10.0)
 
     k = max(1, args.tfkv_filters)
     visualize_filters_tfkv(model, args.layer, [0], AscentSettings(steps=2))  # warm-up
