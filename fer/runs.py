@@ -187,7 +187,7 @@ class RunStore:
         """Delete `.tmp-*` / `.trash-*` folders left by a process killed while saving or deleting."""
         for entry in self.root.glob(".t*-*-*"):
             owner = entry.name.rsplit("-", 1)[-1]
-            if entry.name.startswith((".tmp-", ".trash-")) and owner.isdigit() and not _pid_alive(int(owner)):
+            if entry.name.startswith((".tmp-", ".trash-")) and owner.isdigit() and not pid_alive(int(owner)):
                 shutil.rmtree(entry, ignore_errors=True)
 
     def update_meta(self, run_id: str, **changes) -> Run:
@@ -208,8 +208,13 @@ class RunStore:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def training_elsewhere(self):
+        """Unfinished trainings whose process is still alive (e.g. a CLI run): their run ids."""
+        return [run_id for run_id, status in self.interrupted()
+                if status.get("state") == "training" and pid_alive(status.get("pid"))]
+
     def interrupted(self):
-        """Work folders whose training never finished: (run_id, status dict)."""
+        """Work folders whose training never finished: (run_id, status dict), live ones included."""
         out = []
         base = self.root / WORK_DIR
         if not base.is_dir():
@@ -263,7 +268,10 @@ class RunStore:
             fh.close()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid) -> bool:
+    """Whether a process with this id exists on this machine (False for a missing or bad id)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

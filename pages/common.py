@@ -383,12 +383,16 @@ def sidebar():
                 for b in broken:
                     st.warning(f"**{b.id}**: {b.reason}", icon="⚠️")
         try:
-            interrupted = store.interrupted()
+            interrupted, elsewhere = store.interrupted(), set(store.training_elsewhere())
         except OSError:
-            interrupted = []
+            interrupted, elsewhere = [], set()
         manager = get_jobs()
         active_ids = {j.run_id for j in manager.jobs() if j.active}
-        interrupted = [(i, s) for i, s in interrupted if i not in active_ids]
+        interrupted = [(i, s) for i, s in interrupted if i not in active_ids and i not in elsewhere]
+        elsewhere -= active_ids
+        if elsewhere:
+            st.caption("Training now in another process (e.g. the command line): "
+                       + ", ".join(f"`{i}`" for i in sorted(elsewhere)[:3]))
         if interrupted:
             st.caption(f"{len(interrupted)} unfinished training(s) can be resumed with `python -m fer resume <run-id>`: "
                        + ", ".join(f"`{i}`" for i, _ in interrupted[:3]))

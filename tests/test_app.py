@@ -209,6 +209,22 @@ def test_a_bad_data_path_is_a_clear_message(models_env, tmp_path):
             assert any(expected in e.value for e in at.error), (page, [e.value for e in at.error])
 
 
+def test_sidebar_tells_a_live_cli_training_from_an_interrupted_one(store_dir, tmp_path, monkeypatch, router_like_the_server):
+    import shutil
+
+    root = tmp_path / "store"
+    shutil.copytree(store_dir, root)
+    store = RunStore(root)
+    (store.work_dir("cli-run") / "status.json").write_text(json.dumps({"state": "training", "pid": os.getpid()}))
+    (store.work_dir("killed-run") / "status.json").write_text(json.dumps({"state": "training", "pid": 0}))
+    monkeypatch.setenv("FER_MODELS_DIR", str(root))
+    at = open_page(None)
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert "Training now in another process" in captions and "`cli-run`" in captions
+    assert "can be resumed" in captions and "`killed-run`" in captions
+    assert captions.index("`cli-run`") < captions.index("can be resumed")
+
+
 def test_a_data_path_outside_the_data_folders_is_refused_with_a_message(models_env, monkeypatch, tmp_path):
     monkeypatch.delenv("FER_DATA_ROOTS")  # the defaults: home, the working folder, the checkout's parent
     monkeypatch.setenv("HOME", str(tmp_path))

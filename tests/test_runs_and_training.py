@@ -164,3 +164,16 @@ def test_warm_start_continues_from_a_saved_run_and_records_its_lineage(trained, 
     from fer.errors import ModelConfigError
     with pytest.raises(ModelConfigError, match="width 0.25"):
         train(TrainConfig(arch="mobilenet", width=0.5, epochs=1, init_from=run.id), small_faces, store, save=False)
+
+
+def test_a_training_alive_in_another_process_is_not_offered_for_resume(tmp_path):
+    import subprocess
+    import sys
+
+    store = RunStore(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for run_id, pid in (("live", __import__("os").getpid()), ("dead", dead.pid)):
+        (store.work_dir(run_id) / "status.json").write_text(json.dumps({"state": "training", "pid": pid}))
+    assert sorted(i for i, _ in store.interrupted()) == ["dead", "live"]
+    assert store.training_elsewhere() == ["live"]
