@@ -197,14 +197,16 @@ class JobManager:
             return [self._copy(self._jobs[i]) for i in self._queue]
 
     def position(self, job_id: str) -> Optional[int]:
-        """0 for the running job, n for the n-th in the queue, None when not active."""
+        """How many trainings run before this one: 0 for the running job (or a queued one with
+        nothing ahead of it, not yet picked up by the worker), None when not active."""
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or not job.active:
                 return None
             if job.status in (RUNNING, WAITING) or job_id not in self._queue:
                 return 0
-            return list(self._queue).index(job_id) + 1
+            running = any(j.status in (RUNNING, WAITING) for j in self._jobs.values() if j is not job)
+            return list(self._queue).index(job_id) + int(running)
 
     @property
     def busy(self) -> bool:

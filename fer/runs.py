@@ -208,9 +208,10 @@ class RunStore:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def training_elsewhere(self):
-        """Unfinished trainings whose process is still alive (e.g. a CLI run): their run ids."""
-        return [run_id for run_id, status in self.interrupted()
+    def training_elsewhere(self, unfinished=None):
+        """Unfinished trainings whose process is still alive (e.g. a CLI run): their run ids.
+        Pass `interrupted()`'s result when already read, to scan the work folders once."""
+        return [run_id for run_id, status in (self.interrupted() if unfinished is None else unfinished)
                 if status.get("state") == "training" and pid_alive(status.get("pid"))]
 
     def interrupted(self):

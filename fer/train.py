@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from fer import NUM_CLASSES
-from fer.runs import RunStore, atomic_write_text, new_run_id
+from fer.runs import RunStore, atomic_write_text, new_run_id, pid_alive
 
 SCHEDULES = ("cosine", "plateau", "constant")
 
@@ -371,25 +371,13 @@ def _status(run_id, dataset, store):
     return status
 
 
-def _alive(pid) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def finish(run_id: str, dataset, store: Optional[RunStore] = None):
     """Save an interrupted or cancelled training as a run now, from its best epoch so far."""
     from fer.models import build_model
 
     store = store or RunStore()
     status = _status(run_id, dataset, store)
-    if status.get("state") == "training" and _alive(status.get("pid")):
+    if status.get("state") == "training" and pid_alive(status.get("pid")):
         raise ValueError(f"training {run_id} is still running (pid {status['pid']}); stop it first")
     config = TrainConfig(**status["config"])
     history = status.get("history", {})

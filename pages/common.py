@@ -383,7 +383,8 @@ def sidebar():
                 for b in broken:
                     st.warning(f"**{b.id}**: {b.reason}", icon="⚠️")
         try:
-            interrupted, elsewhere = store.interrupted(), set(store.training_elsewhere())
+            interrupted = store.interrupted()
+            elsewhere = set(store.training_elsewhere(interrupted))
         except OSError:
             interrupted, elsewhere = [], set()
         manager = get_jobs()

@@ -96,11 +96,7 @@ def submit(cfg):
         st.error(f"Cannot train this configuration: {exc}")
         return
     st.session_state["train_job"] = job.id
-    # Trainings that run before this one: the active jobs submitted earlier (the queue is FIFO).
-    # Not manager.position(): a job the worker has not picked up yet is 1st in the queue with
-    # nothing ahead of it (seen with two tabs pressing Train at once: both were told "1 ahead").
-    active = [j.id for j in manager.jobs() if j.active]
-    ahead = active.index(job.id) if job.id in active else 0
+    ahead = manager.position(job.id)
     if ahead:
         st.toast(f"Queued: {ahead} training(s) ahead of yours. It starts by itself.", icon="⏳")
     else:

@@ -133,7 +133,7 @@ def _folded_chain(model, target):
     passes saves ~7% of its time at no change in value (float round-off aside). The fold reads the
     live variables on every call, so it never goes stale.
     """
-    import tensorflow as tf
+    import keras
 
     chain = []
     for lay in model.layers[1:]:
@@ -149,7 +149,7 @@ def _folded_chain(model, target):
     while i < len(chain):
         lay, nxt = chain[i], chain[i + 1] if i + 1 < len(chain) else None
         if (type(lay).__name__ == "Conv2D" and type(nxt).__name__ == "BatchNormalization" and getattr(lay, "groups", 1) == 1
-                and lay.activation in (None, keras_linear()) and nxt.axis in (-1, [-1], 3, [3])):
+                and lay.activation in (None, keras.activations.linear) and nxt.axis in (-1, [-1], 3, [3])):
             steps.append(lambda x, conv=lay, bn=nxt: _conv_bn(x, conv, bn))
             i += 2
         else:
@@ -177,12 +177,6 @@ def _conv_bn(x, conv, bn):
     b = (bias - tf.convert_to_tensor(bn.moving_mean)) * scale + shift
     return tf.nn.conv2d(x, kernel, strides=[1, *conv.strides, 1], padding=conv.padding.upper(),
                         dilations=[1, *conv.dilation_rate, 1]) + b
-
-
-def keras_linear():
-    import keras
-
-    return keras.activations.linear
 
 
 def _extractor(model, layer: str) -> _Extractor:
