@@ -39,6 +39,9 @@ def _parser():
     t.add_argument("--max-train-images", type=int, default=None)
     t.add_argument("--description", default="")
     t.add_argument("--init-from", default=None, help="start from this saved run's weights (same arch and width)")
+    t.add_argument("--teacher", default=None, help="distil from this saved run (knowledge distillation)")
+    t.add_argument("--distill-alpha", type=float, default=0.3, help="weight of the labels; the teacher gets 1 - alpha")
+    t.add_argument("--distill-temperature", type=float, default=4.0)
     t.add_argument("--run-id", default=None, help="name of the new run (default: arch-width-timestamp)")
     t.add_argument("--data", default=None, help="fer2013.csv, train.csv or a train/<class>/ image folder (default: generated faces)")
 
@@ -99,8 +102,12 @@ def cmd_train(args, store):
                          learning_rate=args.lr, schedule=args.schedule, augment=args.augment,
                          label_smoothing=args.label_smoothing, class_weights=args.class_weights, patience=args.patience,
                          seed=args.seed, max_train_images=args.max_train_images, description=args.description,
-                         init_from=args.init_from)
+                         init_from=args.init_from, teacher=args.teacher, distill_alpha=args.distill_alpha,
+                         distill_temperature=args.distill_temperature)
     config.validate()
+    for source in (config.init_from, config.teacher):  # fail before the (slow) data load
+        if source:
+            store.get(source)
     ds = _load(args.data)
     command = "python -m fer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with store.training_lock(f"cli pid {os.getpid()}"):

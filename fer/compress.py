@@ -434,6 +434,8 @@ def _distiller_class():
     import keras
     from keras import ops
 
+    from fer.distill import soft_kl
+
     class Distiller(keras.Model):
         """Trains `student` on alpha * CE(labels) + (1 - alpha) * T^2 * KL(teacher_T || student_T),
         where *_T are the probabilities softened with temperature T. Both models output softmax
@@ -453,16 +455,11 @@ def _distiller_class():
             return self.student(x, training=training)
 
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-            eps = 1e-7
             ce = ops.mean(keras.losses.categorical_crossentropy(y, y_pred))
             if self.teacher is None or self.alpha >= 1:
                 return ce
-            t = self.temperature
             teacher_probs = ops.stop_gradient(self.teacher(x, training=False))
-            soft_teacher = ops.softmax(ops.log(ops.clip(teacher_probs, eps, 1.0)) / t, axis=-1)
-            log_soft_student = ops.log_softmax(ops.log(ops.clip(y_pred, eps, 1.0)) / t, axis=-1)
-            kl = ops.sum(soft_teacher * (ops.log(ops.clip(soft_teacher, eps, 1.0)) - log_soft_student), axis=-1)
-            return self.alpha * ce + (1 - self.alpha) * (t**2) * ops.mean(kl)
+            return self.alpha * ce + (1 - self.alpha) * ops.mean(soft_kl(teacher_probs, y_pred, self.temperature))
 
     return Distiller
 

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from fer import NUM_CLASSES
+from fer import NUM_CLASSES, distill
 from fer.runs import RunStore, atomic_write_text, new_run_id, pid_alive
 
 SCHEDULES = ("cosine", "plateau", "constant")
@@ -49,7 +49,9 @@ class TrainConfig:
     max_train_images: Optional[int] = None  # cap for quick demo runs
     description: str = ""
     init_from: Optional[str] = None  # warm start: a saved run of the same architecture and width
-
+    teacher: Optional[str] = None  # knowledge distillation from this saved run (fer.distill)
+    distill_alpha: float = 0.3  # weight of the labels' cross-entropy; the teacher gets 1 - alpha
+    distill_temperature: float = 4.0
 
     def model_options(self) -> dict:
         opts = {"depth": self.depth, "batchnorm": self.batchnorm, "dropout": self.dropout, "activation": self.activation}
@@ -74,6 +76,10 @@ class TrainConfig:
             raise ModelConfigError(f"schedule must be one of {', '.join(SCHEDULES)}")
         if not 0 <= self.label_smoothing < 1:
             raise ModelConfigError("label smoothing must be in [0, 1)")
+        if not 0 <= self.distill_alpha <= 1:
+            raise ModelConfigError(f"distillation alpha must be in [0, 1], got {self.distill_alpha}")
+        if not 0 < self.distill_temperature <= 100:
+            raise ModelConfigError(f"distillation temperature must be in (0, 100], got {self.distill_temperature}")
 
 
 def augmentation(seed: int = 0):
@@ -214,11 +220,17 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
             lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.01)
         else:
             lr = config.learning_rate
-        model.compile(optimizer=keras.optimizers.Adam(lr),
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-                      metrics=["accuracy"])
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        metrics = ["accuracy"]
+        if config.teacher:
+            teacher = _load_teacher(config, store)
+            loss = distill.distillation_loss(config.distill_alpha, config.distill_temperature, config.label_smoothing)
+            metrics = [distill.accuracy]
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=metrics)
     train_ds = make_dataset(x_train, y_train, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed)
     val_ds = make_dataset(x_val, y_val, 256)
+    if config.teacher:  # the teacher sees each augmented batch the student sees
+        train_ds, val_ds = distill.with_teacher(train_ds, teacher), distill.with_teacher(val_ds, teacher)
 
     def record(event):  # keep the per-epoch history in status.json so a resumed run keeps it too
         if event["phase"] == "epoch":
@@ -240,9 +252,9 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     atomic_write_text(status_path, json.dumps(status, indent=1))
     callbacks = [keras.callbacks.BackupAndRestore(str(work / "backup"), delete_checkpoint=False), _progress_callback(record, cancel, config.epochs, steps)]
     best_path = work / "best.weights.h5"
-    callbacks.append(keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", save_best_only=True, save_weights_only=True))
+    callbacks.append(keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", mode="max", save_best_only=True, save_weights_only=True))
     if config.patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience))
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience))
     if config.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
 
@@ -281,16 +293,29 @@ def _warm_start(model, config, store):
     model.set_weights(trained.get_weights())
 
 
+def _load_teacher(config, store):
+    """The saved run to distil from; any registry model fits (all map 48x48x1 faces to 7 probabilities)."""
+    from fer.errors import ModelConfigError
+    from fer.runs import RunError
+
+    try:
+        teacher = store.get(config.teacher).load_model()
+    except RunError as exc:
+        raise ModelConfigError(f"cannot distil from {config.teacher}: {exc}") from None
+    teacher.trainable = False
+    return teacher
+
+
 def _lineage(store, run_id):
-    """How the warm-start source was made, nested, so the chain of commands reproduces a run."""
+    """How a warm-start source or a teacher was made, nested, so the chain of commands reproduces a run."""
     from fer.runs import RunError
 
     try:
         src = store.get(run_id).meta
     except RunError:
         return {"run": run_id}
-    return {"run": run_id, "command": src.get("command"), "epochs_run": src.get("epochs_run"),
-            "wall_time_s": src.get("wall_time_s"), "machine": src.get("machine"), "test_accuracy": src.get("test_accuracy"), **({"init_from": src["init_from"]} if src.get("init_from") else {})}
+    keys = ("arch", "width", "params", "command", "epochs_run", "wall_time_s", "machine", "test_accuracy", "init_from", "teacher")
+    return {"run": run_id, **{k: src.get(k) for k in keys if src.get(k) is not None}}
 
 
 def _recalibrate_if_better(model, x_train, x_val, y_val, seed):
@@ -352,6 +377,9 @@ def _finish(model, config, dataset, store, run_id, history, wall, command, save=
     }
     if config.init_from:
         meta["init_from"] = _lineage(store, config.init_from)
+    if config.teacher:
+        meta["teacher"] = {**_lineage(store, config.teacher), "alpha": config.distill_alpha,
+                           "temperature": config.distill_temperature}
     if not save:
         return model, meta
     run = store.save(run_id, model, meta)

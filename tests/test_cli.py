@@ -58,6 +58,8 @@ def test_malformed_csv_is_one_line_naming_the_row(dirs, tmp_path):
     (("evaluate", "../../etc"), "invalid run id"),
     (("train", "--data", "/no/such/place"), "/no/such/place"),
     (("train", "--width", "0"), "width must be"),
+    (("train", "--teacher", "no-such-teacher"), "no run 'no-such-teacher'"),
+    (("train", "--teacher", "x", "--distill-alpha", "1.5"), "distillation alpha must be in [0, 1]"),
 ])
 def test_user_errors_exit_2_without_traceback(dirs, args, expected):
     out = fer(*args, models=dirs[0], cache=dirs[1])

@@ -177,3 +177,74 @@ def test_a_training_alive_in_another_process_is_not_offered_for_resume(tmp_path)
         (store.work_dir(run_id) / "status.json").write_text(json.dumps({"state": "training", "pid": pid}))
     assert sorted(i for i, _ in store.interrupted()) == ["dead", "live"]
     assert store.training_elsewhere() == ["live"]
+
+
+def constant_teacher(store, run_id, favourite=3, confidence=0.9):
+    """A saved 'teacher' that ignores the face and always says class `favourite` with `confidence`."""
+    import keras
+
+    probs = np.full(7, (1 - confidence) / 6)
+    probs[favourite] = confidence
+    inputs = keras.Input((48, 48, 1))
+    x = keras.layers.Flatten()(inputs)
+    out = keras.layers.Dense(7, activation="softmax", kernel_initializer="zeros",
+                             bias_initializer=keras.initializers.Constant(np.log(probs)))(x)
+    return store.save(run_id, keras.Model(inputs, out), {"arch": "cnn", "width": 1.0, "params": 16135, "test_accuracy": None})
+
+
+def test_distillation_follows_the_teacher_by_alpha(small_faces, tmp_path):
+    """alpha 0: the student learns only the teacher's answers (here: always class 3);
+    alpha 1: only the labels, exactly as plain training does."""
+    store = RunStore(tmp_path)
+    constant_teacher(store, "always-3")
+    x, y = small_faces.split("test")
+
+    def fit(run_id, **kd):  # distinct run ids: a leftover .work folder of the same id would be resumed
+        config = TrainConfig(arch="cnn", width=0.25, epochs=3, batch_size=32, learning_rate=3e-3, schedule="constant",
+                             augment=False, patience=0, distill_temperature=1.0, **kd)
+        model, meta = train(config, small_faces, store, run_id=run_id, save=False)
+        return float((predict_proba(model, x).argmax(1) == 3).mean()), meta
+
+    said_3, meta = fit("teacher-only", teacher="always-3", distill_alpha=0.0)
+    assert said_3 > 0.95
+    assert meta["teacher"]["run"] == "always-3" and meta["teacher"]["alpha"] == 0.0
+    plain_said_3, plain = fit("plain")
+    assert plain_said_3 < 0.8  # labels alone: class 3 is only 25% of the test faces
+    labels_only_said_3, labels_only = fit("labels-only", teacher="always-3", distill_alpha=1.0)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):  # accuracy is against the labels only
+        np.testing.assert_allclose(labels_only["history"][key], plain["history"][key], rtol=1e-4)
+    assert labels_only_said_3 == pytest.approx(plain_said_3)
+
+
+def test_distillation_resumes_with_its_teacher(small_faces, tmp_path):
+    store = RunStore(tmp_path)
+    constant_teacher(store, "always-3")
+    config = TrainConfig(arch="cnn", width=0.25, epochs=2, batch_size=64, augment=False, patience=0, teacher="always-3",
+                         max_train_images=200)
+    cancel = threading.Event()
+    with pytest.raises(TrainingCancelled):
+        train(config, small_faces, store, run_id="kd", cancel=cancel,
+              progress=lambda e: e["phase"] == "epoch" and cancel.set())
+    run = resume("kd", small_faces, store)
+    assert run.meta["epochs_run"] == 2 and run.meta["teacher"]["run"] == "always-3"
+    assert run.meta["config"]["teacher"] == "always-3"
+
+
+def test_soft_kl_matches_numpy_and_alpha_one_is_plain_cross_entropy():
+    import keras
+
+    from fer.distill import distillation_loss, soft_kl
+
+    rng = np.random.default_rng(0)
+    p, q = rng.dirichlet(np.ones(7), 5).astype("float32"), rng.dirichlet(np.ones(7), 5).astype("float32")
+    t = 3.0
+    pt = np.exp(np.log(p) / t); pt /= pt.sum(1, keepdims=True)  # noqa: E702
+    qt = np.exp(np.log(q) / t); qt /= qt.sum(1, keepdims=True)  # noqa: E702
+    expected = t**2 * (pt * (np.log(pt) - np.log(qt))).sum(1)
+    np.testing.assert_allclose(np.asarray(soft_kl(p, q, t)), expected, rtol=1e-4)
+    assert np.allclose(np.asarray(soft_kl(p, p, t)), 0, atol=1e-5)
+    onehot = np.eye(7, dtype="float32")[[0, 1, 2, 3, 4]]
+    y = np.concatenate([onehot, p], 1)
+    ce = np.asarray(keras.losses.categorical_crossentropy(onehot, q))
+    np.testing.assert_allclose(np.asarray(distillation_loss(alpha=1.0, temperature=t)(y, q)), ce, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(distillation_loss(alpha=0.0, temperature=t)(y, q)), expected, rtol=1e-4)
