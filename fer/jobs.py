@@ -106,7 +106,7 @@ class Job:
     @property
     def label(self) -> str:
         c = self.config
-        return f"{c.arch} width {c.width:g}, {c.epochs} epoch(s)"
+        return f"{c.arch} width {c.width:g}, {c.epochs} epoch(s)" + (f", distilled from {c.teacher}" if c.teacher else "")
 
 
 class JobManager:
@@ -402,6 +402,8 @@ def throughput(arch: str, width: float, runs=(), host: Optional[str] = None):
         meta = getattr(run, "meta", {}) or {}
         if meta.get("arch") != arch or (meta.get("machine") or {}).get("host") not in (host, None):
             continue
+        if meta.get("teacher"):  # its wall time includes the teacher's share
+            continue
         try:
             data = meta["dataset"]
             epochs = float(meta.get("epochs_run") or len(meta["history"]["loss"]))
@@ -440,6 +442,10 @@ def estimate_seconds(config, n_train: int, runs=(), host: Optional[str] = None, 
     eval_ips = EVAL_SPEEDUP * ips
     n_val_used = n_val or n_train  # tiny data sets validate on the training images
     per_epoch = max(n_train, 1) / ips + n_val_used / eval_ips
+    teacher = next((r for r in runs if r.id == config.teacher), None) if config.teacher else None
+    if teacher is not None:  # distillation: the teacher also scores every training and validation image
+        teacher_ips = EVAL_SPEEDUP * throughput(teacher.meta.get("arch", "cnn"), float(teacher.meta.get("width", 1.0)), runs, host)[0]
+        per_epoch += (max(n_train, 1) + n_val_used) / teacher_ips
     return STARTUP_S + config.epochs * per_epoch + (n_val_used + 2 * n_test) / eval_ips
 
 

@@ -348,7 +348,8 @@ def _finish(model, config, dataset, store, run_id, history, wall, command, save=
     test = evaluate(model, x_test, y_test) if len(x_test) else None
     test_tta = evaluate(model, x_test, y_test, tta=True) if len(x_test) else None
     epochs_run = len(history.get("loss", []))
-    description = config.description or f"{config.arch} width {config.width:g} trained on {dataset.name}"
+    description = config.description or (f"{config.arch} width {config.width:g} trained on {dataset.name}"
+                                         + (f", distilled from {config.teacher}" if config.teacher else ""))
     meta = {
         "arch": config.arch,
         "width": config.width,

@@ -24,7 +24,8 @@ def default_depth(arch):
 common.widget_defaults({
     "train_arch": "cnn", "train_width": 0.5, "train_bn": True, "train_aug": True, "train_match": 0, "train_epochs": 10,
     "train_lr": 1e-3, "train_batch": 64, "train_smoothing": 0.0, "train_cap": 0, "train_patience": 8,
-    "train_description": "", **{f"train_depth_{a}": default_depth(a) for a in DEPTHS},
+    "train_description": "", "train_teacher": "", "train_alpha": 0.3, "train_temperature": 4.0,
+    **{f"train_depth_{a}": default_depth(a) for a in DEPTHS},
 })
 
 # A request from the Models page ("Retrain at this width") pre-fills the form.
@@ -73,12 +74,29 @@ with st.container(border=True):
     patience = c2.number_input("Early-stop patience (0 = off)", 0, 100, key="train_patience")
     description = c3.text_input("Description (optional)", key="train_description", placeholder="e.g. no BatchNorm ablation")
 
+    runs = common.list_runs()
+    teachers = {r.id: r.label for r in runs if r.meta.get("dataset", {}).get("fingerprint") == ds.fingerprint}
+    if st.session_state["train_teacher"] not in teachers:
+        st.session_state["train_teacher"] = ""
+    with st.expander("Knowledge distillation: learn from a trained model too", expanded=bool(st.session_state["train_teacher"])):
+        teacher = st.selectbox("Teacher", ["", *teachers], key="train_teacher",
+                               format_func=lambda i: teachers.get(i, "none: learn from the labels only"),
+                               help="The student also learns the teacher's softened probabilities on every "
+                                    "(augmented) training face: which wrong classes look plausible, not just the right one.")
+        c1, c2 = st.columns(2)
+        alpha = c1.slider("Weight of the labels (alpha)", 0.0, 1.0, step=0.05, key="train_alpha", disabled=not teacher,
+                          help="loss = alpha x cross-entropy with the labels + (1 - alpha) x T² x KL(teacher ‖ student)")
+        temperature = c2.slider("Temperature T", 1.0, 10.0, step=0.5, key="train_temperature", disabled=not teacher,
+                                help="Higher T softens both models' probabilities, so the small ones count more.")
+        if not teachers:
+            st.caption(f"No trained model on {ds.name} yet: train one first to use it as a teacher.")
+
     config = TrainConfig(arch=arch, width=float(width), depth=int(depth), batchnorm=bool(batchnorm), augment=bool(augment),
                          epochs=int(epochs), learning_rate=float(lr), batch_size=int(batch_size),
                          label_smoothing=float(smoothing), max_train_images=int(cap) or None, patience=int(patience),
-                         match_params=int(match) or None, description=description.strip())
+                         match_params=int(match) or None, description=description.strip(), teacher=teacher or None,
+                         distill_alpha=float(alpha), distill_temperature=float(temperature))
     n_train = min(n_train_all, int(cap)) if cap else n_train_all
-    runs = common.list_runs()
     st.caption(f"⏱️ On this machine this takes {fjobs.estimate_text(config, n_train, runs, **fjobs.split_sizes(ds))}"
                + (" or less with early stopping." if patience else "."))
     quick = fjobs.quick_config()

@@ -140,6 +140,12 @@ def test_training_from_the_train_page_adds_a_run_and_evaluate_shows_its_confusio
     at.number_input(key="train_patience").set_value(0)
     at.run()
     assert any("On this machine this takes about" in c.value for c in at.caption)
+    teacher = next(iter(before))  # the fixture's CNN, trained on the same data: distil from it
+    assert at.selectbox(key="train_teacher").options[0].startswith("none")
+    assert at.slider(key="train_alpha").disabled  # no teacher, nothing to weigh
+    at.selectbox(key="train_teacher").set_value(teacher).run()
+    at.slider(key="train_alpha").set_value(0.5)
+    at.run()
     at.button(key="train_start").click().run()
     assert_clean(at)
     manager = fjobs.manager_for(store)
@@ -151,6 +157,7 @@ def test_training_from_the_train_page_adds_a_run_and_evaluate_shows_its_confusio
     assert any("Your last training finished" in s.value for s in at.success)
     after = {r.id for r in store.list()}
     assert after - before == {job.run_id}
+    assert store.get(job.run_id).meta["teacher"]["run"] == teacher and store.get(job.run_id).meta["teacher"]["alpha"] == 0.5
 
     # the new run is listed first and Evaluate shows its confusion matrix
     at.switch_page("pages/evaluate.py")

@@ -194,6 +194,14 @@ def test_estimates_use_measured_runs_on_this_host_else_the_stored_figure():
     eval_ips = jobs.EVAL_SPEEDUP * 200
     assert seconds == pytest.approx(jobs.STARTUP_S + 3 * (1000 / 200 + 300 / eval_ips) + 600 / eval_ips)
     assert jobs.estimate_text(config, 1000, [run], host="here").startswith("about ")
+    # distillation adds the teacher scoring every training and validation image, each epoch;
+    # a distilled run's own speed includes its teacher, so it does not time plain training
+    teacher = Run("big", None, {"arch": "cnn", "width": 0.25, "machine": {"host": "here"}})
+    distilled = Run("kd", None, {**run.meta, "wall_time_s": 99.0, "teacher": {"run": "big"}})
+    assert jobs.throughput("cnn", 0.25, [distilled, run], host="here")[0] == pytest.approx(200.0)
+    kd = TrainConfig(arch="cnn", width=0.25, epochs=3, teacher="big")
+    with_teacher = jobs.estimate_seconds(kd, 1000, [run, teacher], host="here", n_val=300, n_test=150)
+    assert with_teacher == pytest.approx(seconds + 3 * 1300 / eval_ips)
     assert jobs.format_duration(42) == "42 s" and jobs.format_duration(125) == "2 min 05 s"
 
 
