@@ -77,10 +77,14 @@ def _weights(model) -> list:
 
 
 def template_like(model):
-    """A fresh model with the same architecture (new weights), rebuilt from the model config."""
+    """A fresh model with the same architecture (new weights), rebuilt from the model config.
+
+    Not `clone_model`: that also copies the compile config, whose loss may be a local function
+    (`fer.distill.distillation_loss`) that cannot be deserialized.
+    """
     import keras
 
-    return keras.models.clone_model(model)
+    return keras.Model.from_config(model.get_config())
 
 
 def float16_cast(model):
@@ -430,60 +434,31 @@ def prune(model, sparsity: float = 0.5, images=None, labels=None, epochs: int = 
 # knowledge distillation
 
 
-def _distiller_class():
-    import keras
-    from keras import ops
-
-    from fer.distill import soft_kl
-
-    class Distiller(keras.Model):
-        """Trains `student` on alpha * CE(labels) + (1 - alpha) * T^2 * KL(teacher_T || student_T),
-        where *_T are the probabilities softened with temperature T. Both models output softmax
-        probabilities, so the softened ones are softmax(log(p) / T). With `teacher=None` it is
-        plain cross-entropy training through the very same code path (the fair baseline)."""
-
-        def __init__(self, student, teacher=None, temperature: float = 4.0, alpha: float = 0.3, **kwargs):
-            super().__init__(**kwargs)
-            self.student = student
-            self.teacher = teacher
-            if teacher is not None:
-                teacher.trainable = False
-            self.temperature = float(temperature)
-            self.alpha = float(alpha) if teacher is not None else 1.0
-
-        def call(self, x, training=False):
-            return self.student(x, training=training)
-
-        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-            ce = ops.mean(keras.losses.categorical_crossentropy(y, y_pred))
-            if self.teacher is None or self.alpha >= 1:
-                return ce
-            teacher_probs = ops.stop_gradient(self.teacher(x, training=False))
-            return self.alpha * ce + (1 - self.alpha) * ops.mean(soft_kl(teacher_probs, y_pred, self.temperature))
-
-    return Distiller
-
-
 def fit_student(images, labels, width: float = 0.5, teacher=None, epochs: int = 3, temperature: float = 4.0,
                 alpha: float = 0.3, learning_rate: float = 3e-3, batch_size: int = 32, seed: int = 0, progress=None,
                 recalibrate: bool = True, **options):
     """Train the registry's MobileNet at `width` (distilled from `teacher`, or alone when None).
 
-    Same seed, data order and optimizer either way, so the two differ only in the loss; both
-    get their BatchNorm statistics re-estimated after the (short) fit.
+    The loss is `fer.distill.distillation_loss`, the one `fer train --teacher` uses. Same seed,
+    data order and optimizer either way, so the two differ only in the loss; both get their
+    BatchNorm statistics re-estimated after the (short) fit.
     Returns the trained student (a plain functional Keras model).
     """
     import keras
 
+    from fer import distill
     from fer.models import build_model
     from fer.train import make_dataset
 
     keras.utils.set_random_seed(seed)
     student = build_model("mobilenet", width, **options)
-    teacher_trainable = teacher.trainable if teacher is not None else None
-    distiller = _distiller_class()(student, teacher, temperature=temperature, alpha=alpha)
-    distiller.compile(optimizer=keras.optimizers.Adam(learning_rate), metrics=["accuracy"])
     ds = make_dataset(images, labels, batch_size, shuffle=True, seed=seed)
+    if teacher is None:
+        loss, metrics = keras.losses.CategoricalCrossentropy(), ["accuracy"]
+    else:
+        ds = distill.with_teacher(ds, teacher)
+        loss, metrics = distill.distillation_loss(alpha, temperature), [distill.accuracy]
+    student.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
     callbacks = []
     if progress is not None:
         class Report(keras.callbacks.Callback):
@@ -491,12 +466,8 @@ def fit_student(images, labels, width: float = 0.5, teacher=None, epochs: int = 
                 progress({"epoch": epoch + 1, "epochs": epochs, **{k: float(v) for k, v in (logs or {}).items()}})
 
         callbacks.append(Report())
-    try:
-        with _quiet():
-            distiller.fit(ds, epochs=epochs, verbose=0, callbacks=callbacks)
-    finally:
-        if teacher is not None:
-            teacher.trainable = teacher_trainable  # the teacher may be a model other code shares
+    with _quiet():
+        student.fit(ds, epochs=epochs, verbose=0, callbacks=callbacks)
     if recalibrate:
         recalibrate_batchnorm(student, images, seed=seed)
     return student
