@@ -73,7 +73,6 @@ def main(argv=None):
 
     import fer  # noqa: F401  - before TensorFlow: sets the oneDNN default the app uses
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from fer.data.synthetic import generate

@@ -260,8 +260,8 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
 
     start = time.time()
     try:
-        fit = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False,
-                        class_weight=_class_weights(y_train) if config.class_weights else None)
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False,
+                  class_weight=_class_weights(y_train) if config.class_weights else None)
     except KeyboardInterrupt:
         status.update(state="interrupted")
         atomic_write_text(status_path, json.dumps(status, indent=1))

@@ -365,7 +365,7 @@ def _read_csv_frame(path: Path):
                 encoding="utf-8-sig",
                 engine="c",
             )
-        except UnicodeDecodeError as e:
+        except UnicodeDecodeError:
             raise DataError(f"{path}: not UTF-8 text ({_utf8_error_where(path)}); save it as UTF-8") from None
         except pd.errors.EmptyDataError:
             raise DataError(f"{path}: no header line (expected 'emotion,pixels,Usage' or 'label,feature')") from None
