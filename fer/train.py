@@ -314,7 +314,8 @@ def _lineage(store, run_id):
         src = store.get(run_id).meta
     except RunError:
         return {"run": run_id}
-    keys = ("arch", "width", "params", "command", "epochs_run", "wall_time_s", "machine", "test_accuracy", "init_from", "teacher")
+    keys = ("arch", "width", "params", "command", "epochs_run", "wall_time_s", "total_epochs", "total_wall_time_s", "machine",
+            "test_accuracy", "init_from", "teacher")
     return {"run": run_id, **{k: src.get(k) for k in keys if src.get(k) is not None}}
 
 
@@ -376,8 +377,10 @@ def _finish(model, config, dataset, store, run_id, history, wall, command, save=
         "versions": _versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    if config.init_from:
-        meta["init_from"] = _lineage(store, config.init_from)
+    if config.init_from:  # totals over the whole chain of warm starts
+        source = meta["init_from"] = _lineage(store, config.init_from)
+        meta["total_wall_time_s"] = round(wall + float(source.get("total_wall_time_s") or source.get("wall_time_s") or 0), 1)
+        meta["total_epochs"] = epochs_run + int(source.get("total_epochs") or source.get("epochs_run") or 0)
     if config.teacher:
         meta["teacher"] = {**_lineage(store, config.teacher), "alpha": config.distill_alpha,
                            "temperature": config.distill_temperature}

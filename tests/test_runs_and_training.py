@@ -161,6 +161,7 @@ def test_warm_start_continues_from_a_saved_run_and_records_its_lineage(trained, 
     conv_new = {w.path: w for w in model.weights}
     np.testing.assert_allclose(conv[0].numpy(), conv_new[conv[0].path].numpy(), atol=1e-5)
     assert meta["init_from"]["run"] == run.id and meta["init_from"]["epochs_run"] == 2
+    assert meta["total_epochs"] == 3 and meta["total_wall_time_s"] == pytest.approx(meta["wall_time_s"] + run.meta["wall_time_s"], abs=0.11)
     from fer.errors import ModelConfigError
     with pytest.raises(ModelConfigError, match="width 0.25"):
         train(TrainConfig(arch="mobilenet", width=0.5, epochs=1, init_from=run.id), small_faces, store, save=False)
