@@ -105,8 +105,9 @@ def make_dataset(images, labels, batch_size, shuffle=False, augment=False, seed=
     x = np.asarray(images, np.uint8)[..., None]
     y = np.asarray(labels, np.int64)
     ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        ds = ds.shuffle(min(len(x), 20000), seed=seed, reshuffle_each_iteration=True)
+    if shuffle:  # the whole set: loaders return faces sorted by class, and a smaller buffer
+        # would end every epoch on a few classes (skewed last updates and BatchNorm statistics)
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), tf.one_hot(b, NUM_CLASSES)), num_parallel_calls=tf.data.AUTOTUNE)
     if augment:

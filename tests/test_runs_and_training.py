@@ -249,3 +249,20 @@ def test_soft_kl_matches_numpy_and_alpha_one_is_plain_cross_entropy():
     ce = np.asarray(keras.losses.categorical_crossentropy(onehot, q))
     np.testing.assert_allclose(np.asarray(distillation_loss(alpha=1.0, temperature=t)(y, q)), ce, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(distillation_loss(alpha=0.0, temperature=t)(y, q)), expected, rtol=1e-4)
+
+
+def test_training_batches_mix_every_class_through_the_whole_epoch():
+    """Loaders return faces sorted by class; the shuffle must still spread every class over the epoch.
+    (25,900 faces, as many as FER2013's training split: with the 20,000-element shuffle buffer
+    once used, the first seventh of each epoch held no neutral face at all.)"""
+    from fer.train import make_dataset
+
+    per_class = 3700
+    labels = np.repeat(np.arange(7), per_class)
+    images = np.zeros((len(labels), 48, 48), np.uint8)
+    for epoch_labels in range(2):
+        stream = np.concatenate([y.numpy().argmax(1) for _, y in make_dataset(images, labels, 1000, shuffle=True, seed=epoch_labels)])
+        assert sorted(stream.tolist()) == labels.tolist()  # each face once per epoch
+        for part in np.array_split(stream, 7):  # every seventh of the epoch holds ~1/7 of each class
+            counts = np.bincount(part, minlength=7)
+            assert np.all(np.abs(counts - per_class / 7) < 120), counts  # ~5 standard deviations
