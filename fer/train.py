@@ -256,6 +256,8 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     callbacks.append(keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", mode="max", save_best_only=True, save_weights_only=True))
     if config.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience))
+    if _has_batchnorm(model):
+        callbacks.insert(0, _precise_batchnorm_callback(model, x_train, config.seed))
     if config.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
 
@@ -320,21 +322,50 @@ def _lineage(store, run_id):
     return {"run": run_id, **{k: src.get(k) for k in keys if src.get(k) is not None}}
 
 
+BN_BATCHES, BN_BATCH_SIZE = 16, 128
+
+
+def _has_batchnorm(model) -> bool:
+    return any(type(layer).__name__ == "BatchNormalization" for layer in model.layers)
+
+
+def _recalibrate(model, x_train, seed):
+    """BatchNorm statistics from 16 x 128 clean training faces (always the same faces for a seed)."""
+    from fer.compress import recalibrate_batchnorm
+
+    sample = x_train[np.random.default_rng(seed).permutation(len(x_train))[: BN_BATCHES * BN_BATCH_SIZE]]
+    recalibrate_batchnorm(model, sample, batches=BN_BATCHES, batch_size=BN_BATCH_SIZE, seed=seed)
+
+
+def _precise_batchnorm_callback(model, x_train, seed):
+    """Before every validation, re-estimate BatchNorm statistics on clean training faces
+    ("precise BN", Wu & Johnson 2021). The moving averages follow the augmented training
+    batches, so without it the per-epoch val accuracy reads several points low and jumps
+    about, and the best epoch is picked on noise. Training itself uses batch statistics, so
+    this changes only what validation (and the saved checkpoints) see."""
+    import keras
+
+    class PreciseBatchNorm(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            _recalibrate(model, x_train, seed)
+
+    return PreciseBatchNorm()
+
+
 def _recalibrate_if_better(model, x_train, x_val, y_val, seed):
     """Re-estimate BatchNorm statistics from training faces when that scores better on val.
 
     After a short training the moving averages (momentum 0.99) still lag the weights and the
     model scores far below what it can do; after a long one they are fine and stay.
     """
-    from fer.compress import recalibrate_batchnorm
     from fer.evaluate import predict_proba
 
-    if not any(type(layer).__name__ == "BatchNormalization" for layer in model.layers):
+    if not _has_batchnorm(model):
         return
     before = [w.numpy() for w in model.non_trainable_weights]
     score = lambda: float((predict_proba(model, x_val).argmax(1) == y_val).mean())  # noqa: E731
     old = score()
-    recalibrate_batchnorm(model, x_train, batches=16, seed=seed)
+    _recalibrate(model, x_train, seed)
     if score() < old:
         for var, value in zip(model.non_trainable_weights, before):
             var.assign(value)
