@@ -15,11 +15,11 @@ from fer import NUM_CLASSES
 EPS = 1e-7
 
 
-def soften(probs, temperature: float):
-    """Probabilities re-softened at `temperature`: softmax(log(p) / T)."""
+def _log_softened(probs, temperature: float):
+    """log of the probabilities re-softened at `temperature`: log_softmax(log(p) / T)."""
     from keras import ops
 
-    return ops.softmax(ops.log(ops.clip(probs, EPS, 1.0)) / temperature, axis=-1)
+    return ops.log_softmax(ops.log(ops.clip(probs, EPS, 1.0)) / temperature, axis=-1)
 
 
 def soft_kl(teacher_probs, student_probs, temperature: float):
@@ -27,10 +27,8 @@ def soft_kl(teacher_probs, student_probs, temperature: float):
     from keras import ops
 
     t = float(temperature)
-    soft_teacher = soften(teacher_probs, t)
-    log_soft_student = ops.log_softmax(ops.log(ops.clip(student_probs, EPS, 1.0)) / t, axis=-1)
-    kl = ops.sum(soft_teacher * (ops.log(ops.clip(soft_teacher, EPS, 1.0)) - log_soft_student), axis=-1)
-    return (t**2) * kl
+    log_teacher, log_student = _log_softened(teacher_probs, t), _log_softened(student_probs, t)
+    return (t**2) * ops.sum(ops.exp(log_teacher) * (log_teacher - log_student), axis=-1)
 
 
 def distillation_loss(alpha: float = 0.3, temperature: float = 4.0, label_smoothing: float = 0.0):

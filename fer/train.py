@@ -329,11 +329,14 @@ def _has_batchnorm(model) -> bool:
     return any(type(layer).__name__ == "BatchNormalization" for layer in model.layers)
 
 
-def _recalibrate(model, x_train, seed):
-    """BatchNorm statistics from 16 x 128 clean training faces (always the same faces for a seed)."""
+def _bn_sample(x_train, seed):
+    """The 16 x 128 clean training faces BatchNorm statistics come from (the same ones for a seed)."""
+    return x_train[np.random.default_rng(seed).permutation(len(x_train))[: BN_BATCHES * BN_BATCH_SIZE]]
+
+
+def _recalibrate(model, sample, seed):
     from fer.compress import recalibrate_batchnorm
 
-    sample = x_train[np.random.default_rng(seed).permutation(len(x_train))[: BN_BATCHES * BN_BATCH_SIZE]]
     recalibrate_batchnorm(model, sample, batches=BN_BATCHES, batch_size=BN_BATCH_SIZE, seed=seed)
 
 
@@ -345,9 +348,11 @@ def _precise_batchnorm_callback(model, x_train, seed):
     this changes only what validation (and the saved checkpoints) see."""
     import keras
 
+    sample = _bn_sample(x_train, seed)
+
     class PreciseBatchNorm(keras.callbacks.Callback):
         def on_test_begin(self, logs=None):
-            _recalibrate(model, x_train, seed)
+            _recalibrate(model, sample, seed)
 
     return PreciseBatchNorm()
 
@@ -365,7 +370,7 @@ def _recalibrate_if_better(model, x_train, x_val, y_val, seed):
     before = [w.numpy() for w in model.non_trainable_weights]
     score = lambda: float((predict_proba(model, x_val).argmax(1) == y_val).mean())  # noqa: E731
     old = score()
-    _recalibrate(model, x_train, seed)
+    _recalibrate(model, _bn_sample(x_train, seed), seed)
     if score() < old:
         for var, value in zip(model.non_trainable_weights, before):
             var.assign(value)
