@@ -1,4 +1,5 @@
 """Training, the run store and resume: save -> list -> reload -> identical predictions."""
+import dataclasses
 import json
 import threading
 
@@ -279,3 +280,56 @@ def test_the_curves_best_val_accuracy_is_what_the_saved_model_scores(tmp_path):
     saved = float((predict_proba(run.load_model(), x_val).argmax(1) == y_val).mean())
     assert max(run.meta["history"]["val_accuracy"]) == pytest.approx(saved, abs=1e-6)
     assert run.meta["val_accuracy"] == pytest.approx(saved, abs=1e-6)
+
+
+def record_training_batches(monkeypatch):
+    """Make every training stream note each batch's labels, in the order fit draws them."""
+    import tensorflow as tf
+
+    import fer.train
+
+    real, seen = fer.train.make_dataset, []
+
+    def note(y):
+        seen.append(tuple(y.numpy().argmax(1).tolist()))
+        return np.float32(0)
+
+    def recording(*args, **kwargs):
+        ds = real(*args, **kwargs)
+        if not kwargs.get("shuffle"):
+            return ds
+        return ds.map(lambda x, y: (x + tf.reshape(tf.py_function(note, [y], tf.float32), []), y))
+
+    monkeypatch.setattr(fer.train, "make_dataset", recording)
+    return seen
+
+
+def test_continued_and_resumed_trainings_draw_new_batches_not_a_replay(small_faces, tmp_path, monkeypatch):
+    """Every process restarts TensorFlow's random state: a warm-started leg or a resumed
+    training seeded like its first leg replayed the very same batches (and augmentations),
+    so every leg re-fitted one fixed stream. They must continue the stream instead, while a
+    fresh training stays reproducible."""
+    seen = record_training_batches(monkeypatch)
+    store = RunStore(tmp_path)
+    config = TrainConfig(arch="dnn", width=0.1, epochs=1, batch_size=64)
+
+    def batches(**kw):
+        seen.clear()
+        train(dataclasses.replace(config, **kw), small_faces, store)
+        return list(seen)
+
+    first = batches()
+    assert len(first) == 7 and sorted(sum(first, ())) == sorted(small_faces.split("train")[1].tolist())
+    assert batches() == first  # a fresh training replays its own stream: reproducible
+    leg = batches(init_from=store.list()[0].id)
+    assert leg != first and sorted(sum(leg, ())) == sorted(sum(first, ()))
+
+    cancel = threading.Event()
+    seen.clear()
+    with pytest.raises(TrainingCancelled):
+        train(dataclasses.replace(config, epochs=2), small_faces, store, run_id="stopped", cancel=cancel,
+              progress=lambda e: e["phase"] == "epoch" and cancel.set())
+    assert seen == first  # its first epoch is the fresh stream
+    seen.clear()
+    resume("stopped", small_faces, store)
+    assert len(seen) == 7 and seen != first  # epoch 2 after the resume is not epoch 1 again
