@@ -85,8 +85,9 @@ class TrainConfig:
 def augmentation(seed: int = 0):
     """Horizontal flip, shift, zoom, small rotation: Keras preprocessing layers.
 
-    No random erasing: at this project's CPU budgets the models underfit (the CNN's train-mode
-    accuracy sits at its val accuracy, ~0.65), so more regularisation would cost accuracy.
+    No random erasing: at this project's CPU budgets the models underfit (the shipped CNN's
+    train-mode accuracy is 0.67, its val accuracy 0.67, and clean training faces score only
+    0.72), so more regularisation would cost accuracy.
     """
     import keras
     from keras import layers
