@@ -213,7 +213,8 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     work = store.work_dir(run_id)
     status_path = work / "status.json"
     previous = json.loads(status_path.read_text(encoding="utf-8")) if status_path.is_file() else {}
-    stream_seed = _stream_seed(config.seed, _epochs_before(config, store) + len(previous.get("history", {}).get("loss", [])))
+    chain_epochs = _chain_epochs(store.get(config.init_from).meta) if config.init_from else 0
+    stream_seed = _stream_seed(config.seed, chain_epochs + len(previous.get("history", {}).get("loss", [])))
     keras.utils.set_random_seed(stream_seed)
     status = {"state": "training", "pid": os.getpid(), "config": dataclasses.asdict(config), "dataset": dataset.name,
               "fingerprint": dataset.fingerprint, "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -288,11 +289,8 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     return _finish(model, config, dataset, store, run_id, status["history"], wall, command, save)
 
 
-def _epochs_before(config, store) -> int:
-    """Epochs already trained along the warm-start chain this training continues."""
-    if not config.init_from:
-        return 0
-    meta = store.get(config.init_from).meta
+def _chain_epochs(meta) -> int:
+    """Epochs a run (or its lineage entry) trained, over its whole chain of warm starts."""
     return int(meta.get("total_epochs") or meta.get("epochs_run") or 0)
 
 
@@ -445,7 +443,7 @@ def _finish(model, config, dataset, store, run_id, history, wall, command, save=
     if config.init_from:  # totals over the whole chain of warm starts
         source = meta["init_from"] = _lineage(store, config.init_from)
         meta["total_wall_time_s"] = round(wall + float(source.get("total_wall_time_s") or source.get("wall_time_s") or 0), 1)
-        meta["total_epochs"] = epochs_run + int(source.get("total_epochs") or source.get("epochs_run") or 0)
+        meta["total_epochs"] = epochs_run + _chain_epochs(source)
     if config.teacher:
         meta["teacher"] = {**_lineage(store, config.teacher), "alpha": config.distill_alpha,
                            "temperature": config.distill_temperature}
