@@ -68,11 +68,15 @@ def history_frame(histories: dict):
             metric = key[4:] if key.startswith("val_") else key
             if metric not in ("loss", "accuracy"):
                 continue
+            segment, gap = 0, False  # a new line after each gap (a leg whose history was not kept)
             for epoch, value in enumerate(values or [], start=1):
                 if value is None or not np.isfinite(value):
+                    gap = True
                     continue
-                records.append({"run": label, "epoch": epoch, "metric": metric, "split": split, "value": float(value)})
-    return pd.DataFrame.from_records(records, columns=["run", "epoch", "metric", "split", "value"])
+                segment, gap = segment + (gap and epoch > 1), False
+                records.append({"run": label, "epoch": epoch, "metric": metric, "split": split, "value": float(value),
+                                "segment": segment})
+    return pd.DataFrame.from_records(records, columns=["run", "epoch", "metric", "split", "value", "segment"])
 
 
 # -- Altair charts --------------------------------------------------------------------
@@ -113,13 +117,44 @@ def confusion_chart(cm, class_names: Sequence[str] = CLASS_NAMES, normalize: boo
     return chart
 
 
-def curves_chart(histories: dict, height: int = 240):
-    """Loss and accuracy per epoch side by side; colour = run, dashed = validation."""
+def curves_caption(meta: dict, whole_chain: bool) -> str:
+    """What the training curves of one run show: epochs, legs, and where the saved weights come from."""
+    from fer.runs import chain_history
+
+    history, starts = chain_history(meta) if whole_chain else (meta.get("history") or {}, [1])
+    epochs = len(next(iter(history.values()), []))
+    best = meta.get("best_epoch")
+    text = f"{epochs} epoch(s)"
+    if len(starts) > 1:
+        missing = sum(1 for leg in _legs(meta) if not leg.get("history"))
+        text += f" in {len(starts)} warm-started legs (grey lines: where each leg began"
+        text += f"; {missing} leg(s) ran before histories were kept, left blank)" if missing else ")"
+    if best:
+        text += f"; the saved weights are from epoch {starts[-1] + best - 1} (best val accuracy of the last leg)"
+    return text + "."
+
+
+def _legs(meta):
+    legs, node = [meta], meta.get("init_from")
+    while isinstance(node, dict):
+        legs.append(node)
+        node = node.get("init_from")
+    return legs
+
+
+def curves_chart(histories: dict, height: int = 240, leg_starts=None):
+    """Loss and accuracy per epoch side by side; colour = run, dashed = validation.
+
+    `leg_starts` (epochs where warm-started legs began, as from `fer.runs.chain_history`)
+    draws a grey rule before each leg after the first.
+    """
     import altair as alt
+    import pandas as pd
 
     data = history_frame(histories)
     if data.empty:
         return None
+    rules = pd.DataFrame({"epoch": [s - 0.5 for s in (leg_starts or [])[1:]]})
     many = data["run"].nunique() > 1
     charts = []
     for metric in ("loss", "accuracy"):
@@ -130,6 +165,7 @@ def curves_chart(histories: dict, height: int = 240):
             x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
             tooltip=["run", "epoch", "split", alt.Tooltip("value:Q", format=".4f")],
+            detail="segment:N",
         )
         if many:  # colour = run, dash = train/validation
             enc["color"] = alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400))
@@ -137,7 +173,10 @@ def curves_chart(histories: dict, height: int = 240):
                                                legend=alt.Legend(title=None, orient="top"))
         else:
             enc["color"] = alt.Color("split:N", sort=["train", "validation"], legend=alt.Legend(title=None, orient="top"))
-        charts.append(alt.Chart(part).mark_line(point=True).encode(**enc).properties(title=metric, height=height, width="container"))
+        chart = alt.Chart(part).mark_line(point=True).encode(**enc)
+        if len(rules):
+            chart = chart + alt.Chart(rules).mark_rule(color="#9aa5b1", strokeWidth=1).encode(x="epoch:Q")
+        charts.append(chart.properties(title=metric, height=height, width="container"))
     if len(charts) == 1:
         return charts[0]
     return alt.hconcat(*[c.properties(width=300) for c in charts]).resolve_scale(color="shared", strokeDash="shared")

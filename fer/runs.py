@@ -282,6 +282,35 @@ def pid_alive(pid) -> bool:
     return True
 
 
+def chain_history(meta: dict):
+    """(history, leg_starts): per-epoch history over a run's whole chain of warm-started legs.
+
+    A warm-started run's own `history` holds its last leg only. The earlier legs' histories
+    come from the nested `init_from` records, oldest first. A leg recorded without its history
+    (runs made before lineage kept it) contributes `None` for each of its `epochs_run` epochs, so
+    later epochs keep their true numbers and charts show a gap. `leg_starts` are the 1-based
+    epochs where each leg began ([1] for a single-leg run).
+    """
+    legs, node = [meta], meta.get("init_from")
+    while isinstance(node, dict):
+        legs.append(node)
+        node = node.get("init_from")
+    legs.reverse()
+    keys = sorted({k for leg in legs for k in (leg.get("history") or {})})
+    history, starts, epoch = {k: [] for k in keys}, [], 1
+    for leg in legs:
+        own = leg.get("history") or {}
+        length = max([len(v or []) for v in own.values()] or [int(leg.get("epochs_run") or 0)])
+        if not length:
+            continue
+        starts.append(epoch)
+        for k in keys:
+            values = list(own.get(k) or [])
+            history[k] += values + [None] * (length - len(values))
+        epoch += length
+    return history, starts
+
+
 def _json_default(obj):
     import numpy as np
 

@@ -335,8 +335,12 @@ def _load_teacher(config, store):
     return teacher
 
 
-def _lineage(store, run_id):
-    """How a warm-start source or a teacher was made, nested, so the chain of commands reproduces a run."""
+def _lineage(store, run_id, with_history=False):
+    """How a warm-start source or a teacher was made, nested, so the chain of commands reproduces a run.
+
+    A warm-start source also keeps its per-epoch history, so the whole chain's training
+    curves can be drawn after its earlier legs' run folders are gone (`fer.runs.chain_history`).
+    """
     from fer.runs import RunError
 
     try:
@@ -344,7 +348,7 @@ def _lineage(store, run_id):
     except RunError:
         return {"run": run_id}
     keys = ("arch", "width", "params", "command", "epochs_run", "wall_time_s", "total_epochs", "total_wall_time_s", "machine",
-            "test_accuracy", "init_from", "teacher")
+            "test_accuracy", "init_from", "teacher") + (("history",) if with_history else ())
     return {"run": run_id, **{k: src.get(k) for k in keys if src.get(k) is not None}}
 
 
@@ -441,7 +445,7 @@ def _finish(model, config, dataset, store, run_id, history, wall, command, save=
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     if config.init_from:  # totals over the whole chain of warm starts
-        source = meta["init_from"] = _lineage(store, config.init_from)
+        source = meta["init_from"] = _lineage(store, config.init_from, with_history=True)
         meta["total_wall_time_s"] = round(wall + float(source.get("total_wall_time_s") or source.get("wall_time_s") or 0), 1)
         meta["total_epochs"] = epochs_run + _chain_epochs(source)
     if config.teacher:

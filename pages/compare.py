@@ -5,6 +5,7 @@ import streamlit as st
 
 from fer import figures
 from fer.evaluate import metrics
+from fer.runs import chain_history
 from pages import common
 
 
@@ -43,7 +44,9 @@ if not chosen:
 selected = [by_id[i] for i in chosen]
 
 st.subheader("Training curves")
-chart = figures.curves_chart({r.id: r.meta.get("history") or {} for r in selected})
+whole = any(r.meta.get("init_from") for r in selected) and st.toggle(
+    "Whole warm-start chains", value=True, key="cmp_chain", help="Runs that continued earlier runs' weights: show every leg's epochs.")
+chart = figures.curves_chart({r.id: chain_history(r.meta)[0] if whole else r.meta.get("history") or {} for r in selected})
 if chart is not None:
     st.altair_chart(chart, width="stretch")
 

@@ -4,6 +4,7 @@ import streamlit as st
 
 from fer import figures
 from fer.evaluate import metrics, per_class_frame
+from fer.runs import chain_history
 from pages import common
 
 st.title("Evaluate")
@@ -68,13 +69,15 @@ if st.button("Open the misclassified faces of this run", key="eval_open_mis"):
     st.switch_page(common.MISCLASSIFIED_PAGE)
 
 st.subheader("Training curves")
-chart = figures.curves_chart({run.id: meta.get("history") or {}})
+whole = bool(meta.get("init_from")) and st.toggle("Whole warm-start chain", value=True, key="eval_chain",
+                                                  help="This run continued earlier runs' weights; show every leg's epochs.")
+history, starts = chain_history(meta) if whole else (meta.get("history") or {}, [1])
+chart = figures.curves_chart({run.id: history}, leg_starts=starts)
 if chart is None:
     st.info("This run has no training history.")
 else:
     st.altair_chart(chart, width="stretch")
-    best = meta.get("best_epoch")
-    st.caption(f"{meta.get('epochs_run', '?')} epoch(s) run" + (f"; the saved weights are from epoch {best} (best val accuracy)." if best else "."))
+    st.caption(figures.curves_caption(meta, whole))
 
 with st.expander("Run details"):
     cfg = meta.get("config") or {}

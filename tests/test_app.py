@@ -318,3 +318,27 @@ def test_a_crash_inside_one_page_is_a_message_and_the_other_pages_keep_working(m
     at.switch_page("pages/data.py")
     at.run()
     assert_clean(at)
+
+
+def test_evaluate_and_compare_draw_a_warm_started_runs_whole_chain(tmp_path, monkeypatch, store_dir):
+    import shutil
+
+    good = RunStore(store_dir).list()[-1]
+    root = tmp_path / "store"
+    shutil.copytree(good.path, root / good.id)
+    meta = json.loads((good.path / "run.json").read_text())
+    earlier = {k: [v[0]] * 4 for k, v in meta["history"].items()}  # a 4-epoch first leg
+    meta["init_from"] = {"run": "first-leg", "epochs_run": 4, "history": earlier}
+    (root / good.id / "run.json").write_text(json.dumps(meta))
+    monkeypatch.setenv("FER_MODELS_DIR", str(root))
+    legs = len(meta["history"]["loss"])
+    at = open_page("evaluate")
+    assert_clean(at)
+    assert at.toggle(key="eval_chain").value
+    assert any(c.value.startswith(f"{4 + legs} epoch(s) in 2 warm-started legs") for c in at.caption), [c.value for c in at.caption]
+    at.toggle(key="eval_chain").set_value(False).run()
+    assert any(c.value.startswith(f"{legs} epoch(s); the saved weights") for c in at.caption)
+    at.switch_page("pages/compare.py")
+    at.run()
+    assert_clean(at)
+    assert at.toggle(key="cmp_chain").value

@@ -163,6 +163,11 @@ def test_warm_start_continues_from_a_saved_run_and_records_its_lineage(trained, 
     np.testing.assert_allclose(conv[0].numpy(), conv_new[conv[0].path].numpy(), atol=1e-5)
     assert meta["init_from"]["run"] == run.id and meta["init_from"]["epochs_run"] == 2
     assert meta["total_epochs"] == 3 and meta["total_wall_time_s"] == pytest.approx(meta["wall_time_s"] + run.meta["wall_time_s"], abs=0.11)
+    # the source's curves travel with the lineage, so the whole chain can be drawn without its folder
+    from fer.runs import chain_history
+    assert meta["init_from"]["history"] == run.meta["history"]
+    history, starts = chain_history(meta)
+    assert starts == [1, 3] and history["val_accuracy"] == run.meta["history"]["val_accuracy"] + meta["history"]["val_accuracy"]
     from fer.errors import ModelConfigError
     with pytest.raises(ModelConfigError, match="width 0.25"):
         train(TrainConfig(arch="mobilenet", width=0.5, epochs=1, init_from=run.id), small_faces, store, save=False)
@@ -333,3 +338,26 @@ def test_continued_and_resumed_trainings_draw_new_batches_not_a_replay(small_fac
     seen.clear()
     resume("stopped", small_faces, store)
     assert len(seen) == 7 and seen != first  # epoch 2 after the resume is not epoch 1 again
+
+
+def test_chain_history_joins_the_legs_oldest_first_and_leaves_unrecorded_legs_blank():
+    from fer.figures import curves_caption, curves_chart, history_frame
+    from fer.runs import chain_history
+
+    leg = lambda *acc: {"loss": [1.0] * len(acc), "accuracy": list(acc)}  # noqa: E731
+    meta = {"history": leg(0.7, 0.8), "best_epoch": 1,
+            "init_from": {"run": "b", "epochs_run": 3,  # recorded before lineage kept histories
+                          "init_from": {"run": "a", "epochs_run": 2, "history": leg(0.4, 0.5)}}}
+    history, starts = chain_history(meta)
+    assert starts == [1, 3, 6]
+    assert history["accuracy"] == [0.4, 0.5, None, None, None, 0.7, 0.8]
+    frame = history_frame({"r": history})
+    acc = frame[frame.metric == "accuracy"].sort_values("epoch")
+    assert list(acc.epoch) == [1, 2, 6, 7] and list(acc.segment) == [0, 0, 1, 1]  # later epochs keep their numbers; no line over the gap
+    caption = curves_caption(meta, whole_chain=True)
+    assert "7 epoch(s) in 3 warm-started legs" in caption and "1 leg(s) ran before" in caption and "epoch 6 " in caption
+    assert curves_caption(meta, whole_chain=False).startswith("2 epoch(s); the saved weights are from epoch 1 ")
+    rules = [layer for c in curves_chart({"r": history}, leg_starts=starts).to_dict()["hconcat"] for layer in c["layer"]
+             if layer["mark"]["type"] == "rule"]
+    assert len(rules) == 2  # one rule chart per metric panel
+    assert chain_history({"history": leg(0.3)}) == ({"accuracy": [0.3], "loss": [1.0]}, [1])
