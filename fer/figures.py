@@ -119,27 +119,19 @@ def confusion_chart(cm, class_names: Sequence[str] = CLASS_NAMES, normalize: boo
 
 def curves_caption(meta: dict, whole_chain: bool) -> str:
     """What the training curves of one run show: epochs, legs, and where the saved weights come from."""
-    from fer.runs import chain_history
+    from fer.runs import chain_history, chain_legs
 
     history, starts = chain_history(meta) if whole_chain else (meta.get("history") or {}, [1])
     epochs = len(next(iter(history.values()), []))
     best = meta.get("best_epoch")
     text = f"{epochs} epoch(s)"
     if len(starts) > 1:
-        missing = sum(1 for leg in _legs(meta) if not leg.get("history"))
+        missing = sum(1 for leg in chain_legs(meta) if not leg.get("history"))
         text += f" in {len(starts)} warm-started legs (grey lines: where each leg began"
         text += f"; {missing} leg(s) ran before histories were kept, left blank)" if missing else ")"
     if best:
         text += f"; the saved weights are from epoch {starts[-1] + best - 1} (best val accuracy of the last leg)"
     return text + "."
-
-
-def _legs(meta):
-    legs, node = [meta], meta.get("init_from")
-    while isinstance(node, dict):
-        legs.append(node)
-        node = node.get("init_from")
-    return legs
 
 
 def curves_chart(histories: dict, height: int = 240, leg_starts=None):

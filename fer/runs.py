@@ -282,6 +282,15 @@ def pid_alive(pid) -> bool:
     return True
 
 
+def chain_legs(meta: dict) -> list:
+    """A run's warm-start chain, oldest leg first: the nested `init_from` records, then the run."""
+    legs, node = [meta], meta.get("init_from")
+    while isinstance(node, dict):
+        legs.append(node)
+        node = node.get("init_from")
+    return legs[::-1]
+
+
 def chain_history(meta: dict):
     """(history, leg_starts): per-epoch history over a run's whole chain of warm-started legs.
 
@@ -291,11 +300,7 @@ def chain_history(meta: dict):
     later epochs keep their true numbers and charts show a gap. `leg_starts` are the 1-based
     epochs where each leg began ([1] for a single-leg run).
     """
-    legs, node = [meta], meta.get("init_from")
-    while isinstance(node, dict):
-        legs.append(node)
-        node = node.get("init_from")
-    legs.reverse()
+    legs = chain_legs(meta)
     keys = sorted({k for leg in legs for k in (leg.get("history") or {})})
     history, starts, epoch = {k: [] for k in keys}, [], 1
     for leg in legs:
