@@ -121,7 +121,7 @@ def curves_caption(meta: dict, whole_chain: bool) -> str:
     """What the training curves of one run show: epochs, legs, and where the saved weights come from."""
     from fer.runs import chain_history, chain_legs
 
-    history, starts = chain_history(meta) if whole_chain else (meta.get("history") or {}, [1])
+    history, starts = chain_history(meta, whole_chain)
     epochs = len(next(iter(history.values()), []))
     best = meta.get("best_epoch")
     text = f"{epochs} epoch(s)"

@@ -291,16 +291,16 @@ def chain_legs(meta: dict) -> list:
     return legs[::-1]
 
 
-def chain_history(meta: dict):
+def chain_history(meta: dict, whole_chain: bool = True):
     """(history, leg_starts): per-epoch history over a run's whole chain of warm-started legs.
 
     A warm-started run's own `history` holds its last leg only. The earlier legs' histories
     come from the nested `init_from` records, oldest first. A leg recorded without its history
     (runs made before lineage kept it) contributes `None` for each of its `epochs_run` epochs, so
     later epochs keep their true numbers and charts show a gap. `leg_starts` are the 1-based
-    epochs where each leg began ([1] for a single-leg run).
+    epochs where each leg began ([1] for a single-leg run). `whole_chain=False`: the last leg only.
     """
-    legs = chain_legs(meta)
+    legs = chain_legs(meta) if whole_chain else [meta]
     keys = sorted({k for leg in legs for k in (leg.get("history") or {})})
     history, starts, epoch = {k: [] for k in keys}, [], 1
     for leg in legs:

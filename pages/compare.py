@@ -46,7 +46,7 @@ selected = [by_id[i] for i in chosen]
 st.subheader("Training curves")
 whole = any(r.meta.get("init_from") for r in selected) and st.toggle(
     "Whole warm-start chains", value=True, key="cmp_chain", help="Runs that continued earlier runs' weights: show every leg's epochs.")
-chart = figures.curves_chart({r.id: chain_history(r.meta)[0] if whole else r.meta.get("history") or {} for r in selected})
+chart = figures.curves_chart({r.id: chain_history(r.meta, whole)[0] for r in selected})
 if chart is not None:
     st.altair_chart(chart, width="stretch")
 

@@ -71,7 +71,7 @@ if st.button("Open the misclassified faces of this run", key="eval_open_mis"):
 st.subheader("Training curves")
 whole = bool(meta.get("init_from")) and st.toggle("Whole warm-start chain", value=True, key="eval_chain",
                                                   help="This run continued earlier runs' weights; show every leg's epochs.")
-history, starts = chain_history(meta) if whole else (meta.get("history") or {}, [1])
+history, starts = chain_history(meta, whole)
 chart = figures.curves_chart({run.id: history}, leg_starts=starts)
 if chart is None:
     st.info("This run has no training history.")
