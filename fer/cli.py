@@ -33,6 +33,7 @@ def _parser():
     t.add_argument("--schedule", choices=("cosine", "plateau", "constant"), default="cosine")
     t.add_argument("--no-augment", dest="augment", action="store_false")
     t.add_argument("--label-smoothing", type=float, default=0.0)
+    t.add_argument("--erasing", type=float, default=0.0, help="chance of random erasing per training face (0 = off)")
     t.add_argument("--class-weights", action="store_true")
     t.add_argument("--patience", type=int, default=8)
     t.add_argument("--seed", type=int, default=0)
@@ -100,7 +101,7 @@ def cmd_train(args, store):
     config = TrainConfig(arch=args.arch, width=args.width, depth=args.depth, batchnorm=args.batchnorm, dropout=args.dropout,
                          activation=args.activation, match_params=match, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.lr, schedule=args.schedule, augment=args.augment,
-                         label_smoothing=args.label_smoothing, class_weights=args.class_weights, patience=args.patience,
+                         label_smoothing=args.label_smoothing, erasing=args.erasing, class_weights=args.class_weights, patience=args.patience,
                          seed=args.seed, max_train_images=args.max_train_images, description=args.description,
                          init_from=args.init_from, teacher=args.teacher, distill_alpha=args.distill_alpha,
                          distill_temperature=args.distill_temperature)

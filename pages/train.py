@@ -23,7 +23,7 @@ def default_depth(arch):
 
 common.widget_defaults({
     "train_arch": "cnn", "train_width": 0.5, "train_bn": True, "train_aug": True, "train_match": 0, "train_epochs": 10,
-    "train_lr": 1e-3, "train_batch": 64, "train_smoothing": 0.0, "train_cap": 0, "train_patience": 8,
+    "train_lr": 1e-3, "train_batch": 64, "train_smoothing": 0.0, "train_erasing": 0.0, "train_cap": 0, "train_patience": 8,
     "train_description": "", "train_teacher": "", "train_alpha": 0.3, "train_temperature": 4.0,
     **{f"train_depth_{a}": default_depth(a) for a in DEPTHS},
 })
@@ -69,10 +69,13 @@ with st.container(border=True):
     lr = c2.select_slider("Learning rate", LRS, key="train_lr", format_func=lambda v: f"{v:g}")
     batch_size = c3.selectbox("Batch size", [32, 64, 128, 256], key="train_batch")
     smoothing = c4.slider("Label smoothing", 0.0, 0.3, step=0.05, key="train_smoothing")
-    c1, c2, c3 = st.columns([1, 1, 2])
+    c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
     cap = c1.number_input("Max training images (0 = all)", 0, max(n_train_all, 1), step=500, key="train_cap")
     patience = c2.number_input("Early-stop patience (0 = off)", 0, 100, key="train_patience")
-    description = c3.text_input("Description (optional)", key="train_description", placeholder="e.g. no BatchNorm ablation")
+    erasing = c3.slider("Random erasing", 0.0, 0.5, step=0.05, key="train_erasing", disabled=not augment,
+                        help="Chance that a training face gets a random patch blanked out (part of the augmentation). "
+                             "Helps once a model overfits; costs accuracy while it underfits.")
+    description = c4.text_input("Description (optional)", key="train_description", placeholder="e.g. no BatchNorm ablation")
 
     runs = common.list_runs()
     teachers = {r.id: r.label for r in runs if r.meta.get("dataset", {}).get("fingerprint") == ds.fingerprint}
@@ -93,7 +96,8 @@ with st.container(border=True):
 
     config = TrainConfig(arch=arch, width=float(width), depth=int(depth), batchnorm=bool(batchnorm), augment=bool(augment),
                          epochs=int(epochs), learning_rate=float(lr), batch_size=int(batch_size),
-                         label_smoothing=float(smoothing), max_train_images=int(cap) or None, patience=int(patience),
+                         label_smoothing=float(smoothing), erasing=float(erasing) if augment else 0.0,
+                         max_train_images=int(cap) or None, patience=int(patience),
                          match_params=int(match) or None, description=description.strip(), teacher=teacher or None,
                          distill_alpha=float(alpha), distill_temperature=float(temperature))
     n_train = min(n_train_all, int(cap)) if cap else n_train_all

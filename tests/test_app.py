@@ -138,6 +138,10 @@ def test_training_from_the_train_page_adds_a_run_and_evaluate_shows_its_confusio
     at.number_input(key="train_epochs").set_value(1)
     at.number_input(key="train_cap").set_value(300)
     at.number_input(key="train_patience").set_value(0)
+    at.checkbox(key="train_aug").uncheck().run()
+    assert at.slider(key="train_erasing").disabled  # erasing is part of the augmentation
+    at.checkbox(key="train_aug").check().run()
+    at.slider(key="train_erasing").set_value(0.2)
     at.run()
     assert any("On this machine this takes about" in c.value for c in at.caption)
     teacher = next(iter(before))  # the fixture's CNN, trained on the same data: distil from it
@@ -158,6 +162,7 @@ def test_training_from_the_train_page_adds_a_run_and_evaluate_shows_its_confusio
     after = {r.id for r in store.list()}
     assert after - before == {job.run_id}
     assert store.get(job.run_id).meta["teacher"]["run"] == teacher and store.get(job.run_id).meta["teacher"]["alpha"] == 0.5
+    assert store.get(job.run_id).meta["config"]["erasing"] == 0.2
 
     # the new run is listed first and Evaluate shows its confusion matrix
     at.switch_page("pages/evaluate.py")

@@ -1,4 +1,5 @@
 """`python -m fer` end to end: summary, train, list, evaluate, and one-line errors."""
+import json
 import os
 import subprocess
 import sys
@@ -30,9 +31,10 @@ def test_summary_prints_layers_and_counts(dirs):
 def test_train_list_evaluate_end_to_end(dirs):
     models, cache = dirs
     out = fer("train", "--arch", "cnn", "--width", "0.25", "--epochs", "1", "--max-train-images", "300", "--run-id", "cli-run",
-              models=models, cache=cache)
+              "--erasing", "0.5", models=models, cache=cache)
     assert out.returncode == 0, out.stderr
     assert "saved run cli-run" in out.stdout
+    assert json.loads((models / "cli-run" / "run.json").read_text())["config"]["erasing"] == 0.5
     assert "epoch 1/1" in out.stderr and "Generated demo faces" in out.stderr
     listed = fer("list", models=models, cache=cache)
     assert listed.returncode == 0 and "cli-run" in listed.stdout and "test" in listed.stdout
@@ -60,6 +62,8 @@ def test_malformed_csv_is_one_line_naming_the_row(dirs, tmp_path):
     (("train", "--width", "0"), "width must be"),
     (("train", "--teacher", "no-such-teacher"), "no run 'no-such-teacher'"),
     (("train", "--teacher", "x", "--distill-alpha", "1.5"), "distillation alpha must be in [0, 1]"),
+    (("train", "--erasing", "1.5"), "random erasing is a chance per face, in [0, 1]"),
+    (("train", "--no-augment", "--erasing", "0.2"), "random erasing is part of the augmentation"),
 ])
 def test_user_errors_exit_2_without_traceback(dirs, args, expected):
     out = fer(*args, models=dirs[0], cache=dirs[1])

@@ -274,6 +274,26 @@ def test_training_batches_mix_every_class_through_the_whole_epoch():
             assert np.all(np.abs(counts - per_class / 7) < 120), counts  # ~5 standard deviations
 
 
+def test_random_erasing_blanks_a_patch_of_each_face_only_when_asked():
+    """On a flat grey face flips, shifts, zooms and rotations (nearest fill) change no pixel, so
+    any change is an erased patch: none without erasing, one in every face at a chance of 1."""
+    from fer.errors import ModelConfigError
+    from fer.train import make_dataset
+
+    images, labels = np.full((64, 48, 48), 128, np.uint8), np.zeros(64, np.int64)
+    plain = np.concatenate([x.numpy() for x, _ in make_dataset(images, labels, 32, augment=True, seed=1)])
+    assert np.all(plain == 128)
+    erased = np.concatenate([x.numpy() for x, _ in make_dataset(images, labels, 32, augment=True, seed=1, erasing=1.0)])
+    changed = (erased != 128).reshape(len(erased), -1)
+    assert changed.any(axis=1).all()  # every face has a patch
+    assert 0.005 < changed.mean() < 0.5  # a patch, not the whole face
+    assert erased.min() >= 0 and erased.max() <= 255  # still in the model's input range
+    with pytest.raises(ModelConfigError, match="chance per face"):
+        TrainConfig(erasing=1.5).validate()
+    with pytest.raises(ModelConfigError, match="part of the augmentation"):
+        TrainConfig(erasing=0.2, augment=False).validate()
+
+
 def test_the_curves_best_val_accuracy_is_what_the_saved_model_scores(tmp_path):
     """Precise BatchNorm before each validation: the val accuracy the curves show for the best
     epoch is the saved model's, not a figure several points off from lagging statistics
