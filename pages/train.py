@@ -74,7 +74,7 @@ with st.container(border=True):
     patience = c2.number_input("Early-stop patience (0 = off)", 0, 100, key="train_patience")
     erasing = c3.slider("Random erasing", 0.0, 0.5, step=0.05, key="train_erasing", disabled=not augment,
                         help="Chance that a training face gets a random patch blanked out (part of the augmentation). "
-                             "Helps once a model overfits; costs accuracy while it underfits.")
+                             "Meant for a model that overfits; costs accuracy while it underfits.")
     description = c4.text_input("Description (optional)", key="train_description", placeholder="e.g. no BatchNorm ablation")
 
     runs = common.list_runs()
