@@ -13,7 +13,7 @@ import math
 import keras
 from keras import layers
 
-from fer import IMAGE_SIZE, NUM_CLASSES
+from fer import DEFAULT_DEPTH, IMAGE_SIZE, NUM_CLASSES
 from fer.errors import ModelConfigError  # noqa: F401 - re-exported
 
 LAST_CONV = "last_conv"
@@ -51,7 +51,7 @@ def _head(x, dropout):
     return layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
 
 
-def build_cnn(width=1.0, depth=4, batchnorm=True, dropout=0.3, activation="relu", dense_units=256):
+def build_cnn(width=1.0, depth=DEFAULT_DEPTH["cnn"], batchnorm=True, dropout=0.3, activation="relu", dense_units=256):
     """VGG-style: `depth` blocks of (conv-BN-act) x2 + max-pool, then a dense head."""
     if not 2 <= depth <= 5:
         raise ModelConfigError(f"cnn depth must be 2..5 blocks, got {depth}")
@@ -77,7 +77,7 @@ def build_cnn(width=1.0, depth=4, batchnorm=True, dropout=0.3, activation="relu"
     return keras.Model(inputs, _head(x, dropout), name=f"cnn_w{width:g}")
 
 
-def build_mobilenet(width=1.0, depth=3, batchnorm=True, dropout=0.2, activation="leaky_relu"):
+def build_mobilenet(width=1.0, depth=DEFAULT_DEPTH["mobilenet"], batchnorm=True, dropout=0.2, activation="leaky_relu"):
     """The course's compressed model: depthwise 3x3 -> BN -> act -> pointwise 1x1 -> BN blocks.
 
     The stem convolution has stride 2: depthwise convolutions at full 48x48 are slow on CPU
@@ -149,7 +149,7 @@ def solve_dnn_units(match_params, layers_count=3, batchnorm=True, activation="re
     return units, last
 
 
-def build_dnn(width=1.0, depth=3, batchnorm=True, dropout=0.3, activation="relu", units=512, match_params=None):
+def build_dnn(width=1.0, depth=DEFAULT_DEPTH["dnn"], batchnorm=True, dropout=0.3, activation="relu", units=512, match_params=None):
     """A plain multilayer perceptron on the flattened face: the course's CNN-vs-DNN baseline.
 
     `match_params=N` solves the hidden width so the count is as close to N as the layer

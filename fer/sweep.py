@@ -202,12 +202,17 @@ def sweep_for(store) -> Sweep:
 
 
 def scatter_frame(runs):
-    """One row per run: id, arch, width, params, test accuracy, on-disk size of model.keras.
+    """One row per run: id, arch, width, params, test accuracy, on-disk size of model.keras, and
+    `variant`: how it differs from the run it is an ablation of ("no BatchNorm"; "" for the rest).
 
     Runs without a numeric test accuracy or parameter count are left out (nothing to plot).
     """
     import pandas as pd
 
+    from fer.ablation import variant_labels
+
+    runs = list(runs)
+    variants = variant_labels(runs)
     rows = []
     for run in runs:
         meta = run.meta
@@ -221,8 +226,9 @@ def scatter_frame(runs):
         rows.append({"run": run.id, "arch": str(meta.get("arch", "?")), "width": float(meta.get("width") or 0),
                      "params": int(params), "test_accuracy": float(acc), "size_bytes": int(size),
                      "size_kb": round(size / 1024, 1), "epochs": meta.get("epochs_run"),
-                     "created": meta.get("created", "")})
-    df = pd.DataFrame(rows, columns=["run", "arch", "width", "params", "test_accuracy", "size_bytes", "size_kb", "epochs", "created"])
+                     "created": meta.get("created", ""), "variant": variants.get(run.id, "")})
+    df = pd.DataFrame(rows, columns=["run", "arch", "width", "params", "test_accuracy", "size_bytes", "size_kb", "epochs",
+                                     "created", "variant"])
     return df.sort_values(["arch", "params"]).reset_index(drop=True)
 
 

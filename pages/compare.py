@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from fer import figures
+from fer.ablation import find_ablations
 from fer.evaluate import metrics
 from fer.runs import chain_history
 from pages import common
@@ -36,6 +37,16 @@ by_id = {r.id: r for r in runs}
 previous = [i for i in st.session_state.get("cmp_selected", []) if i in by_id]
 if "cmp_runs" not in st.session_state or any(i not in by_id for i in st.session_state["cmp_runs"]):
     st.session_state["cmp_runs"] = previous or [r.id for r in runs[:3]]
+ablations = find_ablations(runs)
+if ablations:
+    def _select_ablation():
+        picked = st.session_state.get("cmp_ablation")
+        if picked is not None:
+            st.session_state["cmp_runs"] = [r.id for r in ablations[picked].runs]
+
+    st.selectbox("Ablation sets in your runs (trained alike but for BatchNorm, augmentation or depth)",
+                 range(len(ablations)), index=None, key="cmp_ablation", on_change=_select_ablation,
+                 format_func=lambda i: ablations[i].label, placeholder="Select one to compare its runs")
 chosen = st.multiselect("Runs", list(by_id), key="cmp_runs", format_func=lambda i: by_id[i].label)
 st.session_state["cmp_selected"] = chosen
 if not chosen:
@@ -94,6 +105,14 @@ if len(member_probs) >= 2:
                 f"({'+' if gain >= 0 else ''}{100 * gain:.1f} points).")
 elif len(selected) == 1:
     st.caption("Select two or more runs to score their ensemble.")
+
+accuracy = {row["run"]: row["test accuracy"] for row in rows if row["test accuracy"] is not None}
+for ablation in ablations:
+    effects = ablation.effects(accuracy)
+    if effects:
+        st.markdown(f"**Ablation** ({ablation.label}): against the baseline `{ablation.baseline.id}` "
+                    f"({100 * accuracy[ablation.baseline.id]:.1f}% test), "
+                    + "; ".join(f"{diff}: **{points:+.1f}** points" for diff, points in effects) + ".")
 
 scatter = frame[frame["arch"] != "ensemble"].dropna(subset=["params", "test accuracy"])
 if len(scatter) >= 2:

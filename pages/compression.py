@@ -258,7 +258,7 @@ def scatter_chart(frame):
         size=alt.Size("size_kb:Q", title=".keras size (KB)", scale=alt.Scale(range=[40, 600])),
         shape=alt.Shape("arch:N", title="architecture"),
         tooltip=["run", "arch", alt.Tooltip("width:Q", format="g"), alt.Tooltip("params:Q", format=","),
-                 alt.Tooltip("test_accuracy:Q", format=".1%"), alt.Tooltip("size_kb:Q", title="KB")],
+                 alt.Tooltip("test_accuracy:Q", format=".1%"), alt.Tooltip("size_kb:Q", title="KB"), "variant"],
     )
     return (lines + points).properties(height=380)
 
@@ -290,6 +290,12 @@ def scatter_section():
     snap = sweep.snapshot()
     frame = _sweep.scatter_frame(common.runs_for_dataset(dataset))
     sweep_status(snap)
+    variants = frame[frame.variant != ""]
+    if len(variants) and not st.toggle(f"Include {len(variants)} ablation run(s)", key="scatter_variants",
+                                       help="Runs with BatchNorm or augmentation off or another depth ("
+                                            + ", ".join(variants.run) + "). They differ in more than width, "
+                                            "so they are left out of the width scatter unless you ask."):
+        frame = frame[frame.variant == ""]
     if frame.empty:
         st.info("No runs with a test accuracy on this data set yet: start a sweep below.")
     else:

@@ -1,7 +1,7 @@
 """Train: pick a configuration, train in the background (fer.jobs), watch live progress."""
 import streamlit as st
 
-from fer import figures
+from fer import DEFAULT_DEPTH, figures
 from fer import jobs as fjobs
 from fer.train import TrainConfig
 from pages import common
@@ -14,18 +14,12 @@ n_train_all = int(len(ds.indices("train")))
 DEPTHS = {"cnn": (2, 5), "dnn": (1, 10), "mobilenet": (2, 4)}
 WIDTHS = {"cnn": 2.0, "dnn": 4.0, "mobilenet": 2.0}
 LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
-# fer.models.default_depth, without importing TensorFlow for this page (tests check they agree)
-DEFAULT_DEPTH = {"cnn": 4, "dnn": 3, "mobilenet": 3}
-
-
-def default_depth(arch):
-    return DEFAULT_DEPTH[arch]
 
 common.widget_defaults({
     "train_arch": "cnn", "train_width": 0.5, "train_bn": True, "train_aug": True, "train_match": 0, "train_epochs": 10,
     "train_lr": 1e-3, "train_batch": 64, "train_smoothing": 0.0, "train_erasing": 0.0, "train_cap": 0, "train_patience": 8,
     "train_description": "", "train_teacher": "", "train_alpha": 0.3, "train_temperature": 4.0,
-    **{f"train_depth_{a}": default_depth(a) for a in DEPTHS},
+    **{f"train_depth_{a}": DEFAULT_DEPTH[a] for a in DEPTHS},
 })
 
 # A request from the Models page ("Retrain at this width") pre-fills the form.

@@ -347,3 +347,26 @@ def test_evaluate_and_compare_draw_a_warm_started_runs_whole_chain(tmp_path, mon
     at.run()
     assert_clean(at)
     assert at.toggle(key="cmp_chain").value
+
+
+def test_compare_selects_an_ablation_set_and_states_each_switchs_effect(tmp_path, monkeypatch, store_dir):
+    """A run trained like the fixture's but without BatchNorm: Compare offers the pair as an
+    ablation set, selects both, and states the difference in test accuracy its table shows."""
+    import shutil
+
+    base = RunStore(store_dir).list()[-1]
+    root = tmp_path / "store"
+    shutil.copytree(base.path, root / base.id)
+    train(TrainConfig(arch="cnn", width=0.25, epochs=1, max_train_images=300, patience=0, batchnorm=False,
+                      description="without BatchNorm"), load_dataset("synthetic"), RunStore(root), run_id="nobn")
+    monkeypatch.setenv("FER_MODELS_DIR", str(root))
+    at = open_page("compare", cmp_runs=[base.id])
+    assert_clean(at)
+    box = at.selectbox(key="cmp_ablation")
+    assert box.options == ["cnn width 0.25, 1 epochs: baseline vs no BatchNorm"]
+    box.select_index(0).run()
+    assert_clean(at)
+    assert at.multiselect(key="cmp_runs").value == [base.id, "nobn"]
+    table = at.dataframe[0].value.set_index("run")["test accuracy"]
+    points = 100 * (table["nobn"] - table[base.id])
+    assert any(f"no BatchNorm: **{points:+.1f}** points" in m.value for m in at.markdown), [m.value for m in at.markdown]

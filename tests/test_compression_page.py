@@ -89,7 +89,8 @@ def test_sweep_button_starts_a_background_sweep_whose_run_becomes_a_point(app, s
     def fake_train(config, dataset, store_, progress=None, cancel=None):
         """Stands in for fer.train.train: saves a copy of an existing run as the new width."""
         calls.append((config.arch, config.width, config.epochs))
-        meta = {**template.meta, "arch": config.arch, "width": config.width, "params": 12345, "test_accuracy": 0.5}
+        meta = {**template.meta, "arch": config.arch, "width": config.width, "params": 12345, "test_accuracy": 0.5,
+                "config": {**template.meta["config"], "arch": config.arch, "width": config.width, "epochs": config.epochs}}
         return store_.save(f"sweep-{config.arch}-{config.width:g}", template.load_model(), meta)
 
     sweep = sweep_for(store)
@@ -140,3 +141,27 @@ def test_page_without_runs_still_offers_the_sweep(tmp_path, monkeypatch):
     assert any("No trained model" in w.value for w in at.warning)
     assert at.button(key="sweep_go") is not None
     assert not at.get("vega_lite_chart")  # nothing to plot yet
+
+
+def test_ablation_variants_stay_out_of_the_width_scatter_until_asked(app, store_dir):
+    """A run trained like another but without BatchNorm is an ablation, not a width point."""
+    import json
+
+    template = sorted(p for p in store_dir.iterdir() if (p / "run.json").is_file())[0]
+    variant = store_dir / "variant-nobn"
+    shutil.copytree(template, variant)
+    meta = json.loads((variant / "run.json").read_text())
+    meta["options"]["batchnorm"] = meta["config"]["batchnorm"] = False
+    (variant / "run.json").write_text(json.dumps(meta))
+    try:
+        at = app.run()
+        assert not at.exception
+        assert "variant-nobn" not in set(_scatter_points(at)["run"])
+        toggle = at.toggle(key="scatter_variants")
+        assert toggle.label == "Include 1 ablation run(s)"
+        toggle.set_value(True).run()
+        assert not at.exception
+        points = _scatter_points(at)
+        assert dict(zip(points.run, points.variant))["variant-nobn"] == "no BatchNorm"
+    finally:
+        shutil.rmtree(variant, ignore_errors=True)
