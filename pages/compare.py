@@ -4,21 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from fer import figures
-from fer.ablation import find_ablations
+from fer.ablation import find_ablations, switches
 from fer.evaluate import metrics
 from fer.runs import chain_history
 from pages import common
-
-
-
-def _default_depth(arch):
-    from fer.models import default_depth
-
-    try:
-        return default_depth(arch)
-    except KeyError:
-        return None
-
 
 st.title("Compare runs")
 st.markdown(
@@ -65,8 +54,6 @@ _, labels = ds.split("test")
 rows, member_probs, problems = [], [], []
 for r in selected:
     m = r.meta
-    cfg = m.get("config") or {}
-    opts = m.get("options") or {}
     try:
         probs = common.test_probs(r, ds)
     except Exception as exc:  # noqa: BLE001 - one broken run must not hide the others
@@ -77,8 +64,7 @@ for r in selected:
         member_probs.append(probs)
     rows.append({
         "run": r.id, "arch": m.get("arch"), "width": m.get("width"), "params": m.get("params"),
-        "depth": opts.get("depth") or cfg.get("depth") or _default_depth(m.get("arch")), "batchnorm": opts.get("batchnorm", cfg.get("batchnorm")),
-        "augment": cfg.get("augment"), "epochs": m.get("epochs_run"),
+        **switches(m), "epochs": m.get("epochs_run"),
         "val accuracy": m.get("val_accuracy"), "test accuracy": acc,
         "s/epoch": m.get("seconds_per_epoch"), "description": m.get("description", ""),
     })
