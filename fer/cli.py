@@ -55,6 +55,7 @@ def _parser():
     f.add_argument("--data", default=None)
 
     sub.add_parser("list", help="list saved runs with their accuracy")
+    sub.add_parser("ablations", help="runs trained alike but for BatchNorm, augmentation or depth, with each effect")
 
     e = sub.add_parser("evaluate", help="evaluate a saved run on a data set's test split")
     e.add_argument("run_id")
@@ -162,6 +163,34 @@ def cmd_list(args, store):
                   f"python -m fer resume {run_id}  (or save it as it is: python -m fer finish {run_id})")
 
 
+def cmd_ablations(args, store):
+    from fer.ablation import find_ablations
+
+    runs = store.list()
+    sets = find_ablations(runs)
+    if not sets:
+        print(f"no ablation sets among the {len(runs)} run(s) in {store.root}: train a run again with only "
+              "--no-batchnorm, --no-augment or --depth changed")
+    for ablation in sets:
+        test = {r.id: r.meta.get("test_accuracy") for r in ablation.runs}
+        val = {r.id: r.meta.get("val_accuracy") for r in ablation.runs}
+        base = ablation.baseline
+        print(f"{ablation.label} ({(base.meta.get('dataset') or {}).get('name', '?')})")
+        print(f"  {'baseline':18s} {base.id:40s} test {_pct(test[base.id])}  val {_pct(val[base.id])}")
+        test_effects, val_effects = dict(ablation.effects(test)), dict(ablation.effects(val))
+        for run, diff in ablation.variants:
+            print(f"  {diff:18s} {run.id:40s} test {_pct(test[run.id])} ({_points(test_effects.get(diff))})  "
+                  f"val {_pct(val[run.id])} ({_points(val_effects.get(diff))})")
+
+
+def _pct(value):
+    return "  n/a " if not isinstance(value, (int, float)) else f"{100 * value:5.2f}%"
+
+
+def _points(value):
+    return "n/a" if value is None else f"{value:+.2f} points"
+
+
 def cmd_evaluate(args, store):
     from fer.evaluate import evaluate, per_class_frame
     from fer import CLASS_NAMES
@@ -195,7 +224,7 @@ def cmd_summary(args, store):
     print(f"total {counts['total']:,}  trainable {counts['trainable']:,}  non-trainable {counts['non_trainable']:,}")
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "evaluate": cmd_evaluate, "summary": cmd_summary}
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "evaluate": cmd_evaluate, "summary": cmd_summary}
 
 
 def main(argv=None) -> int:

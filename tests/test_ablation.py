@@ -89,3 +89,28 @@ def test_shipped_runs_answer_the_batchnorm_and_augmentation_question():
     for run in sets[0].runs:
         assert run.meta["dataset"]["name"] == "fer2013"
         assert isinstance(run.meta.get("test_accuracy"), float)
+
+
+def test_cli_prints_each_ablation_with_its_effect_in_points(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    for run, test, val in ((_run("base", epochs=5), 0.60, 0.61), (_run("nobn", epochs=5, batchnorm=False), 0.5525, 0.58)):
+        folder = tmp_path / run.id
+        folder.mkdir()
+        (folder / "model.keras").write_bytes(b"not read by this command")
+        (folder / "run.json").write_text(json.dumps({**run.meta, "id": run.id, "params": 1, "test_accuracy": test,
+                                                     "val_accuracy": val, "dataset": {"fingerprint": "abc", "name": "demo"}}))
+    env = {**os.environ, "FER_MODELS_DIR": str(tmp_path), "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-m", "fer", "ablations"], capture_output=True, text=True, env=env, cwd=root)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "cnn width 0.5, 5 epochs: baseline vs no BatchNorm (demo)"
+    assert "base" in lines[1] and "test 60.00%" in lines[1] and "val 61.00%" in lines[1]
+    assert "nobn" in lines[2] and "test 55.25% (-4.75 points)" in lines[2] and "val 58.00% (-3.00 points)" in lines[2]
+    (tmp_path / "nobn").rename(tmp_path / ".hidden")
+    out = subprocess.run([sys.executable, "-m", "fer", "ablations"], capture_output=True, text=True, env=env, cwd=root)
+    assert out.returncode == 0 and out.stdout.startswith("no ablation sets among the 1 run(s)")
