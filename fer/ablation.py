@@ -92,7 +92,8 @@ def find_ablations(runs) -> list:
     """Sets of runs trained alike except for their switches, largest first.
 
     The baseline of a set is the member with the most switched on (BatchNorm, augmentation, the
-    default depth). Of runs with identical switches (repeats) only the first counts.
+    default depth); the others follow in a fixed order (BatchNorm off first, then augmentation
+    off, then depths ascending). Of runs with identical switches (repeats) only the first counts.
     """
     groups: dict = {}
     for run in runs:
@@ -108,7 +109,8 @@ def find_ablations(runs) -> list:
         if len(distinct) < 2:
             continue
         baseline = max(distinct, key=_fullness)
-        found.append(Ablation(baseline, [(r, difference(r.meta, baseline.meta)) for r in distinct if r is not baseline]))
+        others = sorted((r for r in distinct if r is not baseline), key=lambda r: tuple(switches(r.meta).values()))
+        found.append(Ablation(baseline, [(r, difference(r.meta, baseline.meta)) for r in others]))
     found.sort(key=lambda a: (-len(a.variants), a.baseline.id))
     return found
 

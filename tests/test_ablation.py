@@ -21,10 +21,10 @@ def _run(run_id, fingerprint="abc", **config):
 
 def test_runs_differing_only_in_switches_form_one_ablation_with_the_full_recipe_as_baseline():
     runs = [
-        _run("nobn", batchnorm=False, epochs=5),
-        _run("base", epochs=5),
-        _run("noaug", augment=False, epochs=5),
         _run("shallow", depth=3, epochs=5),
+        _run("noaug", augment=False, epochs=5),
+        _run("base", epochs=5),
+        _run("nobn", batchnorm=False, epochs=5),
         _run("explicit-default-depth", depth=4, epochs=5),  # the Train page always sets depth: a repeat of base
         _run("longer", epochs=6, batchnorm=False),  # another recipe: not an ablation of base
         _run("other-data", fingerprint="xyz", augment=False, epochs=5),
