@@ -80,11 +80,11 @@ def test_scatter_frame_marks_ablation_variants(tmp_path):
 
 
 def test_shipped_runs_answer_the_batchnorm_and_augmentation_question():
-    """models/ ships a FER2013 ablation (course A.3): one baseline, BatchNorm off, augmentation off."""
+    """models/ ships a FER2013 ablation (course A.3 and the one-block-fewer/more question)."""
     from fer.runs import RunStore
 
     runs, _ = RunStore(MODELS).scan()
-    sets = [a for a in find_ablations(runs) if {d for _, d in a.variants} >= {"no BatchNorm", "no augmentation"}]
+    sets = [a for a in find_ablations(runs) if {d for _, d in a.variants} >= {"no BatchNorm", "no augmentation", "depth 3", "depth 5"}]
     assert sets, "no shipped ablation of BatchNorm and augmentation"
     for run in sets[0].runs:
         assert run.meta["dataset"]["name"] == "fer2013"
