@@ -116,7 +116,12 @@ class RunStore:
 
     # -- reading -------------------------------------------------------------
     def scan(self):
-        """(runs sorted newest first, broken folders with reasons)."""
+        """(runs, broken folders with reasons): featured runs first, then newest first.
+
+        A run.json with `"featured": true` (the main models shipped in models/) comes first, so
+        every page's run picker opens on a good model rather than on whichever run was trained
+        last; runs a user trains come right after them, newest first.
+        """
         runs, broken = [], []
         if not self.root.is_dir():
             return runs, broken
@@ -127,7 +132,7 @@ class RunStore:
                 runs.append(self._read(entry))
             except RunError as exc:
                 broken.append(BrokenRun(entry.name, entry, str(exc)))
-        runs.sort(key=lambda r: r.meta.get("created", ""), reverse=True)
+        runs.sort(key=lambda r: (r.meta.get("featured") is True, str(r.meta.get("created", ""))), reverse=True)
         return runs, broken
 
     def list(self):

@@ -80,6 +80,19 @@ def test_broken_run_folders_are_listed_with_reasons_not_fatal(trained, tmp_path)
         store.get("bad-model").load_model()
 
 
+def test_featured_runs_list_first_then_newest_first(tmp_path):
+    """The shipped main models open every run picker; the user's own runs follow, newest first."""
+    store = RunStore(tmp_path)
+    for run_id, created, extra in (("old-featured", "2026-01-01T00:00:00", {"featured": True}),
+                                   ("newest", "2026-03-01T00:00:00", {}), ("middle", "2026-02-01T00:00:00", {}),
+                                   ("string-flag", "2026-04-01T00:00:00", {"featured": "yes"})):
+        (tmp_path / run_id).mkdir()
+        (tmp_path / run_id / "model.keras").write_bytes(b"x")
+        (tmp_path / run_id / "run.json").write_text(json.dumps(
+            {"id": run_id, "arch": "cnn", "params": 1, "test_accuracy": 0.5, "created": created, **extra}))
+    assert [r.id for r in store.list()] == ["old-featured", "string-flag", "newest", "middle"]
+
+
 @pytest.mark.parametrize("bad", ["../etc", "a/b", ".hidden", "", "x" * 200, "runs/../../x"])
 def test_run_ids_cannot_escape_the_store(bad):
     with pytest.raises(RunError, match="invalid run id"):
@@ -381,3 +394,11 @@ def test_chain_history_joins_the_legs_oldest_first_and_leaves_unrecorded_legs_bl
              if layer["mark"]["type"] == "rule"]
     assert len(rules) == 2  # one rule chart per metric panel
     assert chain_history({"history": leg(0.3)}) == ({"accuracy": [0.3], "loss": [1.0]}, [1])
+
+
+def test_shipped_store_opens_on_the_main_cnn_then_the_main_mobilenet():
+    from pathlib import Path
+
+    runs = RunStore(Path(__file__).resolve().parents[1] / "models").list()
+    assert [(r.meta["arch"], r.meta.get("featured")) for r in runs[:2]] == [("cnn", True), ("mobilenet", True)]
+    assert runs[0].meta["test_accuracy"] == max(r.meta["test_accuracy"] for r in runs)
