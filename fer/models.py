@@ -195,9 +195,7 @@ def build_model(arch: str, width: float = 1.0, **options) -> keras.Model:
 
 
 def default_depth(arch: str) -> int:
-    import inspect
-
-    return inspect.signature(_BUILDERS[arch]).parameters["depth"].default
+    return DEFAULT_DEPTH[arch]
 
 
 def summary_table(model: keras.Model):
