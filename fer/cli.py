@@ -56,6 +56,7 @@ def _parser():
 
     sub.add_parser("list", help="list saved runs with their accuracy")
     sub.add_parser("ablations", help="runs trained alike but for BatchNorm, augmentation or depth, with each effect")
+    sub.add_parser("answers", help="the course's questions answered from the saved runs, one line each")
 
     e = sub.add_parser("evaluate", help="evaluate a saved run on a data set's test split")
     e.add_argument("run_id")
@@ -183,6 +184,24 @@ def cmd_ablations(args, store):
                   f"val {_pct(val[run.id])} ({_points(val_effects.get(diff))})")
 
 
+def cmd_answers(args, store):
+    from fer.answers import COURSE_REPORTED, course_answers, group_by_dataset
+
+    runs = store.list()
+    groups = group_by_dataset(runs)
+    if not groups:
+        print(f"no saved runs in {store.root}: train some first (python -m fer train ...)")
+    for group in groups:
+        print(f"{group.label}{f': {group.origin}' if group.origin else ''}")
+        found = course_answers(group.runs)
+        if not found:
+            print("  no question answered yet: these runs have no test accuracy")
+        for key, text in found.items():
+            print(f"  {key:10s} {text.replace('**', '').replace('`', '')}")
+            if key in COURSE_REPORTED:
+                print(f"  {'':10s} course: {COURSE_REPORTED[key]}")
+
+
 def _pct(value):
     return "  n/a " if not isinstance(value, (int, float)) else f"{100 * value:5.2f}%"
 
@@ -224,7 +243,7 @@ def cmd_summary(args, store):
     print(f"total {counts['total']:,}  trainable {counts['trainable']:,}  non-trainable {counts['non_trainable']:,}")
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "evaluate": cmd_evaluate, "summary": cmd_summary}
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "summary": cmd_summary}
 
 
 def main(argv=None) -> int:

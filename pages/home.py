@@ -2,6 +2,7 @@
 import pandas as pd
 import streamlit as st
 
+from fer import answers as _answers
 from pages import common
 
 st.title("FER workbench")
@@ -33,41 +34,62 @@ if not runs:
 
 QUESTIONS = [
     ("Assignment A — CNN vs DNN, and looking inside", [
-        ("A CNN: architecture, training, accuracy", "Layer tables and parameter counts, width sliders, then train it.",
+        ("cnn", "A CNN: architecture, training, accuracy", "Layer tables and parameter counts, width sliders, then train it.",
          [("pages/models.py", "Models"), ("pages/train.py", "Train"), ("pages/evaluate.py", "Evaluate")]),
-        ("A DNN with about the CNN's parameter count: how much worse?",
+        ("dnn", "A DNN with about the CNN's parameter count: how much worse?",
          "The CNN and a parameter-matched DNN side by side; train both and compare their curves and accuracy.",
          [("pages/models.py", "Models"), ("pages/compare.py", "Compare runs")]),
-        ("Do BatchNorm and augmentation help?",
+        (("batchnorm", "augment"), "Do BatchNorm and augmentation help?",
          "Toggle them on the Train page, or pick an ablation set on Compare runs: it states each switch's effect in "
          "points (the FER2013 runs shipped in models/ include one).",
          [("pages/train.py", "Train"), ("pages/compare.py", "Compare runs")]),
-        ("Which classes get confused?", "Confusion matrices (counts and row-normalised) and the faces behind each cell.",
+        ("confusion", "Which classes get confused?", "Confusion matrices (counts and row-normalised) and the faces behind each cell.",
          [("pages/evaluate.py", "Evaluate"), ("pages/misclassified.py", "Misclassified")]),
-        ("Where does the model look?", "Saliency maps for any face.", [("pages/saliency.py", "Saliency")]),
-        ("What does a filter respond to?", "Gradient ascent on a chosen filter, and its output on a real face.",
+        (None, "Where does the model look?", "Saliency maps for any face.", [("pages/saliency.py", "Saliency")]),
+        (None, "What does a filter respond to?", "Gradient ascent on a chosen filter, and its output on a real face.",
          [("pages/filters.py", "Filters")]),
-        ("Ablations: one conv block more or less, BatchNorm on/off",
+        ("depth", "Ablations: one conv block more or less, BatchNorm on/off",
          "Training curves, accuracy and summaries side by side; Compare runs finds the runs trained alike but for one switch.",
          [("pages/compare.py", "Compare runs"), ("pages/models.py", "Models")]),
-        ("Does an ensemble beat its members?", "Average the probabilities of several runs.",
+        (None, "Does an ensemble beat its members?", "Average the probabilities of several runs.",
          [("pages/compare.py", "Compare runs")]),
     ]),
     ("Assignment B — model compression", [
-        ("The compressed model vs the assignment-A model", "Architecture, parameters, accuracy.",
+        ("compressed", "The compressed model vs the assignment-A model", "Architecture, parameters, accuracy.",
          [("pages/compression.py", "Compression")]),
-        ("MobileNet and plain CNN: parameters vs accuracy", "Train several widths; scatter parameters against accuracy.",
+        ("scatter", "MobileNet and plain CNN: parameters vs accuracy", "Train several widths; scatter parameters against accuracy.",
          [("pages/compression.py", "Compression"), ("pages/compare.py", "Compare runs")]),
-        ("Which wins at equal, small parameter counts?", "Compare MobileNet and CNN runs of similar size.",
+        ("equal", "Which wins at equal, small parameter counts?", "Compare MobileNet and CNN runs of similar size.",
          [("pages/compression.py", "Compression"), ("pages/compare.py", "Compare runs")]),
     ]),
 ]
 
+groups = _answers.group_by_dataset(runs)
+found = {}
+if groups:
+    group = groups[0]
+    if len(groups) > 1:
+        picked = st.selectbox("Answer the questions from the runs trained on", range(len(groups)), key="home_answers_data",
+                              format_func=lambda i: groups[i].label, help="Each data set's runs answer separately: "
+                              "accuracies on different data do not compare.")
+        group = groups[picked]
+    found = _answers.course_answers(group.runs)
+    if found:
+        st.caption(f"Answers (📊) come from the saved runs' records, trained on **{group.name}**"
+                   f"{f' ({group.origin})' if group.origin else ''}; the linked pages show them live. "
+                   "The course's students' figures follow each answer.")
+
 for section, items in QUESTIONS:
     st.subheader(section)
-    for question, answer, links in items:
+    for keys, question, how, links in items:
         left, right = st.columns([3, 2])
-        left.markdown(f"**{question}**  \n{answer}")
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        lines = [f"**{question}**  \n{how}"]
+        for key in keys:
+            if key in found:
+                course = _answers.COURSE_REPORTED.get(key)
+                lines.append(f"📊 {found[key]}" + (f" *Course: {course}.*" if course else ""))
+        left.markdown("  \n".join(lines))
         with right:
             cols = st.columns(len(links))
             for col, (path, label) in zip(cols, links):
