@@ -92,8 +92,9 @@ def choose_face(ds):
         return got
     if source == "From the data set":
         c1, c2 = st.columns(2)
-        split = c1.selectbox("Split", [s for s in SPLITS if len(ds.indices(s))] or list(SPLITS), index=0,
-                             key="sal_split")
+        splits = [s for s in SPLITS if len(ds.indices(s))] or list(SPLITS)
+        # test faces by default, as on Filters and Misclassified: the model never trained on them
+        split = c1.selectbox("Split", splits, index=splits.index("test") if "test" in splits else 0, key="sal_split")
         n = len(ds.indices(split))
         if n == 0:
             st.warning(f"The {split} split is empty.")
