@@ -248,7 +248,10 @@ def course_answers(runs) -> dict:
     runs = list(runs)
     found = {}
     for key in QUESTIONS:
-        text = _ANSWERS[key](runs)
+        try:
+            text = _ANSWERS[key](runs)
+        except (TypeError, ValueError, KeyError, AttributeError):  # a hand-edited run.json: that answer waits
+            text = None
         if text:
             found[key] = text
     return found

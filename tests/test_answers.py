@@ -81,6 +81,10 @@ def test_questions_without_the_runs_they_need_get_no_answer(runs):
     far_dnn = _run("dnn-small", 0.40, 50_000, arch="dnn")  # no CNN within 10% of its size: no fair comparison
     assert "dnn" not in course_answers(only_cnns + [far_dnn])
     assert course_answers([_run("unscored", None, 1000)]) == {}
+    odd = _run("odd", 0.7, 5000, width=0.5)
+    odd.meta["width"] = "wide"  # a hand-edited run.json spoils the width answers only
+    answers = course_answers(only_cnns + [odd])
+    assert "scatter" not in answers and answers["cnn"].startswith("Best CNN `odd`")
 
 
 def test_confusion_answer_names_the_lowest_recall_classes_and_where_their_faces_go():
