@@ -227,8 +227,11 @@ def load_model(run_id: str):
     return _load_model(run_id, mtime)
 
 
-@st.cache_data(show_spinner="Scoring the test split…", max_entries=64)
-def _test_probs(run_id: str, mtime: float, fingerprint: str, _dataset):
+# persist="disk" (in ~/.streamlit/cache): a restarted app does not score every run again. The key
+# holds the model file's path and mtime and the data's fingerprint, so a retrained run or other
+# data is scored afresh.
+@st.cache_data(show_spinner="Scoring the test split…", max_entries=64, persist="disk")
+def _test_probs(run_id: str, model_path: str, mtime: float, fingerprint: str, _dataset):
     from fer.evaluate import predict_proba
 
     model = load_model(run_id)
@@ -243,7 +246,7 @@ def test_probs(run, dataset=None):
         mtime = run.model_path.stat().st_mtime
     except OSError as exc:
         raise RunError(f"run {run.id}: cannot read {MODEL_FILE} ({exc.strerror or exc})") from None
-    return _test_probs(run.id, mtime, dataset.fingerprint, dataset)
+    return _test_probs(run.id, str(run.model_path), mtime, dataset.fingerprint, dataset)
 
 
 def test_probs_or_stop(run, dataset=None):

@@ -37,9 +37,11 @@ def _workdir(run_id: str, mtime: float, part: str) -> Path:
     return Path(tempfile.gettempdir()) / "fer-compress" / f"{run_id}-{int(mtime)}" / part
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _base_ladder(run_id: str, mtime: float, fingerprint: str, _dataset):
-    """Every step that does not depend on the sparsity (Keras, .npz, TFLite): once per run."""
+@st.cache_data(show_spinner=False, max_entries=16, persist="disk")
+def _base_ladder(run_id: str, model_path: str, mtime: float, fingerprint: str, _dataset):
+    """Every step that does not depend on the sparsity (Keras, .npz, TFLite): once per run, kept on
+    disk (~/.streamlit/cache) so a restarted app shows it at once; `get_ladder` redoes it when the
+    files it lists are gone."""
     from fer.compress import DEFAULT_STEPS, size_ladder
 
     model = common.load_model(run_id)
@@ -50,8 +52,8 @@ def _base_ladder(run_id: str, mtime: float, fingerprint: str, _dataset):
                        representative=x_train[:200])
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _pruned_row(run_id: str, mtime: float, fingerprint: str, sparsity: float, _dataset):
+@st.cache_data(show_spinner=False, max_entries=64, persist="disk")
+def _pruned_row(run_id: str, model_path: str, mtime: float, fingerprint: str, sparsity: float, _dataset):
     """The pruning step at one sparsity (prune, fine-tune, sparse float16 file, score)."""
     from fer.compress import size_ladder
 
@@ -70,8 +72,8 @@ def get_ladder(run, sparsity):
 
     mtime = run.model_path.stat().st_mtime
     for attempt in range(2):
-        base = _base_ladder(run.id, mtime, dataset.fingerprint, dataset)
-        pruned, real_sparsity = _pruned_row(run.id, mtime, dataset.fingerprint, sparsity, dataset)
+        base = _base_ladder(run.id, str(run.model_path), mtime, dataset.fingerprint, dataset)
+        pruned, real_sparsity = _pruned_row(run.id, str(run.model_path), mtime, dataset.fingerprint, sparsity, dataset)
         df = pd.concat([base, pruned], ignore_index=True)
         if all(os.path.isfile(f) for f in df["file"]) or attempt:
             break
