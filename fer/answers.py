@@ -19,6 +19,7 @@ from fer import CLASS_NAMES
 from fer.ablation import find_ablations, switches, variant_labels
 
 QUESTIONS = ("cnn", "dnn", "batchnorm", "augment", "confusion", "depth", "compressed", "scatter", "equal")
+GENERATED_NAME = "generated"  # fer.data.synthetic's data set name
 ARCH_NAMES = {"cnn": "CNN", "dnn": "DNN", "mobilenet": "MobileNet"}
 # What the course's students reported (../shared/course.md), shown next to the live answers.
 COURSE_REPORTED = {
@@ -56,6 +57,15 @@ def group_by_dataset(runs) -> list:
             groups[key] = DatasetRuns(key, str(ds.get("name") or "unknown data"), str(ds.get("origin") or ""))
         groups[key].runs.append(run)
     return list(groups.values())
+
+
+def preferred_group(groups, demo_data: bool) -> int:
+    """Index of the group to answer from first: the generated faces' runs when the app is on the
+    demo faces, else the first group of real data (the store lists the featured runs first)."""
+    for i, group in enumerate(groups):
+        if (group.name == GENERATED_NAME) == demo_data:
+            return i
+    return 0
 
 
 def _acc(run):

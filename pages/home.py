@@ -69,7 +69,8 @@ found = {}
 if groups:
     group = groups[0]
     if len(groups) > 1:
-        picked = st.selectbox("Answer the questions from the runs trained on", range(len(groups)), key="home_answers_data",
+        picked = st.selectbox("Answer the questions from the runs trained on", range(len(groups)),
+                              index=_answers.preferred_group(groups, demo_data=not source), key="home_answers_data",
                               format_func=lambda i: groups[i].label, help="Each data set's runs answer separately: "
                               "accuracies on different data do not compare.")
         group = groups[picked]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fer.answers import answer_confusion, course_answers, group_by_dataset
+from fer.answers import GENERATED_NAME, answer_confusion, course_answers, group_by_dataset, preferred_group
 from fer.runs import RunStore
 from fer.train import TrainConfig
 
@@ -54,6 +54,15 @@ def test_runs_group_by_data_set_in_order_and_answers_use_one_set_only(runs):
     answers = course_answers(groups[0].runs)
     assert "elsewhere" not in " ".join(answers.values()) and "99.0%" not in answers["cnn"]
     assert course_answers(groups[1].runs).keys() == {"cnn"}  # one CNN answers nothing else
+    # the app on the demo faces answers from runs on the generated faces first, else from real data
+    generated = _run("demo", 0.9, 1000, fingerprint="gen")
+    generated.meta["dataset"]["name"] = "generated"
+    groups = group_by_dataset([*runs, generated])
+    assert preferred_group(groups, demo_data=True) == 2 and preferred_group(groups, demo_data=False) == 0
+    assert preferred_group(groups[:2], demo_data=True) == 0
+    from fer.data import load_dataset
+
+    assert load_dataset("synthetic").name == GENERATED_NAME
 
 
 def test_each_answer_states_the_figures_of_the_runs_it_compares(runs):
