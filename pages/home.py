@@ -69,11 +69,12 @@ found = {}
 if groups:
     group = groups[0]
     if len(groups) > 1:
-        picked = st.selectbox("Answer the questions from the runs trained on", range(len(groups)),
+        by_fingerprint = {g.fingerprint: g for g in groups}  # stable options when a data set's runs come or go
+        picked = st.selectbox("Answer the questions from the runs trained on", list(by_fingerprint),
                               index=_answers.preferred_group(groups, demo_data=not source), key="home_answers_data",
-                              format_func=lambda i: groups[i].label, help="Each data set's runs answer separately: "
-                              "accuracies on different data do not compare.")
-        group = groups[picked]
+                              format_func=lambda f: by_fingerprint[f].label, help="Each data set's runs answer "
+                              "separately: accuracies on different data do not compare.")
+        group = by_fingerprint.get(picked, group)
     found = _answers.course_answers(group.runs)
     if found:
         st.caption(f"Answers (📊) come from the saved runs' records, trained on **{group.name}**"

@@ -142,3 +142,29 @@ def test_overview_page_shows_the_answers_of_the_shipped_runs(monkeypatch, router
     text = " ".join(m.value for m in at.markdown)
     assert "points lower" in text and "Without BatchNorm:" in text and "*Course: ~42% at 3.53M params" in text
     assert any("trained on **fer2013**" in c.value for c in at.caption)
+
+
+def test_overview_answers_from_the_data_the_app_is_on_and_lets_the_user_switch(tmp_path, monkeypatch, router_like_the_server):
+    import json
+    import shutil
+
+    for run_id in ("fer2013-cnn-w0.125-leg3", "fer2013-mobilenet-w0.25-leg2"):
+        shutil.copytree(MODELS / run_id, tmp_path / run_id)
+    demo = tmp_path / "demo-cnn"
+    shutil.copytree(MODELS / "fer2013-cnn-w0.125-leg3", demo)
+    meta = json.loads((demo / "run.json").read_text())
+    meta.update(id="demo-cnn", test_accuracy=0.9, dataset={"name": GENERATED_NAME, "fingerprint": "gen", "origin": "demo"})
+    (demo / "run.json").write_text(json.dumps(meta))
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path))
+    monkeypatch.delenv("FER_DATA", raising=False)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    box = at.selectbox(key="home_answers_data")
+    assert box.value == "gen"  # the app is on the demo faces
+    assert "Best CNN `demo-cnn`" in " ".join(m.value for m in at.markdown)
+    fer2013 = RunStore(MODELS).get("fer2013-cnn-w0.125-leg3").meta["dataset"]["fingerprint"]
+    box.select(fer2013).run()
+    text = " ".join(m.value for m in at.markdown)
+    assert at.selectbox(key="home_answers_data").value == fer2013
+    assert "Best CNN `fer2013-cnn-w0.125-leg3`" in text and "demo-cnn" not in text
