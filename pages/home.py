@@ -77,8 +77,11 @@ if groups:
         group = by_fingerprint.get(picked, group)
     found = _answers.course_answers(group.runs)
     if found:
+        live = ("the linked pages show them live" if (group.name == _answers.GENERATED_NAME) == (not source) else
+                "the linked pages show the runs of the data the app is on: point the sidebar at this data to see them "
+                "there")
         st.caption(f"Answers (📊) come from the saved runs' records, trained on **{group.name}**"
-                   f"{f' ({group.origin})' if group.origin else ''}; the linked pages show them live. "
+                   f"{f' ({group.origin})' if group.origin else ''}; {live}. "
                    "The course's students' figures follow each answer.")
 
 for section, items in QUESTIONS:

@@ -136,12 +136,14 @@ def test_cli_prints_the_answers_without_markdown(tmp_path):
 
 def test_overview_page_shows_the_answers_of_the_shipped_runs(monkeypatch, router_like_the_server):
     monkeypatch.setenv("FER_MODELS_DIR", str(MODELS))
+    monkeypatch.delenv("FER_DATA", raising=False)  # on the demo faces: answers from FER2013, said so
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     text = " ".join(m.value for m in at.markdown)
     assert "points lower" in text and "Without BatchNorm:" in text and "*Course: ~42% at 3.53M params" in text
-    assert any("trained on **fer2013**" in c.value for c in at.caption)
+    [caption] = [c.value for c in at.caption if "trained on **fer2013**" in c.value]
+    assert "point the sidebar at this data" in caption
 
 
 def test_overview_answers_from_the_data_the_app_is_on_and_lets_the_user_switch(tmp_path, monkeypatch, router_like_the_server):
@@ -163,8 +165,10 @@ def test_overview_answers_from_the_data_the_app_is_on_and_lets_the_user_switch(t
     box = at.selectbox(key="home_answers_data")
     assert box.value == "gen"  # the app is on the demo faces
     assert "Best CNN `demo-cnn`" in " ".join(m.value for m in at.markdown)
+    assert any("show them live" in c.value for c in at.caption)
     fer2013 = RunStore(MODELS).get("fer2013-cnn-w0.125-leg3").meta["dataset"]["fingerprint"]
     box.select(fer2013).run()
     text = " ".join(m.value for m in at.markdown)
     assert at.selectbox(key="home_answers_data").value == fer2013
     assert "Best CNN `fer2013-cnn-w0.125-leg3`" in text and "demo-cnn" not in text
+    assert any("point the sidebar at this data" in c.value for c in at.caption)
