@@ -232,20 +232,22 @@ def answer_scatter(runs):
     return ("; ".join(parts) + ".") if parts else None
 
 
-def answer_equal(runs, tolerance: float = 0.35):
-    """The closest-in-size MobileNet and CNN width points (within `tolerance`, relative)."""
-    pairs = []
-    for c in _width_points(runs, "cnn"):
-        for m in _width_points(runs, "mobilenet"):
-            rel = abs(_params(c) - _params(m)) / max(_params(c), _params(m))
-            if rel <= tolerance:
-                pairs.append((rel, c, m))
+def answer_equal(runs):
+    """The closest-in-size MobileNet and CNN width points, paired as the Compression page pairs them
+    (`fer.sweep.equal_params_pairs`)."""
+    import pandas as pd
+
+    from fer.sweep import equal_params_pairs
+
+    points = pd.DataFrame([{"arch": r.meta.get("arch"), "width": float(r.meta.get("width")), "params": _params(r),
+                            "test_accuracy": _acc(r)} for arch in ("cnn", "mobilenet") for r in _width_points(runs, arch)],
+                          columns=["arch", "width", "params", "test_accuracy"])
+    pairs = equal_params_pairs(points)
     if not pairs:
         return None
-    _, c, m = min(pairs, key=lambda p: p[0])
-    diff = 100 * (_acc(m) - _acc(c))
-    return (f"MobileNet width {float(m.meta.get('width')):g} ({_params(m):,} params) **{_pct(_acc(m))}** against CNN width "
-            f"{float(c.meta.get('width')):g} ({_params(c):,}) **{_pct(_acc(c))}**: {diff:+.1f} points for MobileNet.")
+    c, m, diff = pairs[0]
+    return (f"MobileNet width {m.width:g} ({m.params:,} params) **{_pct(m.test_accuracy)}** against CNN width "
+            f"{c.width:g} ({c.params:,}) **{_pct(c.test_accuracy)}**: {diff:+.1f} points for MobileNet.")
 
 
 _ANSWERS = {"cnn": answer_cnn, "dnn": answer_dnn, "batchnorm": answer_batchnorm, "augment": answer_augment,

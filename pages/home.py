@@ -34,32 +34,32 @@ if not runs:
 
 QUESTIONS = [
     ("Assignment A — CNN vs DNN, and looking inside", [
-        ("cnn", "A CNN: architecture, training, accuracy", "Layer tables and parameter counts, width sliders, then train it.",
+        (("cnn",), "A CNN: architecture, training, accuracy", "Layer tables and parameter counts, width sliders, then train it.",
          [("pages/models.py", "Models"), ("pages/train.py", "Train"), ("pages/evaluate.py", "Evaluate")]),
-        ("dnn", "A DNN with about the CNN's parameter count: how much worse?",
+        (("dnn",), "A DNN with about the CNN's parameter count: how much worse?",
          "The CNN and a parameter-matched DNN side by side; train both and compare their curves and accuracy.",
          [("pages/models.py", "Models"), ("pages/compare.py", "Compare runs")]),
         (("batchnorm", "augment"), "Do BatchNorm and augmentation help?",
          "Toggle them on the Train page, or pick an ablation set on Compare runs: it states each switch's effect in "
          "points (the FER2013 runs shipped in models/ include one).",
          [("pages/train.py", "Train"), ("pages/compare.py", "Compare runs")]),
-        ("confusion", "Which classes get confused?", "Confusion matrices (counts and row-normalised) and the faces behind each cell.",
+        (("confusion",), "Which classes get confused?", "Confusion matrices (counts and row-normalised) and the faces behind each cell.",
          [("pages/evaluate.py", "Evaluate"), ("pages/misclassified.py", "Misclassified")]),
-        (None, "Where does the model look?", "Saliency maps for any face.", [("pages/saliency.py", "Saliency")]),
-        (None, "What does a filter respond to?", "Gradient ascent on a chosen filter, and its output on a real face.",
+        ((), "Where does the model look?", "Saliency maps for any face.", [("pages/saliency.py", "Saliency")]),
+        ((), "What does a filter respond to?", "Gradient ascent on a chosen filter, and its output on a real face.",
          [("pages/filters.py", "Filters")]),
-        ("depth", "Ablations: one conv block more or less, BatchNorm on/off",
+        (("depth",), "Ablations: one conv block more or less, BatchNorm on/off",
          "Training curves, accuracy and summaries side by side; Compare runs finds the runs trained alike but for one switch.",
          [("pages/compare.py", "Compare runs"), ("pages/models.py", "Models")]),
-        (None, "Does an ensemble beat its members?", "Average the probabilities of several runs.",
+        ((), "Does an ensemble beat its members?", "Average the probabilities of several runs.",
          [("pages/compare.py", "Compare runs")]),
     ]),
     ("Assignment B — model compression", [
-        ("compressed", "The compressed model vs the assignment-A model", "Architecture, parameters, accuracy.",
+        (("compressed",), "The compressed model vs the assignment-A model", "Architecture, parameters, accuracy.",
          [("pages/compression.py", "Compression")]),
-        ("scatter", "MobileNet and plain CNN: parameters vs accuracy", "Train several widths; scatter parameters against accuracy.",
+        (("scatter",), "MobileNet and plain CNN: parameters vs accuracy", "Train several widths; scatter parameters against accuracy.",
          [("pages/compression.py", "Compression"), ("pages/compare.py", "Compare runs")]),
-        ("equal", "Which wins at equal, small parameter counts?", "Compare MobileNet and CNN runs of similar size.",
+        (("equal",), "Which wins at equal, small parameter counts?", "Compare MobileNet and CNN runs of similar size.",
          [("pages/compression.py", "Compression"), ("pages/compare.py", "Compare runs")]),
     ]),
 ]
@@ -88,7 +88,6 @@ for section, items in QUESTIONS:
     st.subheader(section)
     for keys, question, how, links in items:
         left, right = st.columns([3, 2])
-        keys = keys if isinstance(keys, tuple) else (keys,)
         lines = [f"**{question}**  \n{how}"]
         for key in keys:
             if key in found:
