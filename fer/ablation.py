@@ -15,7 +15,7 @@ from fer import DEFAULT_DEPTH
 
 SWITCHES = ("batchnorm", "augment", "depth")
 # TrainConfig fields newer than some saved runs, with the value those runs trained with.
-_ADDED_LATER = {"erasing": 0.0, "init_from": None, "teacher": None, "distill_alpha": 0.3, "distill_temperature": 4.0}
+_ADDED_LATER = {"optimizer": "adam", "weight_decay": 0.0, "erasing": 0.0, "init_from": None, "teacher": None, "distill_alpha": 0.3, "distill_temperature": 4.0}
 
 
 def switches(meta: dict) -> dict:

@@ -31,6 +31,8 @@ def _parser():
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--schedule", choices=("cosine", "plateau", "constant"), default="cosine")
+    t.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="sgd: Nesterov momentum 0.9")
+    t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--no-augment", dest="augment", action="store_false")
     t.add_argument("--label-smoothing", type=float, default=0.0)
     t.add_argument("--erasing", type=float, default=0.0, help="chance of random erasing per training face (0 = off)")
@@ -102,7 +104,7 @@ def cmd_train(args, store):
         match = int(store.get(args.match_run).meta["params"])
     config = TrainConfig(arch=args.arch, width=args.width, depth=args.depth, batchnorm=args.batchnorm, dropout=args.dropout,
                          activation=args.activation, match_params=match, epochs=args.epochs, batch_size=args.batch_size,
-                         learning_rate=args.lr, schedule=args.schedule, augment=args.augment,
+                         learning_rate=args.lr, schedule=args.schedule, optimizer=args.optimizer, weight_decay=args.weight_decay, augment=args.augment,
                          label_smoothing=args.label_smoothing, erasing=args.erasing, class_weights=args.class_weights, patience=args.patience,
                          seed=args.seed, max_train_images=args.max_train_images, description=args.description,
                          init_from=args.init_from, teacher=args.teacher, distill_alpha=args.distill_alpha,
