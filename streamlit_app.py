@@ -1,33 +1,36 @@
-"""FER workbench: `streamlit run streamlit_app.py`. A thin router; the pages live in pages/."""
+"""FER workbench: `streamlit run streamlit_app.py`. A thin router; the pages live in views/."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import streamlit as st  # noqa: E402
 
-from pages.common import keep_keras_state_between_runs, no_full_gc_while_training, show_unexpected, sidebar  # noqa: E402
+from ui import nav  # noqa: E402
+from ui.errors import show_unexpected  # noqa: E402
+from ui.runtime import keep_keras_state_between_runs, no_full_gc_while_training  # noqa: E402
+from ui.sidebar import sidebar  # noqa: E402
 
 st.set_page_config(page_title="FER workbench", page_icon="🙂", layout="wide")
-keep_keras_state_between_runs()  # background trainings share this process: see pages/common.py
+keep_keras_state_between_runs()  # background trainings share this process: see ui/runtime.py
 
 PAGES = {
     "Explore": [
-        st.Page("pages/home.py", title="Overview", icon="🏠", default=True),
-        st.Page("pages/data.py", title="Data", icon="🖼️"),
-        st.Page("pages/models.py", title="Models", icon="🧱"),
-        st.Page("pages/train.py", title="Train", icon="🏋️"),
+        st.Page(nav.HOME, title="Overview", icon="🏠", default=True),
+        st.Page(nav.DATA, title="Data", icon="🖼️"),
+        st.Page(nav.MODELS, title="Models", icon="🧱"),
+        st.Page(nav.TRAIN, title="Train", icon="🏋️"),
     ],
     "Evaluate": [
-        st.Page("pages/evaluate.py", title="Evaluate", icon="📊"),
-        st.Page("pages/compare.py", title="Compare runs", icon="⚖️"),
-        st.Page("pages/misclassified.py", title="Misclassified", icon="❌"),
+        st.Page(nav.EVALUATE, title="Evaluate", icon="📊"),
+        st.Page(nav.COMPARE, title="Compare runs", icon="⚖️"),
+        st.Page(nav.MISCLASSIFIED, title="Misclassified", icon="❌"),
     ],
     "Explain": [
-        st.Page("pages/saliency.py", title="Saliency", icon="🔥"),
-        st.Page("pages/filters.py", title="Filters", icon="🔍"),
+        st.Page(nav.SALIENCY, title="Saliency", icon="🔥"),
+        st.Page(nav.FILTERS, title="Filters", icon="🔍"),
     ],
     "Compress": [
-        st.Page("pages/compression.py", title="Compression", icon="🗜️"),
+        st.Page(nav.COMPRESSION, title="Compression", icon="🗜️"),
     ],
 }
 

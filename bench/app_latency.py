@@ -106,7 +106,7 @@ def bench_apptest(models: str, rounds: int) -> list:
         kind = "cold" if round_ == 0 else "warm"
         for p in pages:
             start = time.perf_counter()
-            at.switch_page(f"pages/{p}.py")
+            at.switch_page(f"views/{p}.py")
             at.run()
             rows.append((f"switch to {p} ({kind})" + (" EXCEPTION" if at.exception else ""), time.perf_counter() - start))
     return rows

@@ -12,8 +12,5 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 CLASS_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 IMAGE_SIZE = 48
 NUM_CLASSES = len(CLASS_NAMES)
-# Blocks (CNN, MobileNet) or dense layers (DNN) when a run sets no depth; here so that pages and
-# run metadata can use it without importing TensorFlow.
-DEFAULT_DEPTH = {"cnn": 4, "dnn": 3, "mobilenet": 3}
 
 __version__ = "0.1.0"

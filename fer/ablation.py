@@ -9,13 +9,16 @@ points should differ in width only, can leave the variants out. Reads `run.json`
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
-from fer import DEFAULT_DEPTH
+from fer.architectures import DEFAULT_DEPTH
+from fer.train import TrainConfig
 
 SWITCHES = ("batchnorm", "augment", "depth")
-# TrainConfig fields newer than some saved runs, with the value those runs trained with.
-_ADDED_LATER = {"optimizer": "adam", "weight_decay": 0.0, "erasing": 0.0, "init_from": None, "teacher": None, "distill_alpha": 0.3, "distill_temperature": 4.0}
+# TrainConfig fields newer than some saved runs: those runs trained with the field's default.
+_ADDED_LATER = {f.name: f.default for f in dataclasses.fields(TrainConfig)
+                if f.name in ("optimizer", "weight_decay", "erasing", "init_from", "teacher", "distill_alpha", "distill_temperature")}
 
 
 def switches(meta: dict) -> dict:

@@ -17,10 +17,10 @@ import numpy as np
 
 from fer import CLASS_NAMES
 from fer.ablation import find_ablations, switches, variant_labels
+from fer.architectures import title
 
 QUESTIONS = ("cnn", "dnn", "batchnorm", "augment", "confusion", "depth", "compressed", "scatter", "equal")
 GENERATED_NAME = "generated"  # fer.data.synthetic's data set name
-ARCH_NAMES = {"cnn": "CNN", "dnn": "DNN", "mobilenet": "MobileNet"}
 # What the course's students reported (../shared/course.md), shown next to the live answers.
 COURSE_REPORTED = {
     "cnn": "single CNNs 64.6–69.1% (895k to 3.26M params)",
@@ -94,7 +94,7 @@ def _pct(x) -> str:
 def _recipe(ablation) -> str:
     m = ablation.baseline.meta
     epochs = m.get("epochs_run") or (m.get("config") or {}).get("epochs")
-    return f"{ARCH_NAMES.get(m.get('arch'), m.get('arch'))} width {float(m.get('width') or 0):g}, {epochs} epochs"
+    return f"{title(m.get('arch'))} width {float(m.get('width') or 0):g}, {epochs} epochs"
 
 
 def _main_run(runs, arch):

@@ -12,6 +12,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from fer.architectures import ARCH_NAMES  # noqa: E402
+
 
 def _parser():
     p = argparse.ArgumentParser(prog="python -m fer", description="FER workbench: train, list, evaluate and summarise models.")
@@ -19,32 +21,8 @@ def _parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model and save it as a run")
-    t.add_argument("--arch", choices=("cnn", "dnn", "mobilenet"), default="cnn")
-    t.add_argument("--width", type=float, default=0.5)
-    t.add_argument("--depth", type=int, default=None)
-    t.add_argument("--no-batchnorm", dest="batchnorm", action="store_false")
-    t.add_argument("--dropout", type=float, default=None)
-    t.add_argument("--activation", choices=("relu", "leaky_relu", "prelu"), default=None)
-    t.add_argument("--match-params", type=int, default=None, help="dnn: solve its width to this parameter count")
+    _add_config_flags(t)
     t.add_argument("--match-run", default=None, help="dnn: match the parameter count of this run")
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--schedule", choices=("cosine", "plateau", "constant"), default="cosine")
-    t.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="sgd: Nesterov momentum 0.9")
-    t.add_argument("--weight-decay", type=float, default=0.0)
-    t.add_argument("--no-augment", dest="augment", action="store_false")
-    t.add_argument("--label-smoothing", type=float, default=0.0)
-    t.add_argument("--erasing", type=float, default=0.0, help="chance of random erasing per training face (0 = off)")
-    t.add_argument("--class-weights", action="store_true")
-    t.add_argument("--patience", type=int, default=8)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--max-train-images", type=int, default=None)
-    t.add_argument("--description", default="")
-    t.add_argument("--init-from", default=None, help="start from this saved run's weights (same arch and width)")
-    t.add_argument("--teacher", default=None, help="distil from this saved run (knowledge distillation)")
-    t.add_argument("--distill-alpha", type=float, default=0.3, help="weight of the labels; the teacher gets 1 - alpha")
-    t.add_argument("--distill-temperature", type=float, default=4.0)
     t.add_argument("--run-id", default=None, help="name of the new run (default: arch-width-timestamp)")
     t.add_argument("--data", default=None, help="fer2013.csv, train.csv or a train/<class>/ image folder (default: generated faces)")
 
@@ -67,11 +45,37 @@ def _parser():
     e.add_argument("--tta", action="store_true", help="also average with horizontally flipped faces")
 
     s = sub.add_parser("summary", help="print a model's layers and parameter counts (no training)")
-    s.add_argument("--arch", choices=("cnn", "dnn", "mobilenet"), default="cnn")
+    s.add_argument("--arch", choices=ARCH_NAMES, default="cnn")
     s.add_argument("--width", type=float, default=1.0)
     s.add_argument("--depth", type=int, default=None)
     s.add_argument("--match-params", type=int, default=None)
     return p
+
+
+def _add_config_flags(parser):
+    """One flag per TrainConfig field (its default, type, choices and help): nothing re-typed here.
+
+    `x_y` becomes `--x-y` (or the field's `flag`); a boolean that defaults to True becomes
+    `--no-x`, one that defaults to False `--x`.
+    """
+    import dataclasses
+    import typing
+
+    from fer.train import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        meta, kind = dict(f.metadata), hints[f.name]
+        kind = next((a for a in typing.get_args(kind) if a is not type(None)), kind)  # Optional[X] -> X
+        if kind is bool:
+            flag = f"--{'no-' if f.default else ''}{f.name.replace('_', '-')}"
+            help = meta.get("help") or f.name.replace("_", " ")
+            parser.add_argument(flag, dest=f.name, action="store_false" if f.default else "store_true",
+                                help=f"turn off: {help}" if f.default else help)
+            continue
+        flag = meta.get("flag") or f"--{f.name.replace('_', '-')}"
+        parser.add_argument(flag, dest=f.name, type=kind, default=f.default, choices=meta.get("choices"),
+                            help=meta.get("help") or None)
 
 
 def _load(data):
@@ -99,16 +103,11 @@ def _print_progress(event):
 def cmd_train(args, store):
     from fer.train import TrainConfig, train
 
-    match = args.match_params
+    import dataclasses
+
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     if args.match_run:
-        match = int(store.get(args.match_run).meta["params"])
-    config = TrainConfig(arch=args.arch, width=args.width, depth=args.depth, batchnorm=args.batchnorm, dropout=args.dropout,
-                         activation=args.activation, match_params=match, epochs=args.epochs, batch_size=args.batch_size,
-                         learning_rate=args.lr, schedule=args.schedule, optimizer=args.optimizer, weight_decay=args.weight_decay, augment=args.augment,
-                         label_smoothing=args.label_smoothing, erasing=args.erasing, class_weights=args.class_weights, patience=args.patience,
-                         seed=args.seed, max_train_images=args.max_train_images, description=args.description,
-                         init_from=args.init_from, teacher=args.teacher, distill_alpha=args.distill_alpha,
-                         distill_temperature=args.distill_temperature)
+        config.match_params = int(store.get(args.match_run).meta["params"])
     config.validate()
     for source in (config.init_from, config.teacher):  # fail before the (slow) data load
         if source:
@@ -213,8 +212,9 @@ def _points(value):
 
 
 def cmd_evaluate(args, store):
-    from fer.evaluate import evaluate, per_class_frame
     from fer import CLASS_NAMES
+    from fer.errors import DataError
+    from fer.evaluate import evaluate, per_class_frame
 
     run = store.get(args.run_id)
     model = run.load_model()
@@ -223,7 +223,7 @@ def cmd_evaluate(args, store):
         print(f"note: {run.id} was trained on {run.meta.get('dataset', {}).get('name')}, evaluating on {ds.name}", file=sys.stderr)
     x, y = ds.split(args.split)
     if len(x) == 0:
-        raise ValueError(f"{ds.origin}: the {args.split} split is empty")
+        raise DataError(f"{ds.origin}: the {args.split} split is empty")
     result = evaluate(model, x, y)
     print(f"{run.id} on {ds.name} {args.split} ({len(y)} images): accuracy {100 * result['accuracy']:.2f}%")
     if args.tta:
@@ -249,16 +249,14 @@ COMMANDS = {"train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "lis
 
 
 def main(argv=None) -> int:
-    from fer.data import DataError
-    from fer.errors import ModelConfigError
-    from fer.runs import RunError, RunStore, TrainingBusy
-    from fer.train import TrainingCancelled
+    from fer.errors import FerError
+    from fer.runs import RunStore
 
     args = _parser().parse_args(argv)
     store = RunStore(args.models)
     try:
         COMMANDS[args.command](args, store)
-    except (DataError, ModelConfigError, RunError, TrainingBusy, TrainingCancelled, ValueError, OSError) as exc:
+    except (FerError, OSError) as exc:  # every error a user can cause derives from FerError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -18,14 +18,13 @@ import io
 import numpy as np
 
 from fer import IMAGE_SIZE
+from fer.errors import FaceImageError  # noqa: F401 - raised here, importable from here
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # 5 MiB, the same as server.maxUploadSize in .streamlit/config.toml
 MAX_PIXELS = 40_000_000  # 40 megapixels
 MIN_SIDE = 8
 
 
-class FaceImageError(ValueError):
-    """An upload that cannot become a face; the message says why, for the user."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -312,3 +312,44 @@ def confusion_figure(cm, class_names: Sequence[str] = CLASS_NAMES, normalize: bo
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     return fig
+
+
+def ladder_charts(df):
+    """(size bars, accuracy bars with the float32 model dashed) of a size ladder (fer.compress.size_ladder)."""
+    import altair as alt
+
+    data = df.assign(order=range(len(df)), kb=df["bytes"] / 1024, accuracy_pct=100 * df["accuracy"])
+    y = alt.Y("step:N", sort=alt.SortField("order"), title=None)
+    tooltip = ["step", alt.Tooltip("bytes:Q", format=","), alt.Tooltip("ratio:Q", format=".3f"),
+               alt.Tooltip("accuracy_pct:Q", title="accuracy %", format=".2f"),
+               alt.Tooltip("delta_points:Q", title="points vs float32", format="+.2f")]
+    size = alt.Chart(data, title="Size on disk (KB)").mark_bar().encode(
+        x=alt.X("kb:Q", title="KB"), y=y, color=alt.Color("key:N", legend=None), tooltip=tooltip)
+    size = size + size.mark_text(align="left", dx=3).encode(text=alt.Text("kb:Q", format=",.1f"), color=alt.value("gray"))
+    reference = 100 * df.attrs.get("reference_accuracy", float(df["accuracy"].iloc[0]))
+    low = max(0.0, min(float(data.accuracy_pct.min()), reference) - 5)
+    high = min(100.0, max(float(data.accuracy_pct.max()), reference) + 2)
+    acc = alt.Chart(data, title="Test accuracy of the artefact loaded back (%)").mark_bar(clip=True).encode(
+        x=alt.X("accuracy_pct:Q", title="% (dashed: float32 model)", scale=alt.Scale(domain=[low, high], zero=False)),
+        y=y, color=alt.Color("key:N", legend=None), tooltip=tooltip)
+    rule = alt.Chart(data.head(1).assign(ref=reference)).mark_rule(strokeDash=[4, 3], color="black").encode(x="ref:Q")
+    return size, acc + rule
+
+
+def scatter_chart(frame):
+    """Parameters (log) vs test accuracy per architecture, point size = file size (fer.sweep.scatter_frame)."""
+    import altair as alt
+
+    base = alt.Chart(frame).encode(
+        x=alt.X("params:Q", scale=alt.Scale(type="log"), title="parameters (log scale)"),
+        y=alt.Y("test_accuracy:Q", title="test accuracy", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+        color=alt.Color("arch:N", title="architecture"),
+    )
+    lines = base.mark_line(opacity=0.45, strokeWidth=1.5).encode(order="params:Q", detail="arch:N")
+    points = base.mark_point(filled=True, opacity=0.85).encode(
+        size=alt.Size("size_kb:Q", title=".keras size (KB)", scale=alt.Scale(range=[40, 600])),
+        shape=alt.Shape("arch:N", title="architecture"),
+        tooltip=["run", "arch", alt.Tooltip("width:Q", format="g"), alt.Tooltip("params:Q", format=","),
+                 alt.Tooltip("test_accuracy:Q", format=".1%"), alt.Tooltip("size_kb:Q", title="KB"), "variant"],
+    )
+    return (lines + points).properties(height=380)

@@ -4,6 +4,7 @@
     job = jobs.submit(TrainConfig(arch="cnn", width=0.25, epochs=3), dataset, owner="tab 1")
     jobs.get(job.id).status      # "queued" -> "running" -> "done" | "failed" | "cancelled"
     jobs.cancel(job.id)
+    batch = jobs.submit_batch([config1, config2], dataset, kind="sweep")   # e.g. a width sweep
 
 Every browser tab (Streamlit session) shares one manager (the app gets it through
 `st.cache_resource`), so two tabs asking to train at once are queued one after the other and
@@ -65,6 +66,7 @@ class Job:
     fingerprint: str
     n_train: int = 0
     owner: str = ""
+    batch: str = ""  # the batch (e.g. a width sweep) this job belongs to, if any
     status: str = QUEUED
     message: str = ""  # what is happening now, for people
     error: str = ""  # one line when status == failed
@@ -117,8 +119,10 @@ class JobManager:
     thread after each job ends (the app clears its run-list cache there).
     """
 
-    def __init__(self, store, train_fn: Optional[Callable] = None, lock_poll_s: float = 2.0, keep: int = 50):
+    def __init__(self, store, train_fn: Optional[Callable] = None, lock_poll_s: float = 2.0, keep: int = 50,
+                 strategy=None):
         self.store = store
+        self.strategy = strategy  # a tf.distribute strategy for every training (None: the default device)
         self._train_fn = train_fn
         self.lock_poll_s = lock_poll_s
         self.keep = keep
@@ -130,11 +134,12 @@ class JobManager:
         self._cancel: dict = {}
         self._worker: Optional[threading.Thread] = None
         self._ids = itertools.count(1)
+        self._batches: "collections.OrderedDict[str, dict]" = collections.OrderedDict()  # id -> kind, job ids
         self.finished_count = 0  # bumps whenever a job ends; pages compare it to refresh
         self.on_finish: list = []
 
     # -- requests ------------------------------------------------------------
-    def submit(self, config, dataset, owner: str = "") -> Job:
+    def submit(self, config, dataset, owner: str = "", batch: str = "") -> Job:
         """Queue a training; returns a copy of its Job. Raises ModelConfigError on a bad config."""
         config.validate()
         config = copy.deepcopy(config)
@@ -143,7 +148,8 @@ class JobManager:
             n_train = min(n_train, int(config.max_train_images))
         with self._lock:
             job = Job(id=f"job{next(self._ids)}-{os.getpid()}", config=config, dataset_name=getattr(dataset, "name", "data"),
-                      fingerprint=getattr(dataset, "fingerprint", ""), n_train=n_train, owner=owner, epochs=config.epochs)
+                      fingerprint=getattr(dataset, "fingerprint", ""), n_train=n_train, owner=owner, epochs=config.epochs,
+                      batch=batch)
             job.estimate_s = estimate_seconds(config, n_train, self._runs_quietly(), **split_sizes(dataset))
             ahead = sum(1 for j in self._jobs.values() if j.active)
             job.message = f"queued behind {ahead} training(s)" if ahead else "starting"
@@ -157,6 +163,32 @@ class JobManager:
                 self._worker.start()
             self._changed.notify_all()
             return self._copy(job)
+
+    def submit_batch(self, configs, dataset, owner: str = "", kind: str = "batch") -> str:
+        """Queue several trainings, in order, as one batch; returns the batch id. Every config is
+        checked before any is queued (ModelConfigError names the bad one)."""
+        configs = list(configs)
+        for config in configs:
+            config.validate()
+        with self._lock:
+            batch_id = f"{kind}{len(self._batches) + 1}-{os.getpid()}"
+            jobs = [self.submit(config, dataset, owner, batch=batch_id).id for config in configs]
+            self._batches[batch_id] = {"kind": kind, "jobs": jobs, "number": len(self._batches) + 1}
+            return batch_id
+
+    def batch(self, batch_id: str) -> list:
+        """The jobs of a batch, in order (copies); jobs trimmed from memory are left out."""
+        with self._lock:
+            ids = self._batches.get(batch_id, {}).get("jobs", [])
+            return [self._copy(self._jobs[i]) for i in ids if i in self._jobs]
+
+    def latest_batch(self, kind: str) -> Optional[str]:
+        with self._lock:
+            return next((b for b, info in reversed(self._batches.items()) if info["kind"] == kind), None)
+
+    def batch_number(self, batch_id: str) -> int:
+        with self._lock:
+            return self._batches.get(batch_id, {}).get("number", 0)
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued job at once, or ask a running one to stop after its current batch."""
@@ -172,6 +204,12 @@ class JobManager:
                 job.message = "cancelling after the current batch…"
             self._changed.notify_all()
             return True
+
+    def cancel_batch(self, batch_id: str) -> int:
+        """Cancel every active job of a batch; returns how many were asked to stop."""
+        with self._lock:
+            ids = list(self._batches.get(batch_id, {}).get("jobs", []))
+        return sum(self.cancel(i) for i in ids)
 
     # -- reading -------------------------------------------------------------
     def get(self, job_id: str) -> Optional[Job]:
@@ -321,7 +359,8 @@ class JobManager:
                 self._changed.notify_all()
 
         try:
-            run = train_fn(job.config, dataset, self.store, run_id=job.run_id, progress=progress, cancel=cancel)
+            extra = {"strategy": self.strategy} if self.strategy is not None else {}
+            run = train_fn(job.config, dataset, self.store, run_id=job.run_id, progress=progress, cancel=cancel, **extra)
         except TrainingCancelled:
             with self._lock:
                 self._end(job, CANCELLED, f"cancelled at epoch {job.epoch}/{job.epochs}; its checkpoint can be resumed")

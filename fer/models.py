@@ -8,17 +8,14 @@ of every conv model is named `LAST_CONV` so Grad-CAM can target it by name.
 """
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import layers
 
-from fer import DEFAULT_DEPTH, IMAGE_SIZE, NUM_CLASSES
-from fer.errors import ModelConfigError  # noqa: F401 - re-exported
+from fer import IMAGE_SIZE, NUM_CLASSES
+from fer.architectures import ACTIVATIONS, DEFAULT_DEPTH, check_depth, check_width, get
+from fer.errors import ModelConfigError
 
 LAST_CONV = "last_conv"
-ARCHS = ("cnn", "dnn", "mobilenet")
-ACTIVATIONS = ("relu", "leaky_relu", "prelu")
 
 # Default channel plans at width 1.0.
 CNN_CHANNELS = (32, 64, 128, 256)  # one VGG block (2 convs + pool) per entry
@@ -53,8 +50,7 @@ def _head(x, dropout):
 
 def build_cnn(width=1.0, depth=DEFAULT_DEPTH["cnn"], batchnorm=True, dropout=0.3, activation="relu", dense_units=256):
     """VGG-style: `depth` blocks of (conv-BN-act) x2 + max-pool, then a dense head."""
-    if not 2 <= depth <= 5:
-        raise ModelConfigError(f"cnn depth must be 2..5 blocks, got {depth}")
+    check_depth("cnn", depth)
     plan = list(CNN_CHANNELS) + [CNN_CHANNELS[-1]]
     inputs, x = _inputs()
     for b in range(depth):
@@ -83,8 +79,7 @@ def build_mobilenet(width=1.0, depth=DEFAULT_DEPTH["mobilenet"], batchnorm=True,
     The stem convolution has stride 2: depthwise convolutions at full 48x48 are slow on CPU
     and the course's own model loses little by starting at 24x24.
     """
-    if not 2 <= depth <= 4:
-        raise ModelConfigError(f"mobilenet depth must be 2..4 stages, got {depth}")
+    check_depth("mobilenet", depth)
     stages = list(MOBILENET_BLOCKS) + [(128, 128)]
     inputs, x = _inputs()
     x = layers.Conv2D(_scaled(32, width), 3, strides=2, padding="same", use_bias=not batchnorm, name="stem_conv")(x)
@@ -155,8 +150,7 @@ def build_dnn(width=1.0, depth=DEFAULT_DEPTH["dnn"], batchnorm=True, dropout=0.3
     `match_params=N` solves the hidden width so the count is as close to N as the layer
     count allows (within 1% for any N above a few thousand).
     """
-    if not 1 <= depth <= 10:
-        raise ModelConfigError(f"dnn depth must be 1..10 dense layers, got {depth}")
+    check_depth("dnn", depth)
     if match_params:
         hidden, last = solve_dnn_units(match_params, depth, batchnorm, activation)
     else:
@@ -175,27 +169,18 @@ def build_dnn(width=1.0, depth=DEFAULT_DEPTH["dnn"], batchnorm=True, dropout=0.3
     return keras.Model(inputs, layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x), name=f"dnn_{tag}")
 
 
-_BUILDERS = {"cnn": build_cnn, "dnn": build_dnn, "mobilenet": build_mobilenet}
-
-
 def build_model(arch: str, width: float = 1.0, **options) -> keras.Model:
-    """Build an uncompiled model by name: 'cnn', 'dnn' or 'mobilenet'.
+    """Build an uncompiled model by name (`fer.architectures.ARCH_NAMES`: 'cnn', 'dnn', 'mobilenet').
 
     Options: depth, batchnorm, dropout, activation; `dnn` also takes units and match_params.
     """
-    if arch not in _BUILDERS:
-        raise ModelConfigError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
-    if not (isinstance(width, (int, float)) and 0.05 <= width <= 8 and math.isfinite(width)):
-        raise ModelConfigError(f"width must be between 0.05 and 8, got {width!r}")
+    builder = globals()[get(arch).builder]
+    check_width(width)
     options = {k: v for k, v in options.items() if v is not None}
     try:
-        return _BUILDERS[arch](width=width, **options)
+        return builder(width=width, **options)
     except TypeError as exc:
         raise ModelConfigError(f"{arch}: {exc}") from None
-
-
-def default_depth(arch: str) -> int:
-    return DEFAULT_DEPTH[arch]
 
 
 def summary_table(model: keras.Model):

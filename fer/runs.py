@@ -19,26 +19,22 @@ import secrets
 import shutil
 from pathlib import Path
 
+from fer import settings
+from fer.errors import RunError, TrainingBusy  # noqa: F401 - raised here, importable from here
+
 MODEL_FILE = "model.keras"
 META_FILE = "run.json"
 WORK_DIR = ".work"
 LOCK_FILE = ".train.lock"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+STATUS_FILE = "status.json"
+BEST_WEIGHTS_FILE = "best.weights.h5"
 REQUIRED_KEYS = ("id", "arch", "params", "test_accuracy")
-
-
-class RunError(ValueError):
-    """A run that cannot be used: unknown id, broken folder, unreadable model."""
-
-
-class TrainingBusy(RuntimeError):
-    """Another training holds the store's lock."""
 
 
 def default_root() -> Path:
     """`FER_MODELS_DIR` or the repo's `models/` folder."""
-    env = os.environ.get("FER_MODELS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "models"
+    return settings.models_dir()
 
 
 def validate_run_id(run_id: str) -> str:
@@ -207,11 +203,38 @@ class RunStore:
         os.replace(run_path, trash)
         shutil.rmtree(trash, ignore_errors=True)
 
-    # -- work in progress ----------------------------------------------------
+    # -- work in progress: only the store knows the layout of .work/<run-id>/ -------------
     def work_dir(self, run_id: str) -> Path:
         path = self.root / WORK_DIR / validate_run_id(run_id)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def backup_dir(self, run_id: str) -> Path:
+        """Where Keras' BackupAndRestore keeps a training's last epoch."""
+        return self.work_dir(run_id) / "backup"
+
+    def best_weights(self, run_id: str) -> Path:
+        """The best epoch's weights so far (may not exist yet)."""
+        return self.root / WORK_DIR / validate_run_id(run_id) / BEST_WEIGHTS_FILE
+
+    def work_status(self, run_id: str):
+        """The status dict of an unfinished training, or None when there is none."""
+        path = self.root / WORK_DIR / validate_run_id(run_id) / STATUS_FILE
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {"state": "unreadable"}
+
+    def write_work_status(self, run_id: str, status: dict) -> None:
+        atomic_write_text(self.work_dir(run_id) / STATUS_FILE, json.dumps(status, indent=1, default=_json_default))
+
+    def work_status_mtime(self, run_id: str) -> float:
+        return os.path.getmtime(self.root / WORK_DIR / validate_run_id(run_id) / STATUS_FILE)
+
+    def discard_work(self, run_id: str) -> None:
+        shutil.rmtree(self.root / WORK_DIR / validate_run_id(run_id), ignore_errors=True)
 
     def training_elsewhere(self, unfinished=None):
         """Unfinished trainings whose process is still alive (e.g. a CLI run): their run ids.
@@ -226,14 +249,11 @@ class RunStore:
         if not base.is_dir():
             return out
         for entry in sorted(base.iterdir()):
-            status_file = entry / "status.json"
-            if (self.root / entry.name).exists() or not status_file.is_file():
+            if (self.root / entry.name).exists() or not _RUN_ID.match(entry.name):
                 continue
-            try:
-                status = json.loads(status_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                status = {"state": "unreadable"}
-            out.append((entry.name, status))
+            status = self.work_status(entry.name)
+            if status is not None:
+                out.append((entry.name, status))
         return out
 
     def busy(self) -> str | None:

@@ -1,15 +1,15 @@
-"""Training: Adam, augmentation, early stopping, best-epoch weights, resume, progress, cancel.
+"""Training: Adam or SGD, augmentation, early stopping, best-epoch weights, resume, progress, cancel.
 
 `train(config, dataset)` is what the CLI, the app's background trainer and the tests call.
 Progress goes to a callback as plain dicts (the app draws from them); cancellation is a
-`threading.Event` set from outside; checkpoints go to `models/.work/<run-id>/` through
-Keras' own `BackupAndRestore`, so a killed training resumes where it stopped.
+`threading.Event` set from outside; checkpoints go to the run store's work folder
+(`RunStore.backup_dir`) through Keras' own `BackupAndRestore`, so a killed training resumes
+where it stopped.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import platform
 import threading
@@ -18,44 +18,51 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from fer import NUM_CLASSES, distill
-from fer.runs import RunStore, atomic_write_text, new_run_id, pid_alive
+from fer import architectures, distill
+from fer.architectures import ACTIVATIONS, ARCH_NAMES
+from fer.batchnorm import has_batchnorm, precise_batchnorm_callback, recalibrate_if_better
+from fer.errors import DataError, ModelConfigError, RunError, TrainingCancelled  # noqa: F401 - TrainingCancelled: importable from here
+from fer.pipeline import make_dataset
+from fer.runs import RunStore, new_run_id, pid_alive
 
 SCHEDULES = ("cosine", "plateau", "constant")
 OPTIMIZERS = ("adam", "sgd")
 
 
-class TrainingCancelled(RuntimeError):
-    """Raised when the cancel event stopped a training; its checkpoint stays resumable."""
+def _option(default, help="", **cli):
+    """A TrainConfig field; its help (and `flag`, `choices`) make the CLI's `train` flag."""
+    return dataclasses.field(default=default, metadata={"help": help, **cli})
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    arch: str = "cnn"
-    width: float = 0.5
-    depth: Optional[int] = None
-    batchnorm: bool = True
-    dropout: Optional[float] = None
-    activation: Optional[str] = None
-    match_params: Optional[int] = None  # dnn only
-    epochs: int = 20
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    schedule: str = "cosine"
-    optimizer: str = "adam"  # or "sgd": SGD with Nesterov momentum 0.9
-    weight_decay: float = 0.0  # decoupled weight decay (Keras' optimizers apply it as lr * wd * w per step)
-    augment: bool = True
-    label_smoothing: float = 0.0
-    erasing: float = 0.0  # chance of random erasing per training face (part of the augmentation)
-    class_weights: bool = False
-    patience: int = 8  # early stopping on val accuracy; 0 disables it
-    seed: int = 0
-    max_train_images: Optional[int] = None  # cap for quick demo runs
-    description: str = ""
-    init_from: Optional[str] = None  # warm start: a saved run of the same architecture and width
-    teacher: Optional[str] = None  # knowledge distillation from this saved run (fer.distill)
-    distill_alpha: float = 0.3  # weight of the labels' cross-entropy; the teacher gets 1 - alpha
-    distill_temperature: float = 4.0
+    """One training's whole recipe. The CLI's `train` flags are made from these fields."""
+
+    arch: str = _option("cnn", choices=ARCH_NAMES)
+    width: float = _option(0.5, "channel multiplier (1.0 = the course's full model)")
+    depth: Optional[int] = _option(None, "blocks, stages or dense layers (default: the architecture's)")
+    batchnorm: bool = _option(True, "BatchNorm after every conv / dense layer")
+    dropout: Optional[float] = _option(None, "dropout rate (default: the architecture's)")
+    activation: Optional[str] = _option(None, choices=ACTIVATIONS)
+    match_params: Optional[int] = _option(None, "dnn: solve its width to this parameter count")
+    epochs: int = _option(20)
+    batch_size: int = _option(64)
+    learning_rate: float = _option(1e-3, flag="--lr")
+    schedule: str = _option("cosine", choices=SCHEDULES)
+    optimizer: str = _option("adam", "sgd: Nesterov momentum 0.9", choices=OPTIMIZERS)
+    weight_decay: float = _option(0.0, "decoupled: Keras' optimizers apply it as lr * wd * w per step")
+    augment: bool = _option(True, "flip, shift, zoom and rotation of the training faces")
+    label_smoothing: float = _option(0.0)
+    erasing: float = _option(0.0, "chance of random erasing per training face (0 = off; part of the augmentation)")
+    class_weights: bool = _option(False, "weight the loss by inverse class frequency")
+    patience: int = _option(8, "early stopping on val accuracy after this many epochs without gain (0 = off)")
+    seed: int = _option(0)
+    max_train_images: Optional[int] = _option(None, "cap for quick demo runs")
+    description: str = _option("")
+    init_from: Optional[str] = _option(None, "start from this saved run's weights (same arch and width)")
+    teacher: Optional[str] = _option(None, "distil from this saved run (knowledge distillation, fer.distill)")
+    distill_alpha: float = _option(0.3, "weight of the labels' cross-entropy; the teacher gets 1 - alpha")
+    distill_temperature: float = _option(4.0)
 
     def model_options(self) -> dict:
         opts = {"depth": self.depth, "batchnorm": self.batchnorm, "dropout": self.dropout, "activation": self.activation}
@@ -64,14 +71,10 @@ class TrainConfig:
         return {k: v for k, v in opts.items() if v is not None}
 
     def validate(self):
-        from fer.errors import ModelConfigError
-
-        ARCHS = ("cnn", "dnn", "mobilenet")
-
-        if self.arch not in ARCHS:
-            raise ModelConfigError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
-        if not 0.05 <= self.width <= 8:
-            raise ModelConfigError(f"width must be between 0.05 and 8, got {self.width}")
+        architectures.get(self.arch)
+        architectures.check_width(self.width)
+        if self.depth is not None:
+            architectures.check_depth(self.arch, self.depth)
         if self.epochs < 1 or self.batch_size < 1:
             raise ModelConfigError("epochs and batch size must be at least 1")
         if not 0 < self.learning_rate < 1:
@@ -92,46 +95,6 @@ class TrainConfig:
             raise ModelConfigError(f"distillation alpha must be in [0, 1], got {self.distill_alpha}")
         if not 0 < self.distill_temperature <= 100:
             raise ModelConfigError(f"distillation temperature must be in (0, 100], got {self.distill_temperature}")
-
-
-def augmentation(seed: int = 0, erasing: float = 0.0):
-    """Horizontal flip, shift, zoom, small rotation and, with a chance `erasing` per face,
-    random erasing of a patch (Zhong et al. 2017): Keras preprocessing layers.
-
-    Erasing is off by default: while a model underfits (the CNN's fifth leg read 0.67
-    train-mode and 0.67 val accuracy) more regularisation costs accuracy. Even once it
-    overfit (ninth leg: 0.75 train-mode, 0.676 val) a 12-epoch leg at 0.25 lost 0.94 val.
-    """
-    import keras
-    from keras import layers
-
-    steps = [
-        layers.RandomFlip("horizontal", seed=seed),
-        layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed + 1),
-        layers.RandomZoom(0.1, fill_mode="nearest", seed=seed + 2),
-        layers.RandomRotation(10 / 360, fill_mode="nearest", seed=seed + 3),
-    ]
-    if erasing:  # a fixed (p, p) range: a single float would draw the chance from [0, p]
-        steps.append(layers.RandomErasing(factor=(erasing, erasing), value_range=(0, 255), seed=seed + 4))
-    return keras.Sequential(steps, name="augmentation")
-
-
-def make_dataset(images, labels, batch_size, shuffle=False, augment=False, seed=0, label_smoothing=0.0, erasing=0.0):
-    """A tf.data pipeline of (float32 (B,48,48,1) in 0..255, one-hot labels)."""
-    import tensorflow as tf
-
-    x = np.asarray(images, np.uint8)[..., None]
-    y = np.asarray(labels, np.int64)
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:  # the whole set: loaders return faces sorted by class, and a smaller buffer
-        # would end every epoch on a few classes (skewed last updates and BatchNorm statistics)
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), tf.one_hot(b, NUM_CLASSES)), num_parallel_calls=tf.data.AUTOTUNE)
-    if augment:
-        aug = augmentation(seed, erasing)
-        ds = ds.map(lambda a, b: (aug(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def _progress_callback(progress, cancel, epochs, steps):
@@ -200,7 +163,7 @@ def _train_val(config, dataset):
         x_train, y_train = x_train[keep], y_train[keep]
     x_val, y_val = dataset.split("val")
     if len(x_train) == 0:
-        raise ValueError(f"{dataset.origin}: the training split is empty")
+        raise DataError(f"{dataset.origin}: the training split is empty")
     if len(x_val) == 0:  # tiny data sets: validate on the training images rather than fail
         x_val, y_val = x_train, y_train
     return (x_train, y_train), (x_val, y_val)
@@ -223,9 +186,7 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     run_id = run_id or new_run_id(config.arch, config.width)
     (x_train, y_train), (x_val, y_val) = _train_val(config, dataset)
 
-    work = store.work_dir(run_id)
-    status_path = work / "status.json"
-    previous = json.loads(status_path.read_text(encoding="utf-8")) if status_path.is_file() else {}
+    previous = store.work_status(run_id) or {}
     chain_epochs = _chain_epochs(store.get(config.init_from).meta) if config.init_from else 0
     stream_seed = _stream_seed(config.seed, chain_epochs + len(previous.get("history", {}).get("loss", [])))
     keras.utils.set_random_seed(stream_seed)
@@ -245,7 +206,7 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
         metrics = ["accuracy"]
         if config.teacher:
-            teacher = _load_teacher(config, store)
+            teacher = distill.load_teacher(config.teacher, store)
             loss = distill.distillation_loss(config.distill_alpha, config.distill_temperature, config.label_smoothing)
             metrics = [distill.accuracy]
         model.compile(optimizer=_optimizer(config, lr), loss=loss, metrics=metrics)
@@ -261,7 +222,7 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
                 if k in event:
                     status.setdefault("history", {}).setdefault(k, []).append(event[k])
             status["train_seconds"] = round(seconds_before + time.time() - start, 1)
-            atomic_write_text(status_path, json.dumps(status, indent=1))
+            store.write_work_status(run_id, status)
             event = {**event, "history": status["history"]}
         if progress is not None:
             progress(event)
@@ -271,14 +232,15 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     if previous:  # resuming: keep the epochs already done
         status["history"] = previous.get("history", {})
         seconds_before = float(previous.get("train_seconds", 0.0))
-    atomic_write_text(status_path, json.dumps(status, indent=1))
-    callbacks = [keras.callbacks.BackupAndRestore(str(work / "backup"), delete_checkpoint=False), _progress_callback(record, cancel, config.epochs, steps)]
-    best_path = work / "best.weights.h5"
+    store.write_work_status(run_id, status)
+    callbacks = [keras.callbacks.BackupAndRestore(str(store.backup_dir(run_id)), delete_checkpoint=False),
+                 _progress_callback(record, cancel, config.epochs, steps)]
+    best_path = store.best_weights(run_id)
     callbacks.append(keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", mode="max", save_best_only=True, save_weights_only=True))
     if config.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience))
-    if _has_batchnorm(model):
-        callbacks.insert(0, _precise_batchnorm_callback(model, x_train, config.seed))
+    if has_batchnorm(model):
+        callbacks.insert(0, precise_batchnorm_callback(model, x_train, config.seed))
     if config.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
 
@@ -288,17 +250,17 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
                   class_weight=_class_weights(y_train) if config.class_weights else None)
     except KeyboardInterrupt:
         status.update(state="interrupted")
-        atomic_write_text(status_path, json.dumps(status, indent=1))
+        store.write_work_status(run_id, status)
         raise
     wall = time.time() - start
     if cancel is not None and cancel.is_set():
         status.update(state="cancelled")
-        atomic_write_text(status_path, json.dumps(status, indent=1))
+        store.write_work_status(run_id, status)
         raise TrainingCancelled(f"training {run_id} cancelled; resume it with `python -m fer resume {run_id}`")
 
     if best_path.exists():  # best-epoch weights, also across a resumed training
         model.load_weights(str(best_path))
-    _recalibrate_if_better(model, x_train, x_val, y_val, config.seed)
+    recalibrate_if_better(model, x_train, x_val, y_val, config.seed)
     wall = seconds_before + wall
     return _finish(model, config, dataset, store, run_id, status["history"], wall, command, save)
 
@@ -334,8 +296,6 @@ def _stream_seed(seed: int, epochs_before: int) -> int:
 
 def _warm_start(model, config, store):
     """Copy a saved run's weights into `model`: continue training a good run with a fresh schedule."""
-    from fer.errors import ModelConfigError
-
     source = store.get(config.init_from)
     if (source.meta.get("arch"), float(source.meta.get("width", -1))) != (config.arch, float(config.width)):
         raise ModelConfigError(f"cannot start from {config.init_from}: it is {source.meta.get('arch')} width "
@@ -344,19 +304,6 @@ def _warm_start(model, config, store):
     if [w.shape for w in trained.weights] != [w.shape for w in model.weights]:
         raise ModelConfigError(f"cannot start from {config.init_from}: its layers differ from this model's")
     model.set_weights(trained.get_weights())
-
-
-def _load_teacher(config, store):
-    """The saved run to distil from; any registry model fits (all map 48x48x1 faces to 7 probabilities)."""
-    from fer.errors import ModelConfigError
-    from fer.runs import RunError
-
-    try:
-        teacher = store.get(config.teacher).load_model()
-    except RunError as exc:
-        raise ModelConfigError(f"cannot distil from {config.teacher}: {exc}") from None
-    teacher.trainable = False
-    return teacher
 
 
 def _lineage(store, run_id, with_history=False):
@@ -374,60 +321,6 @@ def _lineage(store, run_id, with_history=False):
     keys = ("arch", "width", "params", "command", "epochs_run", "wall_time_s", "total_epochs", "total_wall_time_s", "machine",
             "test_accuracy", "init_from", "teacher") + (("history",) if with_history else ())
     return {"run": run_id, **{k: src.get(k) for k in keys if src.get(k) is not None}}
-
-
-BN_BATCHES, BN_BATCH_SIZE = 16, 128
-
-
-def _has_batchnorm(model) -> bool:
-    return any(type(layer).__name__ == "BatchNormalization" for layer in model.layers)
-
-
-def _bn_sample(x_train, seed):
-    """The 16 x 128 clean training faces BatchNorm statistics come from (the same ones for a seed)."""
-    return x_train[np.random.default_rng(seed).permutation(len(x_train))[: BN_BATCHES * BN_BATCH_SIZE]]
-
-
-def _recalibrate(model, sample, seed):
-    from fer.compress import recalibrate_batchnorm
-
-    recalibrate_batchnorm(model, sample, batches=BN_BATCHES, batch_size=BN_BATCH_SIZE, seed=seed)
-
-
-def _precise_batchnorm_callback(model, x_train, seed):
-    """Before every validation, re-estimate BatchNorm statistics on clean training faces
-    ("precise BN", Wu & Johnson 2021). The moving averages follow the augmented training
-    batches, so without it the per-epoch val accuracy reads several points low and jumps
-    about, and the best epoch is picked on noise. Training itself uses batch statistics, so
-    this changes only what validation (and the saved checkpoints) see."""
-    import keras
-
-    sample = _bn_sample(x_train, seed)
-
-    class PreciseBatchNorm(keras.callbacks.Callback):
-        def on_test_begin(self, logs=None):
-            _recalibrate(model, sample, seed)
-
-    return PreciseBatchNorm()
-
-
-def _recalibrate_if_better(model, x_train, x_val, y_val, seed):
-    """Re-estimate BatchNorm statistics from training faces when that scores better on val.
-
-    After a short training the moving averages (momentum 0.99) still lag the weights and the
-    model scores far below what it can do; after a long one they are fine and stay.
-    """
-    from fer.evaluate import predict_proba
-
-    if not _has_batchnorm(model):
-        return
-    before = [w.numpy() for w in model.non_trainable_weights]
-    score = lambda: float((predict_proba(model, x_val).argmax(1) == y_val).mean())  # noqa: E731
-    old = score()
-    _recalibrate(model, _bn_sample(x_train, seed), seed)
-    if score() < old:
-        for var, value in zip(model.non_trainable_weights, before):
-            var.assign(value)
 
 
 def _finish(model, config, dataset, store, run_id, history, wall, command, save=True, note=""):
@@ -478,19 +371,16 @@ def _finish(model, config, dataset, store, run_id, history, wall, command, save=
     if not save:
         return model, meta
     run = store.save(run_id, model, meta)
-    import shutil
-
-    shutil.rmtree(store.root / ".work" / run_id, ignore_errors=True)
+    store.discard_work(run_id)
     return run
 
 
 def _status(run_id, dataset, store):
-    status_path = store.root / ".work" / run_id / "status.json"
-    if not status_path.is_file():
-        raise ValueError(f"no interrupted training {run_id!r}; `python -m fer list` shows the ones there are")
-    status = json.loads(status_path.read_text(encoding="utf-8"))
+    status = store.work_status(run_id)
+    if status is None:
+        raise RunError(f"no interrupted training {run_id!r}; `python -m fer list` shows the ones there are")
     if status.get("fingerprint") not in (None, dataset.fingerprint):
-        raise ValueError(f"training {run_id} used dataset {status.get('dataset')} ({status.get('fingerprint')}); load the same data")
+        raise RunError(f"training {run_id} used dataset {status.get('dataset')} ({status.get('fingerprint')}); load the same data")
     return status
 
 
@@ -501,22 +391,22 @@ def finish(run_id: str, dataset, store: Optional[RunStore] = None):
     store = store or RunStore()
     status = _status(run_id, dataset, store)
     if status.get("state") == "training" and pid_alive(status.get("pid")):
-        raise ValueError(f"training {run_id} is still running (pid {status['pid']}); stop it first")
+        raise RunError(f"training {run_id} is still running (pid {status['pid']}); stop it first")
     config = TrainConfig(**status["config"])
     history = status.get("history", {})
-    best = store.root / ".work" / run_id / "best.weights.h5"
+    best = store.best_weights(run_id)
     if not best.is_file() or not history.get("loss"):
-        raise ValueError(f"training {run_id} has no finished epoch to save yet")
+        raise RunError(f"training {run_id} has no finished epoch to save yet")
     model = build_model(config.arch, config.width, **config.model_options())
     model.load_weights(str(best))
     (x_train, _), (x_val, y_val) = _train_val(config, dataset)
-    _recalibrate_if_better(model, x_train, x_val, y_val, config.seed)
+    recalibrate_if_better(model, x_train, x_val, y_val, config.seed)
     done = len(history["loss"])
     note = f"stopped by the user after {done} of {config.epochs} epochs" if done < config.epochs else ""
     wall = float(status.get("train_seconds") or 0.0)
     if not wall and status.get("started"):  # older status files: from start to the last epoch's write
         started = time.mktime(time.strptime(status["started"], "%Y-%m-%dT%H:%M:%S"))
-        wall = os.path.getmtime(store.root / ".work" / run_id / "status.json") - started
+        wall = store.work_status_mtime(run_id) - started
     command = status.get("command", "")
     if note and command:
         command += f"  # then: python -m fer finish {run_id}"

@@ -21,23 +21,3 @@ def cache_dir(tmp_path):
     d = tmp_path / "cache"
     d.mkdir()
     return d
-
-
-@pytest.fixture
-def router_like_the_server(monkeypatch):
-    """Make AppTest run every page through streamlit_app.py's router, as the server does.
-
-    Streamlit treats an app with a `pages/` folder as a v1 multipage app until the main script
-    calls `st.navigation`; the server remembers that for its lifetime, but AppTest forgets it
-    on every run, so `switch_page` would execute the page file alone, without the router's
-    sidebar and error boundary. This keeps the v2 (st.navigation) mode after each set-up.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)

@@ -58,21 +58,13 @@ def test_runs_saved_before_an_option_existed_match_runs_with_its_default():
 
 def test_default_depths_agree_with_the_model_builders():
     """switches() reads a run without a depth as DEFAULT_DEPTH: the builders must build that depth."""
-    from fer import DEFAULT_DEPTH
-    from fer.models import ARCHS, build_model, default_depth
+    from fer.architectures import ARCH_NAMES, DEFAULT_DEPTH
+    from fer.models import build_model
 
-    assert DEFAULT_DEPTH == {arch: default_depth(arch) for arch in ARCHS}
-    for arch in ARCHS:
+    for arch in ARCH_NAMES:
         plain = build_model(arch, 0.25).count_params()
         assert plain == build_model(arch, 0.25, depth=DEFAULT_DEPTH[arch]).count_params()
         assert plain != build_model(arch, 0.25, depth=DEFAULT_DEPTH[arch] - 1).count_params()
-
-
-def test_options_added_later_default_to_what_train_config_uses():
-    from fer.ablation import _ADDED_LATER
-
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    assert _ADDED_LATER == {key: defaults[key] for key in _ADDED_LATER}
 
 
 def test_scatter_frame_marks_ablation_variants(tmp_path):

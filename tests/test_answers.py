@@ -134,7 +134,7 @@ def test_cli_prints_the_answers_without_markdown(tmp_path):
     assert empty.returncode == 0 and "no saved runs" in empty.stdout
 
 
-def test_overview_page_shows_the_answers_of_the_shipped_runs(monkeypatch, router_like_the_server):
+def test_overview_page_shows_the_answers_of_the_shipped_runs(monkeypatch):
     monkeypatch.setenv("FER_MODELS_DIR", str(MODELS))
     monkeypatch.delenv("FER_DATA", raising=False)  # on the demo faces: answers from FER2013, said so
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
@@ -146,7 +146,7 @@ def test_overview_page_shows_the_answers_of_the_shipped_runs(monkeypatch, router
     assert "point the sidebar at this data" in caption
 
 
-def test_overview_answers_from_the_data_the_app_is_on_and_lets_the_user_switch(tmp_path, monkeypatch, router_like_the_server):
+def test_overview_answers_from_the_data_the_app_is_on_and_lets_the_user_switch(tmp_path, monkeypatch):
     import json
     import shutil
 

@@ -37,7 +37,7 @@ def store_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def models_env(store_dir, monkeypatch, router_like_the_server):
+def models_env(store_dir, monkeypatch):
     monkeypatch.setenv("FER_MODELS_DIR", str(store_dir))
     return store_dir
 
@@ -48,7 +48,7 @@ def open_page(page=None, **state):
         at.session_state[k] = v
     at.run()
     if page:
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
         at.run()
     return at
 
@@ -122,10 +122,10 @@ def test_retrain_at_this_width_prefills_the_train_page(models_env):
     assert at.title[0].value == "Train"
     assert at.selectbox(key="train_arch").value == "mobilenet"
     assert at.slider(key="train_width").value == pytest.approx(0.35)
-    from fer.models import default_depth
+    from fer.architectures import DEFAULT_DEPTH
 
-    for arch in ("cnn", "dnn", "mobilenet"):  # the Train page's TF-free copy of the defaults agrees
-        assert at.session_state[f"train_depth_{arch}"] == default_depth(arch)
+    for arch in ("cnn", "dnn", "mobilenet"):  # the Train page opens on the registry's default depths
+        assert at.session_state[f"train_depth_{arch}"] == DEFAULT_DEPTH[arch]
 
 
 def test_training_from_the_train_page_adds_a_run_and_evaluate_shows_its_confusion_matrix(models_env):
@@ -165,7 +165,7 @@ def test_training_from_the_train_page_adds_a_run_and_evaluate_shows_its_confusio
     assert store.get(job.run_id).meta["config"]["erasing"] == 0.2
 
     # the new run is listed first and Evaluate shows its confusion matrix
-    at.switch_page("pages/evaluate.py")
+    at.switch_page("views/evaluate.py")
     at.run()
     assert_clean(at)
     assert at.session_state["run"] == job.run_id
@@ -199,7 +199,7 @@ def test_confusion_cell_jump_and_send_to_saliency(models_env):
     run_id = RunStore(models_env).list()[-1].id  # the fixture run
     at = open_page(None)
     at.session_state["mis_jump"] = {"true": "fear", "pred": "sad", "run": run_id}
-    at.switch_page("pages/misclassified.py")
+    at.switch_page("views/misclassified.py")
     at.run()
     assert_clean(at)
     assert at.selectbox(key="mis_true").value == "fear" and at.selectbox(key="mis_pred").value == "sad"
@@ -221,7 +221,7 @@ def test_a_bad_data_path_is_a_clear_message(models_env, tmp_path):
             assert any(expected in e.value for e in at.error), (page, [e.value for e in at.error])
 
 
-def test_sidebar_tells_a_live_cli_training_from_an_interrupted_one(store_dir, tmp_path, monkeypatch, router_like_the_server):
+def test_sidebar_tells_a_live_cli_training_from_an_interrupted_one(store_dir, tmp_path, monkeypatch):
     import shutil
 
     root = tmp_path / "store"
@@ -264,11 +264,11 @@ def test_broken_run_folders_are_reported_not_fatal(tmp_path, monkeypatch, store_
     assert not at.exception
     assert any("no-meta" in w.value and "missing run.json" in w.value for w in at.warning)
     for page in ("evaluate", "misclassified"):
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
         at.run()
         assert not at.exception
         assert any("cannot be used" in e.value for e in at.error), [e.value for e in at.error]
-    at.switch_page("pages/compare.py")
+    at.switch_page("views/compare.py")
     at.run()
     assert not at.exception
     assert any("bad-model" in e.value for e in at.error)
@@ -315,12 +315,12 @@ def test_a_crash_inside_one_page_is_a_message_and_the_other_pages_keep_working(m
     at = open_page("data")
     assert not at.exception
     assert any("Something went wrong on the Data page: RuntimeError: injected failure" in e.value for e in at.error)
-    at.switch_page("pages/evaluate.py")
+    at.switch_page("views/evaluate.py")
     at.run()
     assert_clean(at)
     assert at.title and "Evaluate" in at.title[0].value
     monkeypatch.setattr(figures, "class_distribution_chart", real)
-    at.switch_page("pages/data.py")
+    at.switch_page("views/data.py")
     at.run()
     assert_clean(at)
 
@@ -343,7 +343,7 @@ def test_evaluate_and_compare_draw_a_warm_started_runs_whole_chain(tmp_path, mon
     assert any(c.value.startswith(f"{4 + legs} epoch(s) in 2 warm-started legs") for c in at.caption), [c.value for c in at.caption]
     at.toggle(key="eval_chain").set_value(False).run()
     assert any(c.value.startswith(f"{legs} epoch(s); the saved weights") for c in at.caption)
-    at.switch_page("pages/compare.py")
+    at.switch_page("views/compare.py")
     at.run()
     assert_clean(at)
     assert at.toggle(key="cmp_chain").value

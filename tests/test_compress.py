@@ -49,7 +49,7 @@ def cnn(faces):
 
     from fer.compress import recalibrate_batchnorm
     from fer.models import build_model
-    from fer.train import make_dataset
+    from fer.pipeline import make_dataset
 
     x, y = faces.split("train")
     keras.utils.set_random_seed(0)
@@ -226,13 +226,14 @@ class _FakeRun:
 
 
 def test_sweep_trains_each_width_in_turn_holding_the_store_lock(tmp_path):
+    from fer.jobs import JobManager
     from fer.runs import RunStore, TrainingBusy
     from fer.sweep import DONE, Sweep, sweep_configs
 
     store = RunStore(tmp_path / "models")
     seen, lock_held = [], []
 
-    def fake_train(config, dataset, store_, progress=None, cancel=None):
+    def fake_train(config, dataset, store_, run_id=None, progress=None, cancel=None):
         try:
             with store_.training_lock("probe"):
                 lock_held.append(False)
@@ -244,7 +245,7 @@ def test_sweep_trains_each_width_in_turn_holding_the_store_lock(tmp_path):
             raise RuntimeError("boom")
         return _FakeRun(f"{config.arch}-{config.width:g}", tmp_path, {})
 
-    sweep = Sweep(store, train_fn=fake_train, lock_poll_s=0.05)
+    sweep = Sweep(JobManager(store, train_fn=fake_train, lock_poll_s=0.05))
     configs = sweep_configs([0.5, 0.125, 0.25], archs=("cnn", "mobilenet"), epochs=1, max_train_images=100)
     assert [(c.arch, c.width) for c in configs][:3] == [("cnn", 0.125), ("cnn", 0.25), ("cnn", 0.5)]
     assert sweep.start(configs, dataset=None)
@@ -257,12 +258,13 @@ def test_sweep_trains_each_width_in_turn_holding_the_store_lock(tmp_path):
 
 
 def test_sweep_waits_for_another_training_and_can_be_cancelled(tmp_path):
+    from fer.jobs import JobManager
     from fer.runs import RunStore
     from fer.sweep import CANCELLED, WAITING, Sweep, sweep_configs
 
     store = RunStore(tmp_path / "models")
     trained = []
-    sweep = Sweep(store, train_fn=lambda c, *a, **k: trained.append(c), lock_poll_s=0.05)
+    sweep = Sweep(JobManager(store, train_fn=lambda c, *a, **k: trained.append(c), lock_poll_s=0.05))
     with store.training_lock("someone else"):
         sweep.start(sweep_configs([0.25], archs=("cnn",), epochs=1), dataset=None)
         deadline = time.time() + 5
@@ -276,20 +278,28 @@ def test_sweep_waits_for_another_training_and_can_be_cancelled(tmp_path):
     assert trained == [] and sweep.snapshot()["state"] == CANCELLED
 
 
-def test_sweep_thread_is_a_daemon_and_per_store_singleton(tmp_path):
+def test_a_sweep_is_a_batch_in_the_stores_one_training_queue(tmp_path):
+    from fer.jobs import manager_for
     from fer.runs import RunStore
-    from fer.sweep import sweep_for
+    from fer.sweep import sweep_configs, sweep_for
+    from fer.train import TrainConfig
 
     a, b = sweep_for(RunStore(tmp_path)), sweep_for(RunStore(tmp_path))
-    assert a is b and sweep_for(RunStore(tmp_path / "x")) is not a
-    gate = threading.Event()
-    a._train_fn = lambda *args, **kw: gate.wait(5)
-    from fer.sweep import sweep_configs
-
-    a.start(sweep_configs([0.25], archs=("cnn",), epochs=1), None)
-    assert a._thread.daemon
-    gate.set()
-    assert a.join(5)
+    queue = manager_for(RunStore(tmp_path))
+    assert a.manager is b.manager is queue and sweep_for(RunStore(tmp_path / "x")).manager is not queue
+    gate, order = threading.Event(), []
+    queue._train_fn = lambda config, *args, **kw: (order.append(config.description), gate.wait(5))
+    try:
+        queue.submit(TrainConfig(arch="dnn", width=0.1, epochs=1, description="a training first"), None)
+        a.start(sweep_configs([0.25, 0.5], archs=("cnn",), epochs=1), None)
+        assert a.running and a.snapshot()["total"] == 2
+        assert [j.batch for j in queue.jobs()][1:] == [queue.latest_batch("sweep")] * 2  # same queue, one batch
+        assert queue._worker.daemon
+        gate.set()
+        assert a.join(5) and queue.wait_idle(5)
+        assert order == ["a training first", "sweep: cnn width 0.25", "sweep: cnn width 0.5"]  # one at a time, in turn
+    finally:
+        queue._train_fn = None
 
 
 def test_scatter_frame_has_one_point_per_run_with_its_size_and_pairs_equal_sizes(tmp_path):

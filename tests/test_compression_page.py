@@ -35,7 +35,7 @@ def app(store_dir, monkeypatch):
 
     monkeypatch.setenv("FER_MODELS_DIR", str(store_dir))
     at = AppTest.from_file(str(APP), default_timeout=300)  # the first render writes the whole ladder
-    at.switch_page("pages/compression.py")
+    at.switch_page("views/compression.py")
     return at
 
 
@@ -86,7 +86,7 @@ def test_sweep_button_starts_a_background_sweep_whose_run_becomes_a_point(app, s
     template = store.list()[0]
     calls = []
 
-    def fake_train(config, dataset, store_, progress=None, cancel=None):
+    def fake_train(config, dataset, store_, run_id=None, progress=None, cancel=None):
         """Stands in for fer.train.train: saves a copy of an existing run as the new width."""
         calls.append((config.arch, config.width, config.epochs))
         meta = {**template.meta, "arch": config.arch, "width": config.width, "params": 12345, "test_accuracy": 0.5,
@@ -94,7 +94,7 @@ def test_sweep_button_starts_a_background_sweep_whose_run_becomes_a_point(app, s
         return store_.save(f"sweep-{config.arch}-{config.width:g}", template.load_model(), meta)
 
     sweep = sweep_for(store)
-    sweep._train_fn = fake_train
+    sweep.manager._train_fn = fake_train
     try:
         at = app.run()
         assert not at.exception
@@ -111,7 +111,7 @@ def test_sweep_button_starts_a_background_sweep_whose_run_becomes_a_point(app, s
         points = _scatter_points(at)
         assert len(points) == before + 1 and "sweep-cnn-0.0625" in set(points["run"])
     finally:
-        sweep._train_fn = None
+        sweep.manager._train_fn = None
         shutil.rmtree(store_dir / "sweep-cnn-0.0625", ignore_errors=True)
 
 
@@ -135,7 +135,7 @@ def test_page_without_runs_still_offers_the_sweep(tmp_path, monkeypatch):
 
     monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "empty"))
     at = AppTest.from_file(str(APP), default_timeout=120)
-    at.switch_page("pages/compression.py")
+    at.switch_page("views/compression.py")
     at.run()
     assert not at.exception
     assert any("No trained model" in w.value for w in at.warning)

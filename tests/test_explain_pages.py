@@ -52,7 +52,7 @@ def _no_errors(at):
 
 def test_saliency_page_shows_every_run_and_says_why_the_dnn_has_no_cam(app):
     at, runs = app
-    at.switch_page("pages/saliency.py")
+    at.switch_page("views/saliency.py")
     at.run()
     _no_errors(at)
     assert sorted(at.multiselect(key="sal_runs").value) == sorted(runs.values())
@@ -66,7 +66,7 @@ def test_saliency_page_shows_every_run_and_says_why_the_dnn_has_no_cam(app):
 def test_saliency_page_takes_the_face_handed_over_by_the_misclassified_page(app):
     at, runs = app
     at.session_state["saliency_face"] = {"split": "test", "index": 5, "run": runs["mobilenet"]}
-    at.switch_page("pages/saliency.py")
+    at.switch_page("views/saliency.py")
     at.run()
     _no_errors(at)
     assert at.radio(key="sal_source").value == "From the Misclassified page"
@@ -75,7 +75,7 @@ def test_saliency_page_takes_the_face_handed_over_by_the_misclassified_page(app)
 
 def test_saliency_page_measures_the_maps(app):
     at, runs = app
-    at.switch_page("pages/saliency.py")
+    at.switch_page("views/saliency.py")
     at.run()
     at.multiselect(key="sal_runs").set_value([runs["cnn"]])
     at.slider(key="sal_samples").set_value(4)
@@ -100,7 +100,7 @@ def test_saliency_page_crops_an_uploaded_photo_and_refuses_a_non_image(app):
     from PIL import Image
 
     at, _ = app
-    at.switch_page("pages/saliency.py")
+    at.switch_page("views/saliency.py")
     at.run()
     at.radio(key="sal_source").set_value("Upload a photo")
     at.run()
@@ -119,7 +119,7 @@ def test_saliency_page_crops_an_uploaded_photo_and_refuses_a_non_image(app):
 
 def test_filters_page_renders_preferred_inputs_and_feature_maps(app):
     at, runs = app
-    at.switch_page("pages/filters.py")
+    at.switch_page("views/filters.py")
     at.run()
     _no_errors(at)
     assert not any(runs["dnn"] in o for o in at.selectbox(key="filters_run").options)  # no filters in a DNN

@@ -235,9 +235,22 @@ def test_real_training_saves_a_run_and_a_real_cancel_stops_it(tiny_faces, tmp_pa
     assert [r.id for r in store.list()] == [done.run_id]  # nothing half-saved
 
 
-def test_a_bad_model_option_fails_with_a_message(tiny_faces, tmp_path):
+def test_a_bad_model_option_is_refused_at_submit_with_a_message(tiny_faces, tmp_path):
+    from fer.errors import ModelConfigError
+
     manager = jobs.JobManager(RunStore(tmp_path))
-    job = manager.submit(TrainConfig(arch="cnn", width=0.25, depth=9, epochs=1), tiny_faces)
-    failed = manager.wait(job.id, 300)
+    with pytest.raises(ModelConfigError, match="cnn depth must be 2..5"):
+        manager.submit(TrainConfig(arch="cnn", width=0.25, depth=9, epochs=1), tiny_faces)
+    assert manager.jobs() == [] and not manager.busy  # nothing queued
+
+
+def test_a_training_that_fails_in_the_worker_keeps_its_message(tiny_faces, tmp_path):
+    def broken(config, *args, **kwargs):
+        raise ModelConfigError_("the model cannot be built here")
+
+    from fer.errors import ModelConfigError as ModelConfigError_
+
+    manager = jobs.JobManager(RunStore(tmp_path), train_fn=broken)
+    failed = manager.wait(manager.submit(TrainConfig(arch="cnn", width=0.25, epochs=1), tiny_faces).id, 60)
     assert failed.status == jobs.FAILED
-    assert failed.error.startswith("ModelConfigError: cnn depth must be 2..5")
+    assert failed.error == "ModelConfigError: the model cannot be built here"

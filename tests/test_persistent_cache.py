@@ -31,7 +31,7 @@ OPEN_EVALUATE = textwrap.dedent("""
     from streamlit.testing.v1 import AppTest
     at = AppTest.from_file({app!r}, default_timeout=300)
     at.run()
-    at.switch_page("pages/evaluate.py")
+    at.switch_page("views/evaluate.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]

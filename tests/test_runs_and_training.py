@@ -274,7 +274,7 @@ def test_training_batches_mix_every_class_through_the_whole_epoch():
     """Loaders return faces sorted by class; the shuffle must still spread every class over the epoch.
     (25,900 faces, as many as FER2013's training split: with the 20,000-element shuffle buffer
     once used, the first seventh of each epoch held no neutral face at all.)"""
-    from fer.train import make_dataset
+    from fer.pipeline import make_dataset
 
     per_class = 3700
     labels = np.repeat(np.arange(7), per_class)
@@ -291,7 +291,7 @@ def test_random_erasing_blanks_a_patch_of_each_face_only_when_asked():
     """On a flat grey face flips, shifts, zooms and rotations (nearest fill) change no pixel, so
     any change is an erased patch: none without erasing, one in every face at a chance of 1."""
     from fer.errors import ModelConfigError
-    from fer.train import make_dataset
+    from fer.pipeline import make_dataset
 
     images, labels = np.full((64, 48, 48), 128, np.uint8), np.zeros(64, np.int64)
     plain = np.concatenate([x.numpy() for x, _ in make_dataset(images, labels, 32, augment=True, seed=1)])

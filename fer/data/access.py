@@ -11,21 +11,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from fer import settings
 from fer.data.dataset import DataError
 from fer.data.loaders import SYNTHETIC_NAMES
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def data_roots() -> list[Path]:
-    configured = os.environ.get("FER_DATA_ROOTS", "").strip()
-    if configured:
-        roots = [Path(os.path.expanduser(p)) for p in configured.split(os.pathsep) if p.strip()]
-    else:
-        roots = [Path.home(), Path.cwd(), REPO_ROOT.parent]
-    if os.environ.get("FER_DATA", "").strip():  # the data set the app was started with is allowed
-        roots.append(Path(os.path.expanduser(os.environ["FER_DATA"].strip())))
-    return [r.resolve() for r in roots]
+    return settings.data_roots()
 
 
 def check_allowed(source) -> None:

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from fer import settings
 from fer.data.dataset import Dataset, LoadReport
 
 CACHE_VERSION = 1  # bump when a loader's output for the same input changes
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("FER_CACHE_DIR", "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "fer-workbench"
+    return settings.cache_dir()
 
 
 def file_signature(path) -> str:

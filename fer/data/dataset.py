@@ -7,13 +7,12 @@ from typing import Optional
 import numpy as np
 
 from fer import CLASS_NAMES
+from fer.errors import DataError  # noqa: F401 - raised here, importable from here
 
 SPLITS = ("train", "val", "test")
 TRAIN, VAL, TEST = 0, 1, 2
 
 
-class DataError(ValueError):
-    """Bad input a user can fix: the message names the file (and row) and what is wrong."""
 
 
 @dataclasses.dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer import CLASS_NAMES, IMAGE_SIZE
+from fer import CLASS_NAMES, IMAGE_SIZE, settings
 from fer.data import cache as _cache
 from fer.data.dataset import SPLITS, TEST, TRAIN, VAL, DataError, Dataset, LoadReport
 
@@ -72,7 +72,7 @@ def load_dataset(
     """
     _check_fractions(val_fraction, test_fraction)
     if source is None:
-        source = os.environ.get("FER_DATA", "").strip() or "synthetic"
+        source = settings.data_source() or "synthetic"
     if isinstance(source, str) and source.strip().lower() in SYNTHETIC_NAMES:
         from fer.data import synthetic  # written alongside; imported lazily
 

@@ -1,32 +1,34 @@
 """Explanations: attribution maps, filter visualisation and measures of how good the maps are.
 
-No Streamlit here; the Saliency and Filters pages call these functions.
+No Streamlit here; the Saliency and Filters pages call these objects and functions.
 
-    from fer.explain import METHODS, applicable_methods
+    from fer.explain import METHODS, MEASURES
     maps = METHODS["Grad-CAM"](model, faces_uint8, class_index)      # (N,48,48) in [0,1]
+    table = MEASURES["deletion"](model, dataset, ["Grad-CAM"], n=14)
 
-- `fer.explain.saliency`: the five methods (tf-keras-vis) and `applicable_methods`;
-- `fer.explain.filters`: conv layers, feature maps, preferred inputs by gradient ascent
-  (one batched GradientTape ascent over all filters, and tf-keras-vis' ActivationMaximization);
+- `fer.explain.saliency`: the five methods (`Explainer` objects on tf-keras-vis), `compute_maps`;
 - `fer.explain.measure`: energy inside the generated faces' expression regions, deletion /
-  insertion curves, the model-randomisation sanity check.
+  insertion curves, the model-randomisation sanity check (`Measure` objects);
+- `fer.explain.filters`: conv layers, feature maps, preferred inputs by gradient ascent
+  (one batched GradientTape ascent over all filters, and tf-keras-vis' ActivationMaximization).
+
+A new attribution method is one `Explainer` subclass added to `METHODS`; the Saliency page,
+the measures and the cache keys pick it up from there.
 """
+from fer.explain.measure import MEASURES, Measure  # noqa: F401
 from fer.explain.saliency import (  # noqa: F401
-    CAM_METHODS,
     DEFAULT_OPTIONS,
-    UPSAMPLING,
-    GRADIENT_METHODS,
     METHOD_NAMES,
     METHODS,
-    OPTIONS_USED,
+    UPSAMPLING,
+    Explainer,
     applicable_methods,
     as_input,
     cam_layer,
     compute_maps,
-    method_options,
     predict,
     prepared,
 )
 
-__all__ = ["METHODS", "METHOD_NAMES", "GRADIENT_METHODS", "CAM_METHODS", "DEFAULT_OPTIONS", "OPTIONS_USED",
-           "UPSAMPLING", "applicable_methods", "cam_layer", "compute_maps", "method_options", "predict", "prepared", "as_input"]
+__all__ = ["METHODS", "METHOD_NAMES", "MEASURES", "DEFAULT_OPTIONS", "UPSAMPLING", "Explainer", "Measure",
+           "applicable_methods", "cam_layer", "compute_maps", "predict", "prepared", "as_input"]

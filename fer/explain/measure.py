@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from fer import CLASS_NAMES
+from fer.errors import DataError
 from fer.explain.saliency import METHOD_NAMES, applicable_methods, as_input, compute_maps, prepared
 
 
@@ -70,7 +71,7 @@ def region_energy(model, dataset, methods=None, per_class: int = 6, split: str =
     import pandas as pd
 
     if dataset.masks is None:
-        raise ValueError("region energy needs the generated faces' region masks (dataset.masks); this data set has none")
+        raise DataError("region energy needs the generated faces' region masks (dataset.masks); this data set has none")
     idx = sample_per_class(dataset.labels, dataset.indices(split), per_class, seed)
     images, labels, masks = dataset.images[idx], dataset.labels[idx], dataset.masks[idx]
     cls = labels if target == "true" else prepared(model).probs(images).argmax(1)
@@ -235,3 +236,79 @@ def randomisation_check(model, images, class_index, methods=None, options=None, 
         return pd.DataFrame(rows)
     finally:
         forget(work)
+
+
+# ----------------------------------------------------------------------------------------------
+# the measures as small objects with one signature, like the methods
+
+
+class Measure:
+    """One way to judge maps: its `name`, the `options` it takes (with defaults), whether it
+    `needs_masks` (the generated faces' regions), and one call on a data set's test faces::
+
+        result = measure(model, dataset, methods, method_options, **options)
+
+    It picks its faces itself (a fixed, seeded sample per class), so the app, the CLI and a
+    test measure the same faces. An option it does not take is an error.
+    """
+
+    name = ""
+    options: dict = {}
+    needs_masks = False
+
+    def __call__(self, model, dataset, methods=None, method_options=None, **options):
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise TypeError(f"{self.name} takes no option {', '.join(map(repr, unknown))}; "
+                            f"it takes {', '.join(self.options) or 'none'}")
+        return self.measure(model, dataset, methods, method_options, **{**self.options, **options})
+
+    def measure(self, model, dataset, methods, method_options, **options):
+        raise NotImplementedError
+
+    def applies_to(self, dataset) -> Optional[str]:
+        """None when the measure works on `dataset`, else the reason it does not."""
+        if self.needs_masks and dataset.masks is None:
+            return "needs the generated demo faces (their region masks are the ground truth); this data set has none"
+        return None
+
+    @staticmethod
+    def _test_sample(dataset, n, per_class, seed):
+        idx = sample_per_class(dataset.labels, dataset.indices("test"), per_class, seed=seed)[:n]
+        return dataset.images[idx], dataset.labels[idx]
+
+
+class RegionEnergy(Measure):
+    """Share of each map's energy inside the expression regions, per class, against a random map."""
+
+    name = "Expression regions"
+    options = {"per_class": 6, "seed": 0, "target": "true"}
+    needs_masks = True
+
+    def measure(self, model, dataset, methods, method_options, per_class, seed, target):
+        return region_energy(model, dataset, methods, per_class=per_class, options=method_options, seed=seed, target=target)
+
+
+class DeletionInsertion(Measure):
+    """Deletion and insertion AUCs (and mean curves) on `n` test faces, against a random order."""
+
+    name = "Deletion / insertion"
+    options = {"n": 14, "steps": 16, "fill": "mean"}
+
+    def measure(self, model, dataset, methods, method_options, n, steps, fill):
+        images, labels = self._test_sample(dataset, n, max(1, -(-n // len(CLASS_NAMES))), seed=1)
+        return deletion_insertion(model, images, labels, methods, method_options, steps=steps, fill=fill)
+
+
+class Randomisation(Measure):
+    """The cascading model-randomisation check on `n` test faces (one per class)."""
+
+    name = "Randomisation check"
+    options = {"n": 3}
+
+    def measure(self, model, dataset, methods, method_options, n):
+        images, labels = self._test_sample(dataset, n, 1, seed=2)
+        return randomisation_check(model, images, labels, methods, method_options)
+
+
+MEASURES = {"regions": RegionEnergy(), "deletion": DeletionInsertion(), "randomisation": Randomisation()}

@@ -1,13 +1,13 @@
 """Attribution maps: vanilla Saliency, SmoothGrad, Grad-CAM, Grad-CAM++ and (Faster-)Score-CAM.
 
-Every method is a plain callable with one signature (the shape of tf-keras-vis' visualisations)::
+Every method is an `Explainer` object with one signature (the shape of tf-keras-vis' visualisations)::
 
     maps = METHODS["Grad-CAM"](model, images, class_index, **options)
 
 - ``images``: uint8 (N,48,48) faces (or (48,48) for one face; (N,48,48,1) and float 0..255 work too);
 - ``class_index``: an int for all faces, or one int per face;
 - returns float32 (N,48,48), each map scaled to [0,1] (an all-zero map stays zero).
-Unknown options are ignored, so one settings dict can be passed to every method.
+Each method lists the options it takes (`METHODS[name].options`); any other option is an error.
 
 The algorithms are tf-keras-vis' own classes (``Saliency``, ``Gradcam``, ``GradcamPlusPlus``,
 ``Scorecam``) on a copy of the model whose softmax is replaced by a linear output
@@ -39,16 +39,12 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Callable, Dict, Optional
+from typing import Dict, Optional
 
 import numpy as np
 
 from fer.models import LAST_CONV
 
-METHOD_NAMES = ("Saliency", "SmoothGrad", "Grad-CAM", "Grad-CAM++", "Score-CAM")
-GRADIENT_METHODS = ("Saliency", "SmoothGrad")
-CAM_METHODS = ("Grad-CAM", "Grad-CAM++", "Score-CAM")
-DEFAULT_OPTIONS = {"samples": 20, "noise": 0.2, "seed": 0, "max_n": 10, "upsample": "centres"}
 UPSAMPLING = ("centres", "tf-keras-vis")
 
 _NO_CONV = ("the model has no convolutional layer (it flattens the face first), so there are no spatial "
@@ -236,45 +232,95 @@ def _chunks(n: int, size: int):
 
 
 # ----------------------------------------------------------------------------------------------
-# the methods
+# the methods: small objects with one signature
 
 
-def saliency(model, images, class_index, batch_size: int = 64, **_) -> np.ndarray:
+class Explainer:
+    """One attribution method, as tf-keras-vis' `ModelVisualization` subclasses and Xplique's
+    explainers are built: its `name`, the `options` it takes (with their defaults), whether it
+    `needs_conv` (a layer with spatial feature maps), and one call::
+
+        maps = explainer(model, images, class_index, **options)    # float32 (N,48,48) in [0,1]
+
+    An option the method does not take is an error, never silently dropped; `pick(settings)`
+    takes this method's options out of one shared settings dict (for the UI and cache keys).
+    """
+
+    name = ""
+    options: dict = {}
+    needs_conv = False
+
+    def __init__(self, batch_size: int = 64):
+        self.batch_size = batch_size  # how many faces per call to the library: speed only, same maps
+
+    def __call__(self, model, images, class_index, **options) -> np.ndarray:
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise TypeError(f"{self.name} takes no option {', '.join(map(repr, unknown))}; "
+                            f"it takes {', '.join(self.options) or 'none'}")
+        return self.explain(model, images, class_index, **{**self.options, **options})
+
+    def explain(self, model, images, class_index, **options) -> np.ndarray:
+        raise NotImplementedError
+
+    def pick(self, settings: Optional[dict]) -> dict:
+        """The entries of `settings` this method takes (sorted by name)."""
+        return {k: settings[k] for k in sorted(self.options) if k in (settings or {})}
+
+    def applies_to(self, model) -> Optional[str]:
+        """None when the method works on `model`, else the reason it does not."""
+        return _NO_CONV if self.needs_conv and cam_layer(model) is None else None
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class VanillaSaliency(Explainer):
     """Vanilla gradient (Simonyan et al. 2014): |d class score / d pixel|, tf-keras-vis `Saliency`."""
-    from tf_keras_vis.saliency import Saliency
-    from tf_keras_vis.utils.scores import CategoricalScore
 
-    x = as_input(images)
-    cls = _classes(class_index, len(x))
-    prep = prepared(model)
-    vis = Saliency(prep.fast(prep.cam_layer), clone=False)
-    out = [vis(CategoricalScore(cls[s]), x[s]) for s in _chunks(len(x), batch_size)]
-    return _finish(np.concatenate([np.reshape(o, (-1, 48, 48)) for o in out]), len(x))
+    name = "Saliency"
+
+    def explain(self, model, images, class_index):
+        from tf_keras_vis.saliency import Saliency
+        from tf_keras_vis.utils.scores import CategoricalScore
+
+        x = as_input(images)
+        cls = _classes(class_index, len(x))
+        prep = prepared(model)
+        vis = Saliency(prep.fast(prep.cam_layer), clone=False)
+        out = [vis(CategoricalScore(cls[s]), x[s]) for s in _chunks(len(x), self.batch_size)]
+        return _finish(np.concatenate([np.reshape(o, (-1, 48, 48)) for o in out]), len(x))
 
 
-def smoothgrad(model, images, class_index, samples: int = 20, noise: float = 0.2, seed: int = 0,
-               batch_size: int = 128, **_) -> np.ndarray:
+class SmoothGrad(Explainer):
     """SmoothGrad (Smilkov et al. 2017): mean |gradient| over `samples` noisy copies,
     noise sigma = `noise` x (max - min) of each face, as tf-keras-vis' smooth_noise."""
-    from tf_keras_vis.saliency import Saliency
-    from tf_keras_vis.utils.scores import CategoricalScore
 
-    x = as_input(images)
-    n, samples = len(x), max(1, int(samples))
-    cls = _classes(class_index, n)
-    rng = np.random.default_rng(seed)
-    sigma = float(noise) * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))  # (N,)
-    noisy = x[None] + rng.standard_normal((samples,) + x.shape, dtype=np.float32) * sigma[None, :, None, None, None]
-    noisy = noisy.reshape((samples * n,) + x.shape[1:])
-    tiled = cls * samples
-    prep = prepared(model)
-    vis = Saliency(prep.fast(prep.cam_layer), clone=False)
-    grads = [np.reshape(vis(CategoricalScore(tiled[s]), noisy[s], normalize_map=False), (-1, 48, 48))
-             for s in _chunks(len(noisy), batch_size)]
-    total = np.concatenate(grads).reshape(samples, n, 48, 48).mean(0)
-    from tf_keras_vis.utils import normalize
+    name = "SmoothGrad"
+    options = {"samples": 20, "noise": 0.2, "seed": 0}
 
-    return _finish(normalize(total), n)
+    def __init__(self, batch_size: int = 128):
+        super().__init__(batch_size)
+
+    def explain(self, model, images, class_index, samples, noise, seed):
+        from tf_keras_vis.saliency import Saliency
+        from tf_keras_vis.utils import normalize
+        from tf_keras_vis.utils.scores import CategoricalScore
+
+        x = as_input(images)
+        n, samples = len(x), max(1, int(samples))
+        cls = _classes(class_index, n)
+        rng = np.random.default_rng(seed)
+        sigma = float(noise) * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))  # (N,)
+        noisy = x[None] + rng.standard_normal((samples,) + x.shape, dtype=np.float32) * sigma[None, :, None, None, None]
+        noisy = noisy.reshape((samples * n,) + x.shape[1:])
+        tiled = cls * samples
+        prep = prepared(model)
+        vis = Saliency(prep.fast(prep.cam_layer), clone=False)
+        grads = [np.reshape(vis(CategoricalScore(tiled[s]), noisy[s], normalize_map=False), (-1, 48, 48))
+                 for s in _chunks(len(noisy), self.batch_size)]
+        total = np.concatenate(grads).reshape(samples, n, 48, 48).mean(0)
+        return _finish(normalize(total), n)
 
 
 def _upsample(cams, size=(48, 48)) -> np.ndarray:
@@ -287,94 +333,96 @@ def _upsample(cams, size=(48, 48)) -> np.ndarray:
     return tf.image.resize(cams[..., None], size, method="bilinear").numpy()[..., 0]
 
 
-def _cam(cls_name, model, images, class_index, layer, chunk, upsample="centres", **call_options):
-    from tf_keras_vis.utils.scores import CategoricalScore
+class _CamExplainer(Explainer):
+    """The Grad-CAM family on `layer` (default: LAST_CONV). `upsample`: "centres" (default, see
+    `_upsample`) or "tf-keras-vis" (the library's own zoom)."""
 
-    prep = prepared(model)
-    layer = layer or prep.cam_layer
-    if layer is None:
-        raise ValueError(f"{cls_name.__name__}: {_NO_CONV}")
-    if upsample not in UPSAMPLING:
-        raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
-    x = as_input(images)
-    cls = _classes(class_index, len(x))
-    vis = cls_name(prep.fast(layer), clone=False)
-    library = upsample == "tf-keras-vis"
-    out = []
-    for s in _chunks(len(x), chunk):
-        cam = vis(CategoricalScore(cls[s]), x[s], penultimate_layer=layer, seek_penultimate_conv_layer=False,
-                  expand_cam=library, normalize_cam=library, **call_options)
-        cam = np.asarray(cam, np.float32)
-        out.append(cam.reshape(-1, 48, 48) if library else _upsample(cam.reshape((-1,) + cam.shape[-2:])))
-    return _finish(np.concatenate(out), len(x))
+    options = {"layer": None, "upsample": "centres"}
+    needs_conv = True
+    library_class = ""  # "module:Class" in tf_keras_vis
+
+    def _vis_class(self):
+        import importlib
+
+        module, cls = self.library_class.split(":")
+        return getattr(importlib.import_module(f"tf_keras_vis.{module}"), cls)
+
+    def _cam(self, model, images, class_index, layer, upsample, chunk, **call_options):
+        from tf_keras_vis.utils.scores import CategoricalScore
+
+        prep = prepared(model)
+        layer = layer or prep.cam_layer
+        if layer is None:
+            raise ValueError(f"{self.name}: {_NO_CONV}")
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
+        x = as_input(images)
+        cls = _classes(class_index, len(x))
+        vis = self._vis_class()(prep.fast(layer), clone=False)
+        library = upsample == "tf-keras-vis"
+        out = []
+        for s in _chunks(len(x), chunk):
+            cam = vis(CategoricalScore(cls[s]), x[s], penultimate_layer=layer, seek_penultimate_conv_layer=False,
+                      expand_cam=library, normalize_cam=library, **call_options)
+            cam = np.asarray(cam, np.float32)
+            out.append(cam.reshape(-1, 48, 48) if library else _upsample(cam.reshape((-1,) + cam.shape[-2:])))
+        return _finish(np.concatenate(out), len(x))
+
+    def explain(self, model, images, class_index, layer, upsample):
+        return self._cam(model, images, class_index, layer, upsample, self.batch_size)
 
 
-def gradcam(model, images, class_index, layer: Optional[str] = None, upsample: str = "centres", batch_size: int = 64,
-            **_) -> np.ndarray:
-    """Grad-CAM (Selvaraju et al. 2017) on `layer` (default: LAST_CONV), tf-keras-vis `Gradcam`.
+class GradCAM(_CamExplainer):
+    """Grad-CAM (Selvaraju et al. 2017), tf-keras-vis `Gradcam`."""
 
-    `upsample`: "centres" (default, see `_upsample`) or "tf-keras-vis" (the library's own zoom)."""
-    from tf_keras_vis.gradcam import Gradcam
-
-    return _cam(Gradcam, model, images, class_index, layer, batch_size, upsample)
+    name = "Grad-CAM"
+    library_class = "gradcam:Gradcam"
 
 
-def gradcam_plus_plus(model, images, class_index, layer: Optional[str] = None, upsample: str = "centres",
-                      batch_size: int = 64, **_) -> np.ndarray:
+class GradCAMPlusPlus(_CamExplainer):
     """Grad-CAM++ (Chattopadhyay et al. 2018), tf-keras-vis `GradcamPlusPlus`."""
-    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
 
-    return _cam(GradcamPlusPlus, model, images, class_index, layer, batch_size, upsample)
+    name = "Grad-CAM++"
+    library_class = "gradcam_plus_plus:GradcamPlusPlus"
 
 
-def scorecam(model, images, class_index, max_n: Optional[int] = 10, layer: Optional[str] = None, upsample: str = "centres",
-             **_) -> np.ndarray:
+class ScoreCAM(_CamExplainer):
     """Score-CAM (Wang et al. 2020); Faster-Score-CAM with `max_n` > 0: only the `max_n` feature
     maps of highest spatial variance are scored (0 or None: all of them). tf-keras-vis `Scorecam`.
     Faces go one at a time, so each gets its own top-`max_n` channels."""
-    from tf_keras_vis.scorecam import Scorecam
 
-    prep = prepared(model)
-    target = layer or prep.cam_layer
-    channels = prep.linear.get_layer(target).output.shape[-1] if target else None
-    max_n = None if not max_n or max_n <= 0 or channels is None else min(int(max_n), int(channels))
-    return _cam(Scorecam, model, images, class_index, layer, 1, upsample, max_N=max_n, batch_size=256)
+    name = "Score-CAM"
+    options = {"max_n": 10, **_CamExplainer.options}
+    library_class = "scorecam:Scorecam"
 
-
-METHODS: Dict[str, Callable] = {
-    "Saliency": saliency,
-    "SmoothGrad": smoothgrad,
-    "Grad-CAM": gradcam,
-    "Grad-CAM++": gradcam_plus_plus,
-    "Score-CAM": scorecam,
-}
-
-OPTIONS_USED = {  # which options change each method's map (for cache keys and the UI)
-    "Saliency": (),
-    "SmoothGrad": ("samples", "noise", "seed"),
-    "Grad-CAM": ("layer", "upsample"),
-    "Grad-CAM++": ("layer", "upsample"),
-    "Score-CAM": ("max_n", "layer", "upsample"),
-}
+    def explain(self, model, images, class_index, max_n, layer, upsample):
+        prep = prepared(model)
+        target = layer or prep.cam_layer
+        channels = prep.linear.get_layer(target).output.shape[-1] if target else None
+        max_n = None if not max_n or max_n <= 0 or channels is None else min(int(max_n), int(channels))
+        return self._cam(model, images, class_index, layer, upsample, 1, max_N=max_n, batch_size=256)
 
 
-def method_options(method: str, options: Optional[dict]) -> dict:
-    """The subset of `options` that `method` reads (sorted: usable as a cache key)."""
-    options = options or {}
-    return {k: options[k] for k in sorted(OPTIONS_USED[method]) if k in options}
+METHODS: Dict[str, Explainer] = {m.name: m for m in (VanillaSaliency(), SmoothGrad(), GradCAM(), GradCAMPlusPlus(), ScoreCAM())}
+METHOD_NAMES = tuple(METHODS)
+DEFAULT_OPTIONS = {k: v for m in METHODS.values() for k, v in m.options.items()}  # every option a method takes
 
 
 def applicable_methods(model) -> Dict[str, Optional[str]]:
     """{method: None if it applies, else the reason it does not}."""
-    has_cam = cam_layer(model) is not None
-    return {name: (None if name in GRADIENT_METHODS or has_cam else _NO_CONV) for name in METHODS}
+    return {name: m.applies_to(model) for name, m in METHODS.items()}
 
 
 def compute_maps(model, images, class_index, methods=None, options=None) -> Dict[str, np.ndarray]:
-    """{method: maps (N,48,48)} for the applicable `methods` (default: all)."""
+    """{method: maps (N,48,48)} for the applicable `methods` (default: all); `options` is one
+    settings dict shared by the methods, each taking its own (an option none takes is an error)."""
+    options = options or {}
+    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
+    if unknown:
+        raise TypeError(f"no method takes option {', '.join(map(repr, unknown))}; options: {', '.join(DEFAULT_OPTIONS)}")
     ok = applicable_methods(model)
     methods = [m for m in (methods or METHOD_NAMES) if ok.get(m) is None]
-    return {m: METHODS[m](model, images, class_index, **(options or {})) for m in methods}
+    return {m: METHODS[m](model, images, class_index, **METHODS[m].pick(options)) for m in methods}
 
 
 def predict(model, images) -> np.ndarray:

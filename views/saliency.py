@@ -8,59 +8,32 @@ import pandas as pd
 import streamlit as st
 
 from fer import CLASS_NAMES
+from fer.architectures import ARCH_NAMES
 from fer.data import SPLITS
-from fer.explain import DEFAULT_OPTIONS, METHOD_NAMES, applicable_methods, method_options
-from fer.explain import plots
+from fer.explain import DEFAULT_OPTIONS, MEASURES, METHOD_NAMES, METHODS, applicable_methods, plots, predict
 from fer.faces import CropBox, FaceImageError, crop_face, load_photo, preview
-from pages.common import get_dataset, get_store, load_model, runs_for_dataset
-
-MODELS_ORDER = ("cnn", "dnn", "mobilenet")
-
+from ui import nav
+from ui.cache import load_model, per_run
+from ui.data import get_dataset
+from ui.pickers import runs_for_dataset
 
 # ----------------------------------------------------------------------------------------------
-# cached computations (models come from common.load_model, a cache_resource)
+# cached computations, keyed by the run's model file (ui.cache.per_run)
 
 
-def _mtime(run_id: str) -> float:
-    return get_store().get(run_id).model_path.stat().st_mtime
+@per_run(show_spinner=False, max_entries=2000)
+def _map(model, face_key: str, method: str, target: int, settings: tuple, _face: np.ndarray):
+    return METHODS[method](model, _face[None], target, **dict(settings))[0]
 
 
-@st.cache_data(show_spinner=False, max_entries=2000)
-def _map(run_id: str, mtime: float, face_key: str, method: str, target: int, settings: tuple, _face: np.ndarray):
-    from fer.explain import METHODS
-
-    return METHODS[method](load_model(run_id), _face[None], target, **dict(settings))[0]
+@per_run(show_spinner=False, max_entries=500)
+def _probs(model, face_key: str, _face: np.ndarray):
+    return predict(model, _face[None])[0]
 
 
-@st.cache_data(show_spinner=False, max_entries=500)
-def _probs(run_id: str, mtime: float, face_key: str, _face: np.ndarray):
-    from fer.explain import predict
-
-    return predict(load_model(run_id), _face[None])[0]
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _region_energy(run_id, mtime, fingerprint, methods, per_class, settings, _dataset):
-    from fer.explain.measure import region_energy
-
-    return region_energy(load_model(run_id), _dataset, list(methods), per_class=per_class, options=dict(settings))
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _deletion(run_id, mtime, fingerprint, methods, n, steps, fill, settings, _dataset):
-    from fer.explain.measure import deletion_insertion, sample_per_class
-
-    idx = sample_per_class(_dataset.labels, _dataset.indices("test"), max(1, -(-n // len(CLASS_NAMES))), seed=1)[:n]
-    return deletion_insertion(load_model(run_id), _dataset.images[idx], _dataset.labels[idx], list(methods),
-                              dict(settings), steps=steps, fill=fill)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _randomisation(run_id, mtime, fingerprint, methods, n, settings, _dataset):
-    from fer.explain.measure import randomisation_check, sample_per_class
-
-    idx = sample_per_class(_dataset.labels, _dataset.indices("test"), 1, seed=2)[:n]
-    return randomisation_check(load_model(run_id), _dataset.images[idx], _dataset.labels[idx], list(methods), dict(settings))
+@per_run(show_spinner=False, max_entries=48)
+def _measure(model, measure: str, fingerprint: str, methods: tuple, settings: tuple, options: tuple, _dataset):
+    return MEASURES[measure](model, _dataset, list(methods), dict(settings), **dict(options))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -126,7 +99,7 @@ def default_runs(runs, handed_run=None):
     """The handed run, then the most accurate CNN, DNN and MobileNet (newest first among equals)."""
     chosen = [handed_run] if handed_run in [r.id for r in runs] else []
     by_accuracy = sorted(runs, key=lambda r: -(r.meta.get("test_accuracy") or 0.0))  # stable: keeps newest first
-    for arch in MODELS_ORDER:
+    for arch in ARCH_NAMES:
         for r in by_accuracy:
             if r.meta.get("arch") == arch:
                 if r.id not in chosen and not any(get_arch(runs, c) == arch for c in chosen):
@@ -151,7 +124,7 @@ ds = get_dataset()
 runs = runs_for_dataset(ds)
 if not runs:
     st.warning("No trained model for this data set yet.")
-    st.page_link("pages/train.py", label="Train a quick model (about a minute on the generated faces)", icon="🏋️")
+    st.page_link(nav.TRAIN, label="Train a quick model (about a minute on the generated faces)", icon="🏋️")
     st.stop()
 
 face, true_class, face_caption, _ = choose_face(ds)
@@ -190,7 +163,7 @@ for rid in run_ids:
         st.error(f"Could not load run {rid}: {exc}")
         continue
     models_ok[rid] = model
-    probs[rid] = _probs(rid, _mtime(rid), face_key, face)
+    probs[rid] = _probs(rid, face_key, face)
 if not models_ok:
     st.stop()
 
@@ -222,8 +195,8 @@ with st.spinner("Computing maps…"):
                 if ok[m] is not None:
                     row[m] = "does not apply:\nno conv layer"
                     continue
-                settings = tuple(sorted(method_options(m, options).items()))
-                row[m] = _map(rid, _mtime(rid), face_key, m, int(cls), settings, face)
+                settings = tuple(METHODS[m].pick(options).items())
+                row[m] = _map(rid, face_key, m, int(cls), settings, face)
             rows.append((f"{rid[:18]}\n{get_arch(runs, rid)} · {what}:\n{CLASS_NAMES[cls]} ({probs[rid][cls]:.0%})", row))
 for note in notes:
     st.info(note)
@@ -237,21 +210,25 @@ with st.expander("How good are these maps?", expanded=False):
     q_model = models_ok[q_run]
     q_methods = tuple(m for m in methods if applicable_methods(q_model)[m] is None)
     q_settings = tuple(sorted(options.items()))
-    q_key = (q_run, _mtime(q_run), ds.fingerprint)
+    q_key = (q_run, ds.fingerprint)
+
+    def measured(name, **opts):
+        return _measure(q_run, name, ds.fingerprint, q_methods, q_settings, tuple(sorted(opts.items())), ds)
+
     tab1, tab2, tab3 = st.tabs(["Expression regions", "Deletion / insertion", "Randomisation check"])
     with tab1:
         st.markdown("Share of each map's energy inside the generated faces' expression regions (brows, eyes, nose and "
                     "cheeks, mouth: the only pixels the expression changes). A uniform random map gets the regions' "
                     "area fraction: that is the baseline.")
-        if ds.masks is None:
-            st.info("Needs the generated demo faces (their region masks are the ground truth); this data set has none.")
+        if MEASURES["regions"].applies_to(ds):
+            st.info(f"This measure {MEASURES['regions'].applies_to(ds)}.")
         else:
             per_class = st.slider("Test faces per class", 1, 20, 4, key="sal_q_per_class")
             if st.button("Measure region energy", key="sal_q_region_go"):
                 st.session_state["sal_q_region"] = (q_key, q_methods, per_class, q_settings)
             if st.session_state.get("sal_q_region") == (q_key, q_methods, per_class, q_settings):
                 with st.spinner("Computing maps for the test faces…"):
-                    frame = _region_energy(*q_key, q_methods, per_class, q_settings, ds)
+                    frame = measured("regions", per_class=per_class)
                 pivot = frame.pivot(index="method", columns="class", values="share")
                 pivot = pivot[[c for c in [*CLASS_NAMES, "all"] if c in pivot.columns]]
                 pivot = pivot.loc[[m for m in [*q_methods, "random map"] if m in pivot.index]]
@@ -269,7 +246,7 @@ with st.expander("How good are these maps?", expanded=False):
             st.session_state["sal_q_del"] = (q_key, q_methods, n_faces, steps, fill, q_settings)
         if st.session_state.get("sal_q_del") == (q_key, q_methods, n_faces, steps, fill, q_settings):
             with st.spinner("Perturbing faces…"):
-                frame, curves = _deletion(*q_key, q_methods, n_faces, steps, fill, q_settings, ds)
+                frame, curves = measured("deletion", n=n_faces, steps=steps, fill=fill)
             st.dataframe(frame.set_index("method").style.format({"deletion_auc": "{:.3f}", "insertion_auc": "{:.3f}"}))
             c1, c2 = st.columns(2)
             c1.pyplot(plots.curves_figure(curves, "deletion"))
@@ -283,6 +260,6 @@ with st.expander("How good are these maps?", expanded=False):
             st.session_state["sal_q_rand"] = (q_key, q_methods, n_rand, q_settings)
         if st.session_state.get("sal_q_rand") == (q_key, q_methods, n_rand, q_settings):
             with st.spinner("Re-initialising layers and recomputing maps…"):
-                frame = _randomisation(*q_key, q_methods, n_rand, q_settings, ds)
+                frame = measured("randomisation", n=n_rand)
             st.pyplot(plots.randomisation_figure(frame))
             st.dataframe(frame.pivot(index=["step", "layer"], columns="method", values="spearman").style.format("{:.2f}"))

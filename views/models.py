@@ -1,8 +1,11 @@
 """Models: the three families' layer tables and parameter counts; width sliders update instantly."""
 import streamlit as st
 
-from fer.models import ModelConfigError, default_depth
-from pages import common
+from fer.architectures import ARCHITECTURES, DEFAULT_DEPTH
+from fer.errors import ModelConfigError
+from ui import nav
+from ui.cache import model_summary
+from ui.widgets import widget_defaults
 
 st.title("Models")
 st.markdown(
@@ -11,27 +14,17 @@ st.markdown(
     "sends the configuration to the Train page."
 )
 
-ARCH_INFO = {
-    "cnn": ("CNN", "VGG-style blocks of two 3×3 convolutions (+BatchNorm) and a max-pool, then a dense head.",
-            (2, 5), (0.1, 2.0, 0.5)),
-    "dnn": ("DNN", "A plain multilayer perceptron on the 2,304 flattened pixels: the course's baseline.",
-            (1, 10), (0.1, 4.0, 1.0)),
-    "mobilenet": ("MobileNet", "The course's compressed model: depthwise 3×3 → BN → LeakyReLU → pointwise 1×1 → BN blocks.",
-                  (2, 4), (0.1, 2.0, 1.0)),
-}
-
-
-common.widget_defaults({
-    **{f"models_{a}_width": info[3][2] for a, info in ARCH_INFO.items()},
-    **{f"models_{a}_depth": default_depth(a) for a in ARCH_INFO},
-    **{f"models_{a}_bn": True for a in ARCH_INFO},
-    "models_pair_cnn_width": 0.5, "models_pair_dnn_depth": default_depth("dnn"),
+widget_defaults({
+    **{f"models_{a}_width": spec.slider_width[2] for a, spec in ARCHITECTURES.items()},
+    **{f"models_{a}_depth": spec.depth for a, spec in ARCHITECTURES.items()},
+    **{f"models_{a}_bn": True for a in ARCHITECTURES},
+    "models_pair_cnn_width": 0.5, "models_pair_dnn_depth": DEFAULT_DEPTH["dnn"],
 })
 
 
 def send_to_train(**request):
     st.session_state["train_request"] = request
-    st.switch_page(common.TRAIN_PAGE)
+    st.switch_page(nav.TRAIN)
 
 
 def counts_row(counts):
@@ -43,33 +36,34 @@ def counts_row(counts):
 
 def summary_or_error(arch, width, depth, batchnorm, match_params=None):
     try:
-        return common.model_summary(arch, float(width), int(depth), bool(batchnorm), match_params)
+        return model_summary(arch, float(width), int(depth), bool(batchnorm), match_params)
     except ModelConfigError as exc:
         st.error(f"Cannot build this model: {exc}")
         return None
 
 
 def arch_tab(arch):
-    title, blurb, (dmin, dmax), (wmin, wmax, wdef) = ARCH_INFO[arch]
-    st.caption(blurb)
+    spec = ARCHITECTURES[arch]
+    (dmin, dmax), (wmin, wmax, _) = spec.depth_range, spec.slider_width
+    st.caption(spec.description)
     c1, c2, c3 = st.columns([3, 2, 1])
     width = c1.slider("Width multiplier", wmin, wmax, step=0.05, key=f"models_{arch}_width",
                       help="Scales the number of channels (units for the DNN).")
     depth = c2.slider("Depth", dmin, dmax, key=f"models_{arch}_depth",
-                      help={"cnn": "conv blocks", "dnn": "dense layers", "mobilenet": "stages"}[arch])
+                      help=spec.depth_unit)
     batchnorm = c3.checkbox("BatchNorm", key=f"models_{arch}_bn")
     result = summary_or_error(arch, width, depth, batchnorm)
     if result is None:
         return
     table, counts = result
     counts_row(counts)
-    if st.button(f"Retrain {title} at width {width:g}", key=f"models_{arch}_retrain", type="primary"):
+    if st.button(f"Retrain {spec.title} at width {width:g}", key=f"models_{arch}_retrain", type="primary"):
         send_to_train(arch=arch, width=float(width), depth=int(depth), batchnorm=bool(batchnorm))
     st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 520))
 
 
-VIEWS = {"CNN": "cnn", "DNN": "dnn", "MobileNet": "mobilenet", "CNN vs matched DNN": "pair"}
-common.widget_defaults({"models_view": "CNN"})
+VIEWS = {**{spec.title: a for a, spec in ARCHITECTURES.items()}, "CNN vs matched DNN": "pair"}
+widget_defaults({"models_view": "CNN"})
 # a segmented control rather than tabs: only the chosen view builds its models (a cold start
 # imports TensorFlow and builds each model once; tabs would build all five)
 view = st.segmented_control("Model family", list(VIEWS), key="models_view", required=True,
@@ -83,9 +77,9 @@ else:
     )
     c1, c2 = st.columns(2)
     cnn_width = c1.slider("CNN width", 0.1, 2.0, step=0.05, key="models_pair_cnn_width")
-    dnn_depth = c2.slider("DNN dense layers", 1, 10, key="models_pair_dnn_depth")
+    dnn_depth = c2.slider("DNN dense layers", *ARCHITECTURES["dnn"].depth_range, key="models_pair_dnn_depth")
     left, right = st.columns(2)
-    cnn = summary_or_error("cnn", cnn_width, default_depth("cnn"), True)
+    cnn = summary_or_error("cnn", cnn_width, DEFAULT_DEPTH["cnn"], True)
     if cnn is not None:
         target = cnn[1]["total"]
         dnn = summary_or_error("dnn", 1.0, dnn_depth, True, target)
@@ -93,7 +87,7 @@ else:
             st.subheader(f"CNN width {cnn_width:g}")
             counts_row(cnn[1])
             if st.button("Train this CNN", key="models_pair_train_cnn"):
-                send_to_train(arch="cnn", width=float(cnn_width), depth=default_depth("cnn"), batchnorm=True)
+                send_to_train(arch="cnn", width=float(cnn_width), depth=DEFAULT_DEPTH["cnn"], batchnorm=True)
             st.dataframe(cnn[0], hide_index=True, width="stretch", height=520)
         if dnn is not None:
             with right:

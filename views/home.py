@@ -3,7 +3,10 @@ import pandas as pd
 import streamlit as st
 
 from fer import answers as _answers
-from pages import common
+from ui import nav
+from ui.data import data_source
+from ui.pickers import offer_quick_training
+from ui.store import get_jobs, scan_runs
 
 st.title("FER workbench")
 st.markdown(
@@ -12,9 +15,9 @@ st.markdown(
     "assignments is answered live here, on your data and your models."
 )
 
-source = common.data_source()
-runs, broken = common.scan_runs()
-manager = common.get_jobs()
+source = data_source()
+runs, broken = scan_runs()
+manager = get_jobs()
 
 c1, c2, c3 = st.columns(3)
 c1.metric("Data", "FER2013 path" if source else "demo faces")
@@ -30,37 +33,37 @@ if not source:
     )
 if not runs:
     st.warning("No trained model yet: most Evaluate and Explain pages need one.")
-    common.offer_quick_training(None, key="home")
+    offer_quick_training(None, key="home")
 
 QUESTIONS = [
     ("Assignment A — CNN vs DNN, and looking inside", [
         (("cnn",), "A CNN: architecture, training, accuracy", "Layer tables and parameter counts, width sliders, then train it.",
-         [("pages/models.py", "Models"), ("pages/train.py", "Train"), ("pages/evaluate.py", "Evaluate")]),
+         [(nav.MODELS, "Models"), (nav.TRAIN, "Train"), (nav.EVALUATE, "Evaluate")]),
         (("dnn",), "A DNN with about the CNN's parameter count: how much worse?",
          "The CNN and a parameter-matched DNN side by side; train both and compare their curves and accuracy.",
-         [("pages/models.py", "Models"), ("pages/compare.py", "Compare runs")]),
+         [(nav.MODELS, "Models"), (nav.COMPARE, "Compare runs")]),
         (("batchnorm", "augment"), "Do BatchNorm and augmentation help?",
          "Toggle them on the Train page, or pick an ablation set on Compare runs: it states each switch's effect in "
          "points (the FER2013 runs shipped in models/ include one).",
-         [("pages/train.py", "Train"), ("pages/compare.py", "Compare runs")]),
+         [(nav.TRAIN, "Train"), (nav.COMPARE, "Compare runs")]),
         (("confusion",), "Which classes get confused?", "Confusion matrices (counts and row-normalised) and the faces behind each cell.",
-         [("pages/evaluate.py", "Evaluate"), ("pages/misclassified.py", "Misclassified")]),
-        ((), "Where does the model look?", "Saliency maps for any face.", [("pages/saliency.py", "Saliency")]),
+         [(nav.EVALUATE, "Evaluate"), (nav.MISCLASSIFIED, "Misclassified")]),
+        ((), "Where does the model look?", "Saliency maps for any face.", [(nav.SALIENCY, "Saliency")]),
         ((), "What does a filter respond to?", "Gradient ascent on a chosen filter, and its output on a real face.",
-         [("pages/filters.py", "Filters")]),
+         [(nav.FILTERS, "Filters")]),
         (("depth",), "Ablations: one conv block more or less, BatchNorm on/off",
          "Training curves, accuracy and summaries side by side; Compare runs finds the runs trained alike but for one switch.",
-         [("pages/compare.py", "Compare runs"), ("pages/models.py", "Models")]),
+         [(nav.COMPARE, "Compare runs"), (nav.MODELS, "Models")]),
         ((), "Does an ensemble beat its members?", "Average the probabilities of several runs.",
-         [("pages/compare.py", "Compare runs")]),
+         [(nav.COMPARE, "Compare runs")]),
     ]),
     ("Assignment B — model compression", [
         (("compressed",), "The compressed model vs the assignment-A model", "Architecture, parameters, accuracy.",
-         [("pages/compression.py", "Compression")]),
+         [(nav.COMPRESSION, "Compression")]),
         (("scatter",), "MobileNet and plain CNN: parameters vs accuracy", "Train several widths; scatter parameters against accuracy.",
-         [("pages/compression.py", "Compression"), ("pages/compare.py", "Compare runs")]),
+         [(nav.COMPRESSION, "Compression"), (nav.COMPARE, "Compare runs")]),
         (("equal",), "Which wins at equal, small parameter counts?", "Compare MobileNet and CNN runs of similar size.",
-         [("pages/compression.py", "Compression"), ("pages/compare.py", "Compare runs")]),
+         [(nav.COMPRESSION, "Compression"), (nav.COMPARE, "Compare runs")]),
     ]),
 ]
 

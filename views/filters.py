@@ -8,7 +8,10 @@ from fer import CLASS_NAMES
 from fer.data import SPLITS
 from fer.explain import plots
 from fer.explain.filters import AscentSettings, conv_layers
-from pages.common import get_dataset, get_store, load_model, runs_for_dataset
+from ui import nav
+from ui.cache import load_model, per_run
+from ui.data import get_dataset
+from ui.pickers import runs_for_dataset
 
 ENGINES = {
     "batched": "One batched GradientTape ascent (all filters at once)",
@@ -16,27 +19,22 @@ ENGINES = {
 }
 
 
-def _mtime(run_id: str) -> float:
-    return get_store().get(run_id).model_path.stat().st_mtime
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _visualise(run_id: str, mtime: float, layer: str, engine: str, settings: tuple, n_filters: int):
+@per_run(show_spinner=False, max_entries=64)
+def _visualise(model, layer: str, engine: str, settings: tuple, n_filters: int):
     from fer.explain.filters import visualize_filters, visualize_filters_tfkv
 
-    model = load_model(run_id)
     s = AscentSettings(*settings)
     if engine == "tfkv":
         return visualize_filters_tfkv(model, layer, range(n_filters), s)
     return visualize_filters(model, layer, None, s)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def _feature_maps(run_id: str, mtime: float, layer: str, face_key: bytes):
+@per_run(show_spinner=False, max_entries=256)
+def _feature_maps(model, layer: str, face_key: bytes):
     from fer.explain.filters import feature_maps
 
     face = np.frombuffer(face_key, np.uint8).reshape(48, 48)
-    return feature_maps(load_model(run_id), layer, face[None])[0]
+    return feature_maps(model, layer, face[None])[0]
 
 
 st.title("🔍 Filters")
@@ -50,7 +48,7 @@ if not runs:
         st.info("Only dense (DNN) runs here: a DNN has no convolutional filters to show. Train a CNN or a MobileNet.")
     else:
         st.warning("No trained model for this data set yet.")
-    st.page_link("pages/train.py", label="Train a quick model", icon="🏋️")
+    st.page_link(nav.TRAIN, label="Train a quick model", icon="🏋️")
     st.stop()
 
 labels = {r.id: r.label for r in runs}
@@ -85,7 +83,7 @@ with tab_pref:
     settings = AscentSettings(steps=steps, learning_rate=lr, jitter=jitter, tv_weight=tv, l2_weight=l2, seed=int(seed))
     contrast = st.checkbox("Stretch each image's contrast", True, key="filters_stretch")
     with st.spinner(f"Gradient ascent for {n_filters} filters…"):
-        res = _visualise(run_id, _mtime(run_id), layer, engine, settings.key(), n_filters)
+        res = _visualise(run_id, layer, engine, settings.key(), n_filters)
     gain = res.activation - res.gray_activation
     st.caption(f"{len(res.filters)} filters x {settings.steps} steps took {res.seconds:.1f} s (cached for these settings). "
                f"Titles: filter index and its mean activation on its image (on a mean-grey face: median "
@@ -109,7 +107,7 @@ with tab_maps:
                             key="filters_index")
     i = int(idx[int(index)])
     face = np.ascontiguousarray(ds.images[i], np.uint8)
-    fmap = _feature_maps(run_id, _mtime(run_id), layer, face.tobytes())
+    fmap = _feature_maps(run_id, layer, face.tobytes())
     c1, c2 = st.columns([1, 5])
     c1.image(face, caption=f"{split} #{index}: {CLASS_NAMES[int(ds.labels[i])]}", width=144)
     chans = np.moveaxis(fmap, -1, 0)

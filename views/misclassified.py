@@ -4,10 +4,14 @@ import pandas as pd
 import streamlit as st
 
 from fer import figures
-from pages import common
+from ui import nav
+from ui.cache import test_probs, test_probs_or_stop
+from ui.data import get_dataset
+from ui.pickers import pick_run, runs_for_dataset
+from ui.widgets import widget_defaults
 
 st.title("Misclassified faces")
-ds = common.get_dataset()
+ds = get_dataset()
 classes = list(ds.class_names)
 ANY = "any"
 
@@ -19,11 +23,11 @@ if jump:
     st.session_state["mis_pred"] = jump.get("pred", ANY)
     st.session_state["mis_only"] = jump.get("true") in (ANY, None) or jump.get("true") != jump.get("pred")
     st.session_state["mis_page"] = 1
-common.widget_defaults({"mis_true": ANY, "mis_pred": ANY, "mis_only": True, "mis_sort": "most confident first",
+widget_defaults({"mis_true": ANY, "mis_pred": ANY, "mis_only": True, "mis_sort": "most confident first",
                         "mis_per_page": 24, "mis_page": 1})
 
-run = common.pick_run("Run", key="mis_run", dataset=ds)
-probs = common.test_probs_or_stop(run, ds)
+run = pick_run("Run", key="mis_run", dataset=ds)
+probs = test_probs_or_stop(run, ds)
 test_idx = ds.indices("test")
 images, labels = ds.images[test_idx], ds.labels[test_idx]
 if len(labels) == 0:
@@ -116,13 +120,13 @@ with c:
     st.caption("See where the model looks when it classifies this face:")
     if st.button("Send to saliency 🔥", key="mis_to_saliency", type="primary"):
         st.session_state["saliency_face"] = {"split": "test", "index": int(sel), "run": run.id}
-        st.switch_page(common.SALIENCY_PAGE)
+        st.switch_page(nav.SALIENCY)
     if ds.is_synthetic and ds.params is not None:
         st.caption("Generated face: its drawing parameters are known, so the Saliency page can check the map "
                    "against the regions that carry the expression.")
 
 st.subheader("The same face across runs")
-others = [r for r in common.runs_for_dataset(ds) if r.id != run.id]
+others = [r for r in runs_for_dataset(ds) if r.id != run.id]
 if not others:
     st.caption("Train another model to compare its prediction for this face.")
 else:
@@ -136,7 +140,7 @@ else:
              "prediction": classes[pred[sel]], "correct": bool(pred[sel] == labels[sel])}]
     for rid in picked:
         try:
-            p = common.test_probs(by_id[rid], ds)[sel]
+            p = test_probs(by_id[rid], ds)[sel]
         except Exception as exc:  # noqa: BLE001
             st.error(f"Could not score {rid}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
             continue

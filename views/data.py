@@ -4,10 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from fer import figures
-from pages import common
+from ui.data import get_dataset
 
 st.title("Data")
-ds = common.get_dataset()
+ds = get_dataset()
 
 if ds.is_synthetic:
     st.info("**Generated demo faces**, not real photos. Point the sidebar at FER2013 for real data.", icon="ℹ️")

@@ -7,7 +7,9 @@ from fer import figures
 from fer.ablation import find_ablations, switches
 from fer.evaluate import metrics
 from fer.runs import chain_history
-from pages import common
+from ui.cache import test_probs
+from ui.data import get_dataset
+from ui.pickers import offer_quick_training, runs_for_dataset
 
 st.title("Compare runs")
 st.markdown(
@@ -15,11 +17,11 @@ st.markdown(
     "widths, CNN vs a parameter-matched DNN. Pick runs trained on the current data; the **ensemble** averages "
     "their probabilities."
 )
-ds = common.get_dataset()
-runs = common.runs_for_dataset(ds)
+ds = get_dataset()
+runs = runs_for_dataset(ds)
 if not runs:
     st.warning(f"No trained model for this data set yet ({ds.name}). Compare needs at least one.")
-    common.offer_quick_training(ds, key="compare")
+    offer_quick_training(ds, key="compare")
     st.stop()
 
 by_id = {r.id: r for r in runs}
@@ -55,7 +57,7 @@ rows, member_probs, problems = [], [], []
 for r in selected:
     m = r.meta
     try:
-        probs = common.test_probs(r, ds)
+        probs = test_probs(r, ds)
     except Exception as exc:  # noqa: BLE001 - one broken run must not hide the others
         problems.append(f"{r.id}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
         probs = None

@@ -5,13 +5,16 @@ import streamlit as st
 from fer import figures
 from fer.evaluate import metrics, per_class_frame
 from fer.runs import chain_history
-from pages import common
+from ui import nav
+from ui.cache import test_probs_or_stop
+from ui.data import get_dataset
+from ui.pickers import pick_run
 
 st.title("Evaluate")
-ds = common.get_dataset()
-run = common.pick_run("Run", key="run", dataset=ds)
+ds = get_dataset()
+run = pick_run("Run", key="run", dataset=ds)
 meta = run.meta
-probs = common.test_probs_or_stop(run, ds)
+probs = test_probs_or_stop(run, ds)
 _, labels = ds.split("test")
 if len(labels) == 0:
     st.warning("This data set has no test split to evaluate on.")
@@ -60,13 +63,13 @@ with right:
     st.altair_chart(figures.confusion_chart(cm, ds.class_names, normalize=True, title="row-normalised (recall per class)"),
                     width="content")
 if st.session_state.get("mis_jump"):
-    st.switch_page(common.MISCLASSIFIED_PAGE)
+    st.switch_page(nav.MISCLASSIFIED)
 with st.expander("Confusion matrix as a table"):
     st.dataframe(figures.confusion_frame(cm, ds.class_names), width="stretch")
     st.dataframe(figures.confusion_frame(cm, ds.class_names, normalize=True).style.format("{:.1%}"), width="stretch")
 if st.button("Open the misclassified faces of this run", key="eval_open_mis"):
     st.session_state["mis_jump"] = {"true": "any", "pred": "any", "run": run.id}
-    st.switch_page(common.MISCLASSIFIED_PAGE)
+    st.switch_page(nav.MISCLASSIFIED)
 
 st.subheader("Training curves")
 whole = bool(meta.get("init_from")) and st.toggle("Whole warm-start chain", value=True, key="eval_chain",

@@ -9,14 +9,21 @@ from pathlib import Path
 
 import streamlit as st
 
+from fer import figures
 from fer import sweep as _sweep
-from pages import common
+from fer.errors import FerError
+from ui.cache import load_model, model_mtime, model_summary, per_run
+from ui.data import get_dataset
+from ui.errors import show_unexpected
+from ui.pickers import offer_quick_training, pick_run, runs_for_dataset
+from ui.store import get_store
+from ui.widgets import widget_defaults
 
 CNN_WIDTHS = (0.0625, 0.125, 0.25, 0.5, 0.75, 1.0)
 MOBILENET_WIDTHS = (0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 STUDENT_WIDTHS = (0.125, 0.25, 0.5, 0.75, 1.0)
 
-common.widget_defaults({
+widget_defaults({
     "compress_sparsity": 0.5,
     "distill_width": 0.5, "distill_epochs": 3, "distill_images": 2000, "distill_temperature": 4.0, "distill_alpha": 0.3,
     "sweep_cnn_widths": [0.0625, 0.125, 0.25], "sweep_mobilenet_widths": [0.25, 0.5, 1.0],
@@ -30,37 +37,34 @@ st.markdown(
     "distillation into a MobileNet student, and accuracy against parameters over all your runs."
 )
 
-dataset = common.get_dataset()
+dataset = get_dataset()
 
 
 def _workdir(run_id: str, mtime: float, part: str) -> Path:
     return Path(tempfile.gettempdir()) / "fer-compress" / f"{run_id}-{int(mtime)}" / part
 
 
-@st.cache_data(show_spinner=False, max_entries=16, persist="disk")
-def _base_ladder(run_id: str, model_path: str, mtime: float, fingerprint: str, _dataset):
+@per_run(show_spinner=False, max_entries=16, persist="disk")
+def _base_ladder(model, workdir: str, fingerprint: str, _dataset):
     """Every step that does not depend on the sparsity (Keras, .npz, TFLite): once per run, kept on
     disk (~/.streamlit/cache) so a restarted app shows it at once; `get_ladder` redoes it when the
     files it lists are gone."""
     from fer.compress import DEFAULT_STEPS, size_ladder
 
-    model = common.load_model(run_id)
     x_test, y_test = _dataset.split("test")
     x_train, _ = _dataset.split("train")
     steps = tuple(k for k in DEFAULT_STEPS if k != "pruned")
-    return size_ladder(model, x_test, y_test, _workdir(run_id, mtime, "base"), steps=steps,
-                       representative=x_train[:200])
+    return size_ladder(model, x_test, y_test, workdir, steps=steps, representative=x_train[:200])
 
 
-@st.cache_data(show_spinner=False, max_entries=64, persist="disk")
-def _pruned_row(run_id: str, model_path: str, mtime: float, fingerprint: str, sparsity: float, _dataset):
+@per_run(show_spinner=False, max_entries=64, persist="disk")
+def _pruned_row(model, workdir: str, fingerprint: str, sparsity: float, _dataset):
     """The pruning step at one sparsity (prune, fine-tune, sparse float16 file, score)."""
     from fer.compress import size_ladder
 
-    model = common.load_model(run_id)
     x_test, y_test = _dataset.split("test")
     x_train, y_train = _dataset.split("train")
-    df = size_ladder(model, x_test, y_test, _workdir(run_id, mtime, f"s{round(sparsity * 100):02d}"), sparsity=sparsity,
+    df = size_ladder(model, x_test, y_test, workdir, sparsity=sparsity,
                      steps=("keras", "pruned"), train_images=x_train, train_labels=y_train, max_train_images=1000)
     return df[df["key"] == "pruned"], df.attrs.get("kernel_sparsity")
 
@@ -70,10 +74,11 @@ def get_ladder(run, sparsity):
     the slider only redoes the pruning step."""
     import pandas as pd
 
-    mtime = run.model_path.stat().st_mtime
+    mtime = model_mtime(run)
     for attempt in range(2):
-        base = _base_ladder(run.id, str(run.model_path), mtime, dataset.fingerprint, dataset)
-        pruned, real_sparsity = _pruned_row(run.id, str(run.model_path), mtime, dataset.fingerprint, sparsity, dataset)
+        base = _base_ladder(run, str(_workdir(run.id, mtime, "base")), dataset.fingerprint, dataset)
+        pruned, real_sparsity = _pruned_row(run, str(_workdir(run.id, mtime, f"s{round(sparsity * 100):02d}")),
+                                            dataset.fingerprint, sparsity, dataset)
         df = pd.concat([base, pruned], ignore_index=True)
         if all(os.path.isfile(f) for f in df["file"]) or attempt:
             break
@@ -83,27 +88,6 @@ def get_ladder(run, sparsity):
     df["ratio"], df["smaller_x"] = df["bytes"] / keras_bytes, keras_bytes / df["bytes"]
     df.attrs.update(base.attrs, sparsity=sparsity, kernel_sparsity=real_sparsity)
     return df
-
-
-def ladder_charts(df):
-    import altair as alt
-
-    data = df.assign(order=range(len(df)), kb=df["bytes"] / 1024, accuracy_pct=100 * df["accuracy"])
-    y = alt.Y("step:N", sort=alt.SortField("order"), title=None)
-    tooltip = ["step", alt.Tooltip("bytes:Q", format=","), alt.Tooltip("ratio:Q", format=".3f"),
-               alt.Tooltip("accuracy_pct:Q", title="accuracy %", format=".2f"),
-               alt.Tooltip("delta_points:Q", title="points vs float32", format="+.2f")]
-    size = alt.Chart(data, title="Size on disk (KB)").mark_bar().encode(
-        x=alt.X("kb:Q", title="KB"), y=y, color=alt.Color("key:N", legend=None), tooltip=tooltip)
-    size = size + size.mark_text(align="left", dx=3).encode(text=alt.Text("kb:Q", format=",.1f"), color=alt.value("gray"))
-    reference = 100 * df.attrs.get("reference_accuracy", float(df["accuracy"].iloc[0]))
-    low = max(0.0, min(float(data.accuracy_pct.min()), reference) - 5)
-    high = min(100.0, max(float(data.accuracy_pct.max()), reference) + 2)
-    acc = alt.Chart(data, title="Test accuracy of the artefact loaded back (%)").mark_bar(clip=True).encode(
-        x=alt.X("accuracy_pct:Q", title="% (dashed: float32 model)", scale=alt.Scale(domain=[low, high], zero=False)),
-        y=y, color=alt.Color("key:N", legend=None), tooltip=tooltip)
-    rule = alt.Chart(data.head(1).assign(ref=reference)).mark_rule(strokeDash=[4, 3], color="black").encode(x="ref:Q")
-    return size, acc + rule
 
 
 def ladder_table(df, run_id):
@@ -137,7 +121,7 @@ def ladder_section(run):
         with st.spinner(f"Writing, reloading and scoring every artefact of {run.id} (pruned to {sparsity:.0%})…"):
             ladder = get_ladder(run, float(sparsity))
     except Exception as exc:  # noqa: BLE001 - a readable message, never a traceback
-        common.show_unexpected(exc, "the size ladder")
+        show_unexpected(exc, "the size ladder")
         return
     distilled = st.session_state.get("distill_result")
     if distilled and distilled.get("teacher") == run.id and distilled.get("row") is not None:
@@ -155,7 +139,7 @@ def ladder_section(run):
     best = ladder.loc[ladder["bytes"].idxmin()]
     m3.metric("Smallest artefact", f"{best['bytes']:,} B", f"{best['smaller_x']:.1f}× smaller", delta_color="off")
     m4.metric("float32 test accuracy", f"{100 * ladder.attrs.get('reference_accuracy', 0):.1f}%")
-    size_chart, acc_chart = ladder_charts(ladder)
+    size_chart, acc_chart = figures.ladder_charts(ladder)
     left, right = st.columns(2)
     left.altair_chart(size_chart, width="stretch")
     right.altair_chart(acc_chart, width="stretch")
@@ -174,12 +158,12 @@ def ladder_section(run):
 # -- 1. the size ladder ----------------------------------------------------------------
 st.header("Size ladder")
 run = None
-if common.runs_for_dataset(dataset):
-    run = common.pick_run("Run to compress", key="compress_run", dataset=dataset)
+if runs_for_dataset(dataset):
+    run = pick_run("Run to compress", key="compress_run", dataset=dataset)
     ladder_section(run)
 else:
     st.warning(f"No trained model for this data set yet ({dataset.name}): train one, or start a sweep below.")
-    common.offer_quick_training(dataset, key="compress_quick")
+    offer_quick_training(dataset, key="compress_quick")
 
 # -- 2. distillation -------------------------------------------------------------------
 st.header("Knowledge distillation")
@@ -188,7 +172,7 @@ st.markdown(
     "(KL divergence × T²) plus the labels (cross-entropy). The same student, same seed and data, is also "
     "trained on the labels alone: the difference is what distillation bought."
 )
-teachers = common.runs_for_dataset(dataset, arch=("cnn",))
+teachers = runs_for_dataset(dataset, arch=("cnn",))
 if not teachers:
     st.info("Distillation needs a trained CNN run on this data set as the teacher (train one on the Train page).")
 else:
@@ -209,7 +193,7 @@ else:
 
         try:
             with st.spinner(f"Training MobileNet w{width:g} alone, then distilled from {teacher_id}…"):
-                teacher = common.load_model(teacher_id)
+                teacher = load_model(teacher_id)
                 x_train, y_train = dataset.split("train")
                 x_test, y_test = dataset.split("test")
                 result = distill_compare(teacher, x_train, y_train, x_test, y_test, width=float(width), epochs=int(epochs),
@@ -221,7 +205,7 @@ else:
             keep = {k: v for k, v in result.items() if k not in ("student", "alone")}
             st.session_state["distill_result"] = {**keep, "teacher": teacher_id, "row": row}
         except Exception as exc:  # noqa: BLE001
-            common.show_unexpected(exc, "the distillation")
+            show_unexpected(exc, "the distillation")
     result = st.session_state.get("distill_result")
     if result:
         st.caption(f"Last distillation: teacher `{result['teacher']}`, MobileNet w{result['width']:g}, {result['epochs']} epoch(s) "
@@ -244,25 +228,7 @@ else:
 
 # -- 3. parameters vs accuracy, and the sweep -----------------------------------------
 st.header("Parameters vs accuracy")
-sweep = _sweep.sweep_for(common.get_store())
-
-
-def scatter_chart(frame):
-    import altair as alt
-
-    base = alt.Chart(frame).encode(
-        x=alt.X("params:Q", scale=alt.Scale(type="log"), title="parameters (log scale)"),
-        y=alt.Y("test_accuracy:Q", title="test accuracy", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
-        color=alt.Color("arch:N", title="architecture"),
-    )
-    lines = base.mark_line(opacity=0.45, strokeWidth=1.5).encode(order="params:Q", detail="arch:N")
-    points = base.mark_point(filled=True, opacity=0.85).encode(
-        size=alt.Size("size_kb:Q", title=".keras size (KB)", scale=alt.Scale(range=[40, 600])),
-        shape=alt.Shape("arch:N", title="architecture"),
-        tooltip=["run", "arch", alt.Tooltip("width:Q", format="g"), alt.Tooltip("params:Q", format=","),
-                 alt.Tooltip("test_accuracy:Q", format=".1%"), alt.Tooltip("size_kb:Q", title="KB"), "variant"],
-    )
-    return (lines + points).properties(height=380)
+sweep = _sweep.sweep_for(get_store())
 
 
 def sweep_status(snap):
@@ -290,7 +256,7 @@ def sweep_status(snap):
 @st.fragment(run_every=2 if sweep.running else None)
 def scatter_section():
     snap = sweep.snapshot()
-    frame = _sweep.scatter_frame(common.runs_for_dataset(dataset))
+    frame = _sweep.scatter_frame(runs_for_dataset(dataset))
     sweep_status(snap)
     variants = frame[frame.variant != ""]
     if len(variants) and not st.toggle(f"Include {len(variants)} ablation run(s)", key="scatter_variants",
@@ -301,7 +267,7 @@ def scatter_section():
     if frame.empty:
         st.info("No runs with a test accuracy on this data set yet: start a sweep below.")
     else:
-        st.altair_chart(scatter_chart(frame), width="stretch")
+        st.altair_chart(figures.scatter_chart(frame), width="stretch")
         pairs = _sweep.equal_params_pairs(frame)
         if pairs:
             lines = []
@@ -330,13 +296,6 @@ def scatter_section():
 scatter_section()
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _params(arch, width):
-    from fer.models import build_model
-
-    return int(build_model(arch, float(width)).count_params())
-
-
 with st.expander("Sweep: train several widths of CNN and MobileNet in the background", expanded=not sweep.running):
     st.caption("Each width is trained in turn (one at a time, holding the run store's training lock) and saved as a "
                "normal run; its point appears above when it finishes. The course asks for at least 3 well-spread "
@@ -345,8 +304,8 @@ with st.expander("Sweep: train several widths of CNN and MobileNet in the backgr
     s1, s2 = st.columns(2)
     cnn_widths = s1.multiselect("CNN widths", CNN_WIDTHS, key="sweep_cnn_widths")
     mob_widths = s2.multiselect("MobileNet widths", MOBILENET_WIDTHS, key="sweep_mobilenet_widths")
-    s1.caption(" · ".join(f"w{w:g}: {_params('cnn', w):,} params" for w in sorted(cnn_widths)))
-    s2.caption(" · ".join(f"w{w:g}: {_params('mobilenet', w):,} params" for w in sorted(mob_widths)))
+    s1.caption(" · ".join(f"w{w:g}: {model_summary('cnn', w)[1]['total']:,} params" for w in sorted(cnn_widths)))
+    s2.caption(" · ".join(f"w{w:g}: {model_summary('mobilenet', w)[1]['total']:,} params" for w in sorted(mob_widths)))
     s3, s4, s5 = st.columns(3)
     sweep_epochs = s3.number_input("Epochs per run", 1, 100, key="sweep_epochs")
     sweep_images = s4.number_input("Training images per run (at most)", 200, 1_000_000, step=1000, key="sweep_images")
@@ -366,7 +325,7 @@ with st.expander("Sweep: train several widths of CNN and MobileNet in the backgr
             if mob_widths:
                 configs += _sweep.sweep_configs(mob_widths, archs=("mobilenet",), epochs=int(sweep_epochs),
                                                 max_train_images=int(sweep_images), augment=bool(augment), patience=0)
-        except ValueError as exc:
+        except FerError as exc:
             st.error(f"Cannot start the sweep: {exc}")
         else:
             if sweep.start(configs, dataset):

@@ -1,25 +1,34 @@
 """Train: pick a configuration, train in the background (fer.jobs), watch live progress."""
 import streamlit as st
 
-from fer import DEFAULT_DEPTH, figures
+from fer import figures
 from fer import jobs as fjobs
+from fer.architectures import ARCH_NAMES, ARCHITECTURES
+from fer.errors import FerError
 from fer.train import TrainConfig
-from pages import common
+from ui import nav
+from ui.data import get_dataset
+from ui.errors import show_unexpected
+from ui.store import get_jobs, get_store, list_runs, refresh_runs, session_tag
+from ui.widgets import widget_defaults
 
 st.title("Train")
-ds = common.get_dataset()
-manager = common.get_jobs()
+ds = get_dataset()
+manager = get_jobs()
 n_train_all = int(len(ds.indices("train")))
 
-DEPTHS = {"cnn": (2, 5), "dnn": (1, 10), "mobilenet": (2, 4)}
-WIDTHS = {"cnn": 2.0, "dnn": 4.0, "mobilenet": 2.0}
+DEPTHS = {a: spec.depth_range for a, spec in ARCHITECTURES.items()}
+WIDTHS = {a: spec.slider_width[1] for a, spec in ARCHITECTURES.items()}
 LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 
-common.widget_defaults({
-    "train_arch": "cnn", "train_width": 0.5, "train_bn": True, "train_aug": True, "train_match": 0, "train_epochs": 10,
-    "train_lr": 1e-3, "train_batch": 64, "train_smoothing": 0.0, "train_erasing": 0.0, "train_cap": 0, "train_patience": 8,
-    "train_description": "", "train_teacher": "", "train_alpha": 0.3, "train_temperature": 4.0,
-    **{f"train_depth_{a}": DEFAULT_DEPTH[a] for a in DEPTHS},
+d = TrainConfig()  # the form opens on TrainConfig's own defaults
+widget_defaults({
+    "train_arch": d.arch, "train_width": d.width, "train_bn": d.batchnorm, "train_aug": d.augment,
+    "train_match": d.match_params or 0, "train_epochs": d.epochs, "train_lr": d.learning_rate, "train_batch": d.batch_size,
+    "train_smoothing": d.label_smoothing, "train_erasing": d.erasing, "train_cap": d.max_train_images or 0,
+    "train_patience": d.patience, "train_description": d.description, "train_teacher": d.teacher or "",
+    "train_alpha": d.distill_alpha, "train_temperature": d.distill_temperature,
+    **{f"train_depth_{a}": spec.depth for a, spec in ARCHITECTURES.items()},
 })
 
 # A request from the Models page ("Retrain at this width") pre-fills the form.
@@ -37,20 +46,20 @@ if request:
             + (f", {request['match_params']:,} parameters matched" if request.get("match_params") else "")
             + ". Check the rest and press **Train**.", icon="📥")
 
-st.caption(f"Training data: {ds.name} — {n_train_all:,} training images. Runs are saved to `{common.get_store().root}` "
+st.caption(f"Training data: {ds.name} — {n_train_all:,} training images. Runs are saved to `{get_store().root}` "
            "and appear on every page when they finish. You can switch pages while it trains.")
 if st.session_state["train_cap"] > n_train_all:
     st.session_state["train_cap"] = 0
 
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns(4)
-    arch = c1.selectbox("Architecture", ["cnn", "dnn", "mobilenet"], key="train_arch")
+    arch = c1.selectbox("Architecture", ARCH_NAMES, key="train_arch")
     if st.session_state["train_width"] > WIDTHS[arch]:
         st.session_state["train_width"] = WIDTHS[arch]
     width = c2.slider("Width", 0.1, WIDTHS[arch], step=0.05, key="train_width")
     dmin, dmax = DEPTHS[arch]
     depth = c3.slider("Depth", dmin, dmax, key=f"train_depth_{arch}",
-                      help={"cnn": "conv blocks", "dnn": "dense layers", "mobilenet": "stages"}[arch])
+                      help=ARCHITECTURES[arch].depth_unit)
     with c4:
         batchnorm = st.checkbox("BatchNorm", key="train_bn")
         augment = st.checkbox("Augmentation", key="train_aug", help="flip, shift, zoom, rotation")
@@ -71,7 +80,7 @@ with st.container(border=True):
                              "Meant for a model that overfits; costs accuracy while it underfits.")
     description = c4.text_input("Description (optional)", key="train_description", placeholder="e.g. no BatchNorm ablation")
 
-    runs = common.list_runs()
+    runs = list_runs()
     teachers = {r.id: r.label for r in runs if r.meta.get("dataset", {}).get("fingerprint") == ds.fingerprint}
     if st.session_state["train_teacher"] not in teachers:
         st.session_state["train_teacher"] = ""
@@ -107,8 +116,8 @@ with st.container(border=True):
 
 def submit(cfg):
     try:
-        job = manager.submit(cfg, ds, owner=common.session_tag())
-    except ValueError as exc:  # fer.models.ModelConfigError is a ValueError
+        job = manager.submit(cfg, ds, owner=session_tag())
+    except FerError as exc:
         st.error(f"Cannot train this configuration: {exc}")
         return
     st.session_state["train_job"] = job.id
@@ -128,7 +137,7 @@ if start_quick:
 def job_table(jobs, mine):
     rows = []
     for j in jobs:
-        rows.append({"job": j.id, "who": "you" if j.owner == common.session_tag() else (j.owner or "?"),
+        rows.append({"job": j.id, "who": "you" if j.owner == session_tag() else (j.owner or "?"),
                      "config": j.label, "data": j.dataset_name, "status": j.status,
                      "run": j.run_id if j.status == fjobs.DONE else "",
                      "time": fjobs.format_duration(j.elapsed_s) if j.started else "",
@@ -163,7 +172,7 @@ def progress_body():
     seen = st.session_state.get("_train_seen_finished")
     if seen is not None and seen != manager.finished_count:
         st.session_state["_train_seen_finished"] = manager.finished_count
-        common._scan.clear()
+        refresh_runs()
         st.rerun(scope="app")  # a run finished: refresh the run lists and the sidebar
     st.session_state["_train_seen_finished"] = manager.finished_count
     st.subheader("Progress")
@@ -175,7 +184,7 @@ def progress_body():
         st.info(f"⏳ {len(queued)} training(s) queued; they run one at a time, in order.")
         for pos, j in enumerate(queued, start=1):
             cols = st.columns([4, 1])
-            who = "yours" if j.id == mine or j.owner == common.session_tag() else f"from {j.owner}"
+            who = "yours" if j.id == mine or j.owner == session_tag() else f"from {j.owner}"
             cols[0].write(f"{pos}. {j.label} on {j.dataset_name} ({who}), about {fjobs.format_duration(j.estimate_s)}")
             if cols[1].button("Cancel", key=f"cancel_{j.id}"):
                 manager.cancel(j.id)
@@ -189,8 +198,8 @@ def progress_body():
             c1, c2 = st.columns(2)
             if c1.button("Evaluate it", key=f"eval_{job.id}"):
                 st.session_state["run"] = job.run_id
-                st.switch_page("pages/evaluate.py")
-            c2.page_link("pages/compare.py", label="Compare runs", icon="⚖️")
+                st.switch_page(nav.EVALUATE)
+            c2.page_link(nav.COMPARE, label="Compare runs", icon="⚖️")
             chart = figures.curves_chart({job.run_id: job.history}) if job.history else None
             if chart is not None:
                 st.altair_chart(chart, width="stretch")
@@ -205,7 +214,7 @@ def progress_panel():
     try:
         progress_body()
     except Exception as exc:  # noqa: BLE001 - no tracebacks, even in the live panel
-        common.show_unexpected(exc, "the progress panel")
+        show_unexpected(exc, "the progress panel")
 
 
 progress_panel()

@@ -1,0 +1,64 @@
+"""The one registry of architectures: names, builders, defaults and ranges (no TensorFlow).
+
+The CLI's choices, `TrainConfig`'s checks, the model builders' defaults and the pages' sliders
+all read this table, so a new architecture is one entry here plus its builder in `fer.models`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from fer.errors import ModelConfigError
+
+WIDTH_RANGE = (0.05, 8.0)  # what any builder accepts
+ACTIVATIONS = ("relu", "leaky_relu", "prelu")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str  # as typed: "cnn"
+    title: str  # as shown: "CNN"
+    description: str
+    builder: str  # the function in fer.models
+    depth: int  # blocks (CNN), stages (MobileNet) or dense layers (DNN) when a run sets none
+    depth_range: tuple
+    depth_unit: str
+    slider_width: tuple  # (min, max, default) of the pages' width sliders
+
+
+ARCHITECTURES = {a.name: a for a in (
+    Architecture("cnn", "CNN", "VGG-style blocks of two 3×3 convolutions (+BatchNorm) and a max-pool, then a dense head.",
+                 "build_cnn", 4, (2, 5), "conv blocks", (0.1, 2.0, 0.5)),
+    Architecture("dnn", "DNN", "A plain multilayer perceptron on the 2,304 flattened pixels: the course's baseline.",
+                 "build_dnn", 3, (1, 10), "dense layers", (0.1, 4.0, 1.0)),
+    Architecture("mobilenet", "MobileNet",
+                 "The course's compressed model: depthwise 3×3 → BN → LeakyReLU → pointwise 1×1 → BN blocks.",
+                 "build_mobilenet", 3, (2, 4), "stages", (0.1, 2.0, 1.0)),
+)}
+ARCH_NAMES = tuple(ARCHITECTURES)
+DEFAULT_DEPTH = {a.name: a.depth for a in ARCHITECTURES.values()}
+
+
+def get(name: str) -> Architecture:
+    if name not in ARCHITECTURES:
+        raise ModelConfigError(f"unknown architecture {name!r}; choose one of {', '.join(ARCH_NAMES)}")
+    return ARCHITECTURES[name]
+
+
+def check_width(width) -> float:
+    lo, hi = WIDTH_RANGE
+    if not (isinstance(width, (int, float)) and math.isfinite(width) and lo <= width <= hi):
+        raise ModelConfigError(f"width must be between {lo:g} and {hi:g}, got {width!r}")
+    return float(width)
+
+
+def check_depth(name: str, depth: int) -> int:
+    lo, hi = get(name).depth_range
+    if not lo <= depth <= hi:
+        raise ModelConfigError(f"{name} depth must be {lo}..{hi} {get(name).depth_unit}, got {depth}")
+    return depth
+
+
+def title(name) -> str:
+    """"CNN" for "cnn"; an unknown name as it is."""
+    return ARCHITECTURES[name].title if name in ARCHITECTURES else str(name)

@@ -1,0 +1,113 @@
+"""TFLite artefacts: export a SavedModel (Keras 3's `model.export`), convert, and run them.
+
+`TFLiteConverter.from_keras_model` fails on Keras 3, so the converter reads the exported
+SavedModel. Input and output stay float32 in every mode, so `TFLiteModel` is a drop-in for
+`predict_proba`.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from fer.quiet import quiet
+
+TFLITE_MODES = ("float32", "float16", "dynamic_int8", "full_int8")
+
+
+def export_saved_model(model, directory) -> Path:
+    """`model.export(..., format="tf_saved_model")`: the route TFLite takes from Keras 3
+    (`TFLiteConverter.from_keras_model` does not work on Keras 3 models)."""
+    directory = Path(directory)
+    shutil.rmtree(directory, ignore_errors=True)
+    with quiet():
+        model.export(str(directory), format="tf_saved_model", verbose=False)
+    return directory
+
+
+def tflite_convert(saved_model_dir, mode: str = "float32", representative=None, calibration: int = 200,
+                   int8_io: bool = False) -> bytes:
+    """Convert a SavedModel to a TFLite flatbuffer.
+
+    mode: float32 | float16 (float16 weights) | dynamic_int8 (int8 weights, dynamic-range) |
+    full_int8 (int8 weights and activations calibrated on `representative`, uint8 or float
+    images (N,48,48[,1]) in 0..255; input and output stay float32 so callers need not quantise,
+    unless `int8_io=True`, for integer-only devices: then `TFLiteModel` quantises the input with
+    the input tensor's scale and zero point and dequantises the output).
+    """
+    import tensorflow as tf
+
+    if mode not in TFLITE_MODES:
+        raise ValueError(f"unknown TFLite mode {mode!r}; choose one of {', '.join(TFLITE_MODES)}")
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
+    if mode != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if mode == "full_int8":
+        if representative is None or len(representative) == 0:
+            raise ValueError("full-integer quantisation needs representative images")
+        from fer.evaluate import as_model_input
+
+        rep = as_model_input(representative[:calibration])
+
+        def gen():
+            for i in range(len(rep)):
+                yield [rep[i : i + 1]]
+
+        converter.representative_dataset = gen
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    with quiet():
+        return converter.convert()
+
+
+class TFLiteModel:
+    """A .tflite file run with the TFLite interpreter, callable like a Keras model:
+    `TFLiteModel(path)(x)` -> (N,7) float32 probabilities, so `fer.evaluate.predict_proba` works."""
+
+    def __init__(self, path_or_bytes, batch_size: int = 256, num_threads: Optional[int] = None):
+        import tensorflow as tf
+
+        kwargs = {"model_content": path_or_bytes} if isinstance(path_or_bytes, (bytes, bytearray)) else {"model_path": str(path_or_bytes)}
+        with quiet():
+            self.interpreter = tf.lite.Interpreter(**kwargs, num_threads=num_threads)
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.batch_size = batch_size
+        self._batch = None
+
+    def _resize(self, n):
+        if self._batch != n:
+            self.interpreter.resize_tensor_input(self.input["index"], [n, *self.input["shape"][1:]])
+            self.interpreter.allocate_tensors()
+            self.input = self.interpreter.get_input_details()[0]
+            self.output = self.interpreter.get_output_details()[0]
+            self._batch = n
+
+    def _run(self, x):
+        self._resize(len(x))
+        dtype = self.input["dtype"]
+        if dtype != np.float32:  # a quantised input: quantise with the tensor's scale / zero point
+            scale, zero = self.input["quantization"]
+            info = np.iinfo(dtype)
+            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+        self.interpreter.set_tensor(self.input["index"], x)
+        self.interpreter.invoke()
+        out = self.interpreter.get_tensor(self.output["index"])
+        if out.dtype != np.float32:
+            scale, zero = self.output["quantization"]
+            out = (out.astype(np.float32) - zero) * scale
+        return np.array(out, np.float32)
+
+    def __call__(self, x, training=False):
+        x = np.asarray(x, np.float32)
+        if len(x) == 0:
+            return np.zeros((0, int(self.output["shape"][-1])), np.float32)
+        return np.concatenate([self._run(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
+
+    predict = __call__

@@ -1,0 +1,47 @@
+"""The one place that reads the `FER_*` environment variables (everything else asks here).
+
+| variable | what | default |
+|---|---|---|
+| `FER_DATA` | the data set to open (a path; empty: the generated demo faces) | generated faces |
+| `FER_MODELS_DIR` | the run store folder | the checkout's `models/` |
+| `FER_CACHE_DIR` | where loaded data sets are cached as `.npz` | `~/.cache/fer-workbench` |
+| `FER_DATA_ROOTS` | folders the app may read a typed-in data path from (os.pathsep-separated) | home, cwd, the checkout's parent |
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def data_source() -> Optional[str]:
+    """`FER_DATA`, or None (the generated faces)."""
+    return _env("FER_DATA") or None
+
+
+def models_dir() -> Path:
+    """`FER_MODELS_DIR` or the checkout's `models/` folder."""
+    return Path(_env("FER_MODELS_DIR") or REPO_ROOT / "models")
+
+
+def cache_dir() -> Path:
+    """`FER_CACHE_DIR` or `~/.cache/fer-workbench`."""
+    return Path(_env("FER_CACHE_DIR") or "~/.cache/fer-workbench").expanduser()
+
+
+def data_roots() -> list[Path]:
+    """Folders a data path typed into the app must lie in (resolved), `FER_DATA` included."""
+    configured = _env("FER_DATA_ROOTS")
+    if configured:
+        roots = [Path(os.path.expanduser(p)) for p in configured.split(os.pathsep) if p.strip()]
+    else:
+        roots = [Path.home(), Path.cwd(), REPO_ROOT.parent]
+    if data_source():  # the data set the app was started with is allowed
+        roots.append(Path(os.path.expanduser(data_source())))
+    return [r.resolve() for r in roots]
