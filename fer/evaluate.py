@@ -55,8 +55,3 @@ def per_class_frame(per_class: dict):
     import pandas as pd
 
     return pd.DataFrame(per_class).T.rename_axis("class")
-
-
-def ensemble_proba(models, images, tta=False) -> np.ndarray:
-    """Average of the members' probabilities."""
-    return np.mean([predict_proba(m, images, tta=tta) for m in models], axis=0)

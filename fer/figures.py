@@ -265,55 +265,6 @@ def montage(images: Iterable, ncols: int = 10, scale: int = 2, pad: int = 2, pad
     return out
 
 
-def face_grid_figure(images, titles: Optional[Sequence[str]] = None, ncols: int = 8, size: float = 1.3):
-    """A matplotlib figure of faces with a title under each (e.g. 'true sad / pred fear 71%')."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    images = list(images)
-    n = max(1, len(images))
-    ncols = max(1, min(ncols, n))
-    nrows = -(-n // ncols)
-    fig = Figure(figsize=(ncols * size, nrows * (size + 0.35)))
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.set_axis_off()
-        if k < len(images):
-            ax.imshow(images[k], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            if titles is not None and k < len(titles):
-                ax.set_title(titles[k], fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def confusion_figure(cm, class_names: Sequence[str] = CLASS_NAMES, normalize: bool = False, title: str = ""):
-    """The confusion matrix as a matplotlib figure (for reports and static export)."""
-    from matplotlib.figure import Figure
-
-    frame = confusion_frame(cm, class_names, normalize)
-    values = frame.to_numpy()
-    fig = Figure(figsize=(5, 4.4))
-    ax = fig.subplots()
-    im = ax.imshow(values, cmap="Blues")
-    ax.set_xticks(range(len(class_names)), class_names, rotation=40, ha="right")
-    ax.set_yticks(range(len(class_names)), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    vmax = values.max() or 1
-    for i in range(len(class_names)):
-        for j in range(len(class_names)):
-            v = values[i, j]
-            ax.text(j, i, f"{100 * v:.0f}%" if normalize else f"{int(v)}", ha="center", va="center", fontsize=8,
-                    color="white" if v > 0.55 * vmax else "#1f2933")
-    if title:
-        ax.set_title(title)
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    return fig
-
-
 def ladder_charts(df):
     """(size bars, accuracy bars with the float32 model dashed) of a size ladder (fer.compress.size_ladder)."""
     import altair as alt

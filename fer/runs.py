@@ -191,18 +191,6 @@ class RunStore:
             if entry.name.startswith((".tmp-", ".trash-")) and owner.isdigit() and not pid_alive(int(owner)):
                 shutil.rmtree(entry, ignore_errors=True)
 
-    def update_meta(self, run_id: str, **changes) -> Run:
-        run = self.get(run_id)
-        run.meta.update(changes)
-        atomic_write_text(run.path / META_FILE, json.dumps(run.meta, indent=1, default=_json_default))
-        return run
-
-    def delete(self, run_id: str) -> None:
-        run_path = self.root / validate_run_id(run_id)
-        trash = self.root / f".trash-{run_id}-{os.getpid()}"
-        os.replace(run_path, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-
     # -- work in progress: only the store knows the layout of .work/<run-id>/ -------------
     def work_dir(self, run_id: str) -> Path:
         path = self.root / WORK_DIR / validate_run_id(run_id)

@@ -17,16 +17,12 @@ from fer.data.loaders import SYNTHETIC_NAMES
 
 
 
-def data_roots() -> list[Path]:
-    return settings.data_roots()
-
-
 def check_allowed(source) -> None:
     """Raise DataError when `source` (a user-typed path) resolves outside every data root."""
     if source is None or str(source).strip().lower() in ("", *SYNTHETIC_NAMES):
         return
     path = Path(os.path.expanduser(str(source).strip())).resolve()
-    roots = data_roots()
+    roots = settings.data_roots()
     if not any(path == root or path.is_relative_to(root) for root in roots):
         raise DataError(f"{source}: outside the folders this app may read data from "
                         f"({', '.join(str(r) for r in roots)}); to allow another folder, start the app "

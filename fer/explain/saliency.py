@@ -152,7 +152,6 @@ class Prepared:
         self.linear = Saliency(model, model_modifier=ReplaceToLinear(), clone=True).model
         self.cam_layer = cam_layer(self.linear)
         self._fast: Dict[Optional[str], object] = {}
-        self._extractors: Dict[str, object] = {}
         self._lock = threading.Lock()
 
     def fast(self, layer: Optional[str] = None):
