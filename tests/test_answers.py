@@ -115,7 +115,8 @@ def test_shipped_runs_answer_the_dnn_question_with_their_recorded_accuracies():
     runs = RunStore(MODELS).list()
     by_id = {r.id: r for r in runs}
     cnn, dnn = by_id["fer2013-cnn-w0.5-leg9"].meta, by_id["fer2013-dnn-matched"].meta
-    answers = course_answers(group_by_dataset(runs)[0].runs)
+    [fer2013] = [g for g in group_by_dataset(runs) if g.name == "fer2013"]
+    answers = course_answers(fer2013.runs)
     gap = 100 * (cnn["test_accuracy"] - dnn["test_accuracy"])
     assert f"{gap:.1f} points lower" in answers["dnn"] and "`fer2013-dnn-matched`" in answers["dnn"]
     assert f"{100 * cnn['test_accuracy']:.1f}% for the CNN of {cnn['params']:,} params" in answers["dnn"]
@@ -136,9 +137,15 @@ def test_cli_prints_the_answers_without_markdown(tmp_path):
 
 def test_overview_page_shows_the_answers_of_the_shipped_runs(monkeypatch):
     monkeypatch.setenv("FER_MODELS_DIR", str(MODELS))
-    monkeypatch.delenv("FER_DATA", raising=False)  # on the demo faces: answers from FER2013, said so
+    monkeypatch.delenv("FER_DATA", raising=False)  # on the demo faces: the shipped demo runs answer, live
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
     at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(m.value for m in at.markdown)
+    assert "DNN `demo-dnn-matched`" in text and "points lower" in text
+    assert any("show them live" in c.value for c in at.caption)
+    fer2013 = RunStore(MODELS).get("fer2013-cnn-w0.5-leg9").meta["dataset"]["fingerprint"]
+    at.selectbox(key="home_answers_data").select(fer2013).run()  # the shipped FER2013 runs, said so
     assert not at.exception, [e.value for e in at.exception]
     text = " ".join(m.value for m in at.markdown)
     assert "points lower" in text and "Without BatchNorm:" in text and "*Course: ~42% at 3.53M params" in text

@@ -370,3 +370,23 @@ def test_compare_selects_an_ablation_set_and_states_each_switchs_effect(tmp_path
     table = at.dataframe[0].value.set_index("run")["test accuracy"]
     points = 100 * (table["nobn"] - table[base.id])
     assert any(f"no BatchNorm: **{points:+.1f}** points" in m.value for m in at.markdown), [m.value for m in at.markdown]
+
+
+def test_every_page_shows_results_at_once_with_the_shipped_runs_on_the_demo_faces(monkeypatch, tmp_path):
+    """A fresh machine: the repository's models/ and the built-in demo faces, no training first.
+    The shipped demo runs (CNN, parameter-matched DNN, MobileNet) are matched by the generated
+    data's fingerprint, so no page says "No trained model"."""
+    monkeypatch.setenv("FER_MODELS_DIR", str(ROOT / "models"))
+    monkeypatch.setenv("HOME", str(tmp_path))  # a fresh machine's empty ~/.streamlit cache
+    at = open_page(None)
+    assert_clean(at)
+    for page in ("evaluate", "compare", "misclassified", "saliency", "filters", "compression"):
+        at.switch_page(f"views/{page}.py")
+        at.run()
+        assert_clean(at)
+        assert not any("No trained model" in w.value for w in at.warning), page
+        assert at.selectbox or at.multiselect, page
+    at.switch_page("views/evaluate.py")
+    at.run()
+    assert at.selectbox(key="_run_select").value == "demo-cnn-w0.125"  # the featured demo CNN first
+    assert at.metric[0].label == "Test accuracy" and float(at.metric[0].value.rstrip("%")) > 75

@@ -176,35 +176,6 @@ def test_on_finish_callbacks_and_finished_count(tmp_path):
     assert seen == [jobs.DONE] and manager.finished_count == 1
 
 
-def test_estimates_use_measured_runs_on_this_host_else_the_stored_figure():
-    config = TrainConfig(arch="cnn", width=0.25, epochs=3)
-    ips, basis = jobs.throughput("cnn", 0.25, [])
-    assert ips == jobs.STORED_THROUGHPUT["cnn"] and "stored" in basis
-    # 3 epochs x (1000 train + 300 val / 3) = 3300 image-units in 16.5 s -> 200 training images/s
-    run = Run("r1", None, {"arch": "cnn", "width": 0.25, "dataset": {"train": 1000, "val": 300}, "epochs_run": 3,
-                           "wall_time_s": 16.5, "machine": {"host": "here"}})
-    tiny = Run("tiny", None, {"arch": "cnn", "width": 0.25, "dataset": {"train": 300, "val": 300}, "epochs_run": 1,
-                              "wall_time_s": 60.0, "machine": {"host": "here"}})
-    assert jobs.throughput("cnn", 0.25, [tiny], host="here")[1].startswith("a stored")  # too small to time
-    ips, basis = jobs.throughput("cnn", 0.25, [tiny, run], host="here")
-    assert ips == pytest.approx(200.0) and "r1" in basis
-    assert jobs.throughput("cnn", 0.5, [run], host="here")[0] < 200.0  # wider is slower
-    assert jobs.throughput("cnn", 0.25, [run], host="elsewhere")[1].startswith("a stored")
-    seconds = jobs.estimate_seconds(config, 1000, [run], host="here", n_val=300, n_test=150)
-    eval_ips = jobs.EVAL_SPEEDUP * 200
-    assert seconds == pytest.approx(jobs.STARTUP_S + 3 * (1000 / 200 + 300 / eval_ips) + 600 / eval_ips)
-    assert jobs.estimate_text(config, 1000, [run], host="here").startswith("about ")
-    # distillation adds the teacher scoring every training and validation image, each epoch;
-    # a distilled run's own speed includes its teacher, so it does not time plain training
-    teacher = Run("big", None, {"arch": "cnn", "width": 0.25, "machine": {"host": "here"}})
-    distilled = Run("kd", None, {**run.meta, "wall_time_s": 99.0, "teacher": {"run": "big"}})
-    assert jobs.throughput("cnn", 0.25, [distilled, run], host="here")[0] == pytest.approx(200.0)
-    kd = TrainConfig(arch="cnn", width=0.25, epochs=3, teacher="big")
-    with_teacher = jobs.estimate_seconds(kd, 1000, [run, teacher], host="here", n_val=300, n_test=150)
-    assert with_teacher == pytest.approx(seconds + 3 * 1300 / eval_ips)
-    assert jobs.format_duration(42) == "42 s" and jobs.format_duration(125) == "2 min 05 s"
-
-
 def test_manager_for_is_one_per_store_folder(tmp_path):
     a = jobs.manager_for(RunStore(tmp_path))
     assert jobs.manager_for(RunStore(str(tmp_path))) is a

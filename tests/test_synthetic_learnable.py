@@ -28,3 +28,16 @@ def test_small_cnn_beats_70_percent_and_matched_dnn_scores_lower(faces):
     assert abs(dnn["params"] - cnn["params"]) / cnn["params"] < 0.01
     assert cnn["test_accuracy"] > 0.70
     assert dnn["test_accuracy"] < cnn["test_accuracy"]
+
+
+def test_the_quick_default_learns_the_demo_faces():
+    """The one-click training a newcomer starts: well above always answering "happy" on the demo
+    faces' test split (measured here: 79-83 % over seeds in about 40 s; the former default, 22 %)."""
+    from fer.data import load_dataset
+    from fer.jobs import quick_config
+
+    demo = load_dataset("synthetic")
+    _, meta = train(quick_config(), demo, RunStore(tempfile.mkdtemp()), save=False)
+    _, labels = demo.split("test")
+    majority = (labels == 3).mean()
+    assert meta["test_accuracy"] > max(0.6, majority + 0.3), meta["test_accuracy"]

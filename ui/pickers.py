@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from fer import estimates
 from fer import jobs as _jobs
 from ui import nav
 from ui.data import get_dataset
@@ -23,15 +24,15 @@ def offer_quick_training(dataset=None, key: str = "quick"):
     n_train = config.max_train_images
     if dataset is not None:
         n_train = min(n_train, int(len(dataset.indices("train"))))
-    sizes = _jobs.split_sizes(dataset) if dataset is not None else {}
-    estimate = _jobs.estimate_text(config, n_train, list_runs(), **sizes)
+    sizes = estimates.split_sizes(dataset) if dataset is not None else {}
+    estimate = estimates.estimate_text(config, n_train, list_runs(), **sizes)
     active = [j for j in manager.jobs() if j.active]
     if active:
         st.info(f"A training is running or queued ({active[0].label}); it appears here when it finishes.")
         st.page_link(nav.TRAIN, label="Watch its progress on the Train page", icon="🏋️")
         return
     if st.button(f"Train a quick default model ({estimate.split(' (')[0]})", key=f"{key}_quick_train", type="primary",
-                 help=f"cnn width 0.25, 3 epochs on {n_train:,} training images: {estimate}"):
+                 help=f"{config.arch} width {config.width:g}, {config.epochs} epochs on {n_train:,} training images: {estimate}"):
         dataset = dataset or get_dataset()
         job = manager.submit(config, dataset, owner=session_tag())
         st.session_state["train_job"] = job.id

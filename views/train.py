@@ -1,7 +1,7 @@
 """Train: pick a configuration, train in the background (fer.jobs), watch live progress."""
 import streamlit as st
 
-from fer import figures
+from fer import estimates, figures
 from fer import jobs as fjobs
 from fer.architectures import ARCH_NAMES, ARCHITECTURES
 from fer.errors import FerError
@@ -104,14 +104,14 @@ with st.container(border=True):
                          match_params=int(match) or None, description=description.strip(), teacher=teacher or None,
                          distill_alpha=float(alpha), distill_temperature=float(temperature))
     n_train = min(n_train_all, int(cap)) if cap else n_train_all
-    st.caption(f"⏱️ On this machine this takes {fjobs.estimate_text(config, n_train, runs, **fjobs.split_sizes(ds))}"
+    st.caption(f"⏱️ On this machine this takes {estimates.estimate_text(config, n_train, runs, **estimates.split_sizes(ds))}"
                + (" or less with early stopping." if patience else "."))
     quick = fjobs.quick_config()
     quick_n = min(n_train_all, quick.max_train_images)
     b1, b2, _ = st.columns([1, 2, 2])
     start = b1.button("Train", type="primary", key="train_start")
-    start_quick = b2.button(f"Quick default ({fjobs.format_duration(fjobs.estimate_seconds(quick, quick_n, runs, **fjobs.split_sizes(ds)))})",
-                            key="train_quick", help=f"cnn width 0.25, 3 epochs, {quick_n:,} training images")
+    start_quick = b2.button(f"Quick default ({estimates.format_duration(estimates.estimate_seconds(quick, quick_n, runs, **estimates.split_sizes(ds)))})",
+                            key="train_quick", help=f"{quick.arch} width {quick.width:g}, {quick.epochs} epochs, {quick_n:,} training images")
 
 
 def submit(cfg):
@@ -140,7 +140,7 @@ def job_table(jobs, mine):
         rows.append({"job": j.id, "who": "you" if j.owner == session_tag() else (j.owner or "?"),
                      "config": j.label, "data": j.dataset_name, "status": j.status,
                      "run": j.run_id if j.status == fjobs.DONE else "",
-                     "time": fjobs.format_duration(j.elapsed_s) if j.started else "",
+                     "time": estimates.format_duration(j.elapsed_s) if j.started else "",
                      "message": j.error or j.message})
     return rows
 
@@ -153,9 +153,9 @@ def show_job(job, mine: bool):
     st.progress(job.fraction, text=f"{job.message or job.status} — {100 * job.fraction:.0f}%")
     c = st.columns(4)
     c[0].metric("Epoch", f"{job.epoch}/{job.epochs}" if job.epoch else f"0/{job.epochs}")
-    c[1].metric("ETA", fjobs.format_duration(job.eta_s) if job.eta_s is not None else
-                (f"≈{fjobs.format_duration(job.estimate_s)}" if job.estimate_s else "?"))
-    c[2].metric("Elapsed", fjobs.format_duration(job.elapsed_s))
+    c[1].metric("ETA", estimates.format_duration(job.eta_s) if job.eta_s is not None else
+                (f"≈{estimates.format_duration(job.estimate_s)}" if job.estimate_s else "?"))
+    c[2].metric("Elapsed", estimates.format_duration(job.elapsed_s))
     c[3].metric("Batch loss / acc", f"{job.loss:.3f} / {job.accuracy:.2f}" if job.loss is not None else "—")
     chart = figures.curves_chart({job.run_id or job.id: job.history}) if job.history else None
     if chart is not None:
@@ -185,7 +185,7 @@ def progress_body():
         for pos, j in enumerate(queued, start=1):
             cols = st.columns([4, 1])
             who = "yours" if j.id == mine or j.owner == session_tag() else f"from {j.owner}"
-            cols[0].write(f"{pos}. {j.label} on {j.dataset_name} ({who}), about {fjobs.format_duration(j.estimate_s)}")
+            cols[0].write(f"{pos}. {j.label} on {j.dataset_name} ({who}), about {estimates.format_duration(j.estimate_s)}")
             if cols[1].button("Cancel", key=f"cancel_{j.id}"):
                 manager.cancel(j.id)
                 st.rerun(scope="fragment")
