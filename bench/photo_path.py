@@ -1,0 +1,145 @@
+"""The photo path measured: FER2013 test faces pasted into larger scenes, found, framed, classified.
+
+    python bench/photo_path.py [--data ../shared/data/fer2013] [--run fer2013-cnn-w0.5-leg9] [--scenes 300]
+
+Each scene is a 640x480 or 1280x720 photo (flat, gradient, noise or blurred-texture
+background) holding one to three FER2013 PublicTest faces, each upscaled 2-5x to a random free
+position. `fer.detect.detect_faces` runs on every scene; a face counts as found when a box
+is centred on it with a side 0.4-1.6 x its side, and a box that finds no face is a false box. Each found
+face is cropped with `fer.detect.crop_like_fer2013` under every framing of a small grid and
+classified by the run; a face not found counts as wrong. Printed: faces found, false boxes per
+photo, detector milliseconds per photo, the direct accuracy (the same 48x48 faces fed straight
+to the model) and the photo-path accuracy of each framing. Targets: >= 90% found, <= 0.1 false
+boxes per photo, photo-path accuracy within 5 points of the direct accuracy.
+
+Measured here (200 scenes, 405 faces, the main CNN, OpenCV 4.14 Haar `alt2`, minNeighbors 3):
+71.1% found, 0.125 false boxes per photo, 97 ms per photo; direct 64.94%, photo path 50.12%
+(-14.8 points; 70.5% on the faces found). The framing grid moves it by under a point.
+Not yet at the targets: the detector finds too few of these tight crops.
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def background(rng, h, w):
+    import cv2
+    import numpy as np
+
+    kind = rng.integers(4)
+    if kind == 0:
+        return np.full((h, w), rng.integers(30, 220), np.uint8), "flat"
+    if kind == 1:
+        ramp = np.linspace(rng.integers(0, 120), rng.integers(130, 255), w)[None, :].repeat(h, 0)
+        return ramp.astype(np.uint8), "gradient"
+    if kind == 2:
+        return np.clip(rng.normal(128, 40, (h, w)), 0, 255).astype(np.uint8), "noise"
+    texture = cv2.resize(rng.integers(0, 255, (h // 16, w // 16)).astype(np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+    return cv2.GaussianBlur(texture, (0, 0), 3), "texture"
+
+
+def make_scene(rng, faces):
+    """(photo, [Box] of the pasted faces) with the faces upscaled 2-5x at free positions."""
+    import cv2
+
+    from fer.detect import Box
+
+    h, w = ((480, 640), (720, 1280))[rng.integers(2)]
+    photo, _ = background(rng, h, w)
+    boxes = []
+    for face in faces:
+        for _ in range(50):
+            side = int(48 * rng.uniform(2, 5))
+            x, y = int(rng.integers(0, w - side)), int(rng.integers(0, h - side))
+            box = Box(x, y, side, side)
+            if all(box.iou(b) == 0 and not _near(box, b) for b in boxes):
+                photo[y:y + side, x:x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+                boxes.append(box)
+                break
+    return photo, boxes
+
+
+def _on(face, box):
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    return face.x <= cx <= face.x + face.w and face.y <= cy <= face.y + face.h and 0.4 <= box.w / face.w <= 1.6
+
+
+def _near(a, b, gap=10):
+    return not (a.x + a.w + gap < b.x or b.x + b.w + gap < a.x or a.y + a.h + gap < b.y or b.y + b.h + gap < a.y)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013"))
+    p.add_argument("--run", default="fer2013-cnn-w0.5-leg9")
+    p.add_argument("--scenes", type=int, default=300)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    import numpy as np
+
+    from fer.data import load_dataset
+    from fer.detect import Framing, crop_like_fer2013, detect_faces
+    from fer.evaluate import predict_proba
+    from fer.runs import RunStore
+
+    try:
+        data = load_dataset(args.data)
+    except Exception as exc:  # noqa: BLE001 - a bench: say why and stop
+        sys.exit(f"cannot load {args.data}: {exc}")
+    model = RunStore().get(args.run).load_model()
+    x_test, y_test = data.split("test")
+    rng = np.random.default_rng(args.seed)
+    framings = [Framing(s, d) for s in (0.9, 1.0, 1.1, 1.2, 1.3) for d in (-0.05, 0.0, 0.05, 0.1)]
+    faces_total = found = false_boxes = 0
+    seconds, direct_faces, direct_labels = [], [], []
+    crops = {f: [] for f in framings}
+    crop_labels = []
+    for _ in range(args.scenes):
+        idx = rng.choice(len(x_test), size=int(rng.integers(1, 4)), replace=False)
+        photo, truth = make_scene(rng, [x_test[i] for i in idx])
+        idx = idx[:len(truth)]
+        start = time.perf_counter()
+        boxes = detect_faces(photo)
+        seconds.append(time.perf_counter() - start)
+        matched = set()
+        for i, gt in zip(idx, truth):
+            faces_total += 1
+            direct_faces.append(x_test[i])
+            direct_labels.append(y_test[i])
+            best = next((b for b in boxes if _on(gt, b) and b not in matched), None)
+            if best is not None:
+                found += 1
+                matched.add(best)
+                for f in framings:
+                    crops[f].append(crop_like_fer2013(photo, best, f))
+                crop_labels.append(y_test[i])
+            else:
+                crop_labels.append(-1)  # not found: wrong whatever the framing
+                for f in framings:
+                    crops[f].append(np.zeros((48, 48), np.uint8))
+        false_boxes += sum(b not in matched for b in boxes)
+
+    direct = float((predict_proba(model, np.stack(direct_faces)).argmax(1) == np.array(direct_labels)).mean())
+    print(f"# {args.scenes} scenes, {faces_total} FER2013 PublicTest faces, run {args.run}")
+    print(f"faces found: {found}/{faces_total} = {100 * found / faces_total:.1f}%   "
+          f"false boxes per photo: {false_boxes / args.scenes:.3f}   "
+          f"detector: {1000 * np.median(seconds):.0f} ms per photo (median)")
+    print(f"direct accuracy (the same 48x48 faces): {100 * direct:.2f}%")
+    labels = np.array(crop_labels)
+    results = []
+    for f in framings:
+        acc = float((predict_proba(model, np.stack(crops[f])).argmax(1) == labels).mean())
+        results.append((acc, f))
+    for acc, f in sorted(results, key=lambda r: -r[0])[:8]:
+        print(f"photo path, side {f.scale:.2f} x box, centre {f.shift:+.2f} x box: {100 * acc:.2f}% "
+              f"({100 * (acc - direct):+.2f} points)")
+
+
+if __name__ == "__main__":
+    main()
