@@ -116,3 +116,20 @@ def crop_like_fer2013(image, box: Box, framing: Optional[Framing] = None) -> np.
         gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     patch = gray[sq.y + pad: sq.y + pad + sq.h, sq.x + pad: sq.x + pad + sq.w]
     return cv2.resize(patch, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+
+
+def draw_boxes(image, boxes, max_side: int = 480) -> np.ndarray:
+    """The photo (downscaled to `max_side`) as uint8 RGB with every box drawn and numbered from 1."""
+    import cv2
+
+    gray = as_gray(image)
+    scale = min(1.0, max_side / max(gray.shape))
+    small = cv2.resize(gray, (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale))),
+                       interpolation=cv2.INTER_AREA)
+    rgb = cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
+    for number, b in enumerate(boxes, start=1):
+        x0, y0, x1, y1 = (int(round(v * scale)) for v in (b.x, b.y, b.x + b.w, b.y + b.h))
+        cv2.rectangle(rgb, (x0, y0), (x1, y1), (255, 40, 40), 2)
+        cv2.putText(rgb, str(number), (x0 + 3, max(14, y0 - 4) if y0 >= 18 else y0 + 16), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.6, (255, 40, 40), 2, cv2.LINE_AA)
+    return rgb

@@ -137,3 +137,36 @@ def test_filters_page_renders_preferred_inputs_and_feature_maps(app):
     at.run()
     _no_errors(at)
     assert len(at.get("image")) >= 2
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "test").is_dir(),
+                    reason="needs ../shared/data/fer2013")
+def test_saliency_page_finds_the_face_in_an_uploaded_photo(app):
+    import cv2
+    from PIL import Image
+
+    from fer.data import load_dataset
+    from fer.detect import crop_like_fer2013, detect_faces
+
+    x, _ = load_dataset(Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013").split("test")
+    photo = np.full((360, 480), 120, np.uint8)
+    photo[60:252, 150:342] = cv2.resize(x[0], (192, 192), interpolation=cv2.INTER_CUBIC)  # test face #0, found at 4x
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, "PNG")
+    at, _ = app
+    at.switch_page("views/saliency.py")
+    at.run()
+    at.radio(key="sal_source").set_value("Upload a photo")
+    at.run()
+    at.file_uploader(key="sal_upload").set_value(("two.png", buf.getvalue(), "image/png"))
+    at.run()
+    _no_errors(at)
+    assert at.radio(key="sal_upload_face").options == ["Face 1", "Place the box by hand"]  # one face found
+    [box] = detect_faces(photo)
+    assert "sal_box_size" not in [s.key for s in at.slider]  # no manual box while a found face is shown
+    assert at.dataframe  # the runs' predictions for the found face
+    at.radio(key="sal_upload_face").set_value("Place the box by hand")
+    at.run()
+    _no_errors(at)
+    assert at.slider(key="sal_box_size").value == 0.8  # the manual box is still there
+    assert crop_like_fer2013(photo, box).shape == (48, 48)

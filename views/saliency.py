@@ -11,6 +11,7 @@ from fer import CLASS_NAMES
 from fer.architectures import ARCH_NAMES
 from fer.data import SPLITS
 from fer.explain import DEFAULT_OPTIONS, MEASURES, METHOD_NAMES, METHODS, applicable_methods, plots, predict
+from fer.detect import crop_like_fer2013, detect_faces, draw_boxes
 from fer.faces import CropBox, FaceImageError, crop_face, load_photo, preview
 from ui import nav
 from ui.cache import load_model, per_run
@@ -34,6 +35,11 @@ def _probs(model, face_key: str, _face: np.ndarray):
 @per_run(show_spinner=False, max_entries=48)
 def _measure(model, measure: str, fingerprint: str, methods: tuple, settings: tuple, options: tuple, _dataset):
     return MEASURES[measure](model, _dataset, list(methods), dict(settings), **dict(options))
+
+
+@st.cache_data(show_spinner="Looking for faces…", max_entries=32)
+def _faces_in(photo_bytes: bytes, _photo):
+    return detect_faces(_photo)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -76,20 +82,32 @@ def choose_face(ds):
         return _face_from_dataset(ds, split, index)
     upload = st.file_uploader("Photo of a face (JPEG, PNG, WebP, BMP...)", key="sal_upload")
     if upload is None:
-        st.info("Upload a photo, then move the square box onto the face.")
+        st.info("Upload a photo: its faces are found and framed for you (or place the box by hand).")
         st.stop()
     try:
         photo = load_photo(upload.getvalue(), name=f"'{upload.name}'")
     except FaceImageError as exc:
         st.error(str(exc))
         st.stop()
-    c1, c2, c3 = st.columns(3)
-    box = CropBox(c1.slider("Box centre x", 0.0, 1.0, 0.5, 0.01, key="sal_box_x"),
-                  c2.slider("Box centre y", 0.0, 1.0, 0.45, 0.01, key="sal_box_y"),
-                  c3.slider("Box size", 0.1, 1.0, 0.8, 0.01, key="sal_box_size"))
-    face = crop_face(photo, box)
+    boxes = _faces_in(upload.getvalue(), photo)
+    by_hand = "Place the box by hand"
+    picked = by_hand
+    if boxes:
+        picked = st.radio("Face", [f"Face {i}" for i in range(1, len(boxes) + 1)] + [by_hand], horizontal=True,
+                          key="sal_upload_face", help="Found by OpenCV's Haar cascade and framed like FER2013's faces.")
+    else:
+        st.info("No face found in this photo: move the square box onto the face.")
     c1, c2 = st.columns([3, 1])
-    c1.image(preview(photo, box), caption=f"{photo.size[0]}x{photo.size[1]} photo, crop box in red")
+    if picked == by_hand:
+        s1, s2, s3 = st.columns(3)
+        box = CropBox(s1.slider("Box centre x", 0.0, 1.0, 0.5, 0.01, key="sal_box_x"),
+                      s2.slider("Box centre y", 0.0, 1.0, 0.45, 0.01, key="sal_box_y"),
+                      s3.slider("Box size", 0.1, 1.0, 0.8, 0.01, key="sal_box_size"))
+        face = crop_face(photo, box)
+        c1.image(preview(photo, box), caption=f"{photo.size[0]}x{photo.size[1]} photo, crop box in red")
+    else:
+        face = crop_like_fer2013(photo, boxes[int(picked.split()[1]) - 1])
+        c1.image(draw_boxes(photo, boxes), caption=f"{photo.size[0]}x{photo.size[1]} photo, {len(boxes)} face(s) found")
     c2.image(face, caption="48x48 face", width=144)
     true = st.selectbox("True expression (if you know it)", ["unknown", *CLASS_NAMES], key="sal_upload_true")
     return face, (None if true == "unknown" else CLASS_NAMES.index(true)), f"upload {upload.name}", None
