@@ -1,4 +1,4 @@
-"""Command line: `python -m fer train|resume|list|evaluate|summary`.
+"""Command line: `python -m fer train|resume|finish|predict|list|ablations|answers|evaluate|summary`.
 
 Errors a user can cause print one clear line on stderr and exit with status 2, never a traceback.
 """
@@ -33,6 +33,11 @@ def _parser():
     f = sub.add_parser("finish", help="save an interrupted training as a run now, from its best epoch so far")
     f.add_argument("run_id")
     f.add_argument("--data", default=None)
+
+    pr = sub.add_parser("predict", help="find the faces in photos and give each one's class probabilities")
+    pr.add_argument("photos", nargs="+", metavar="PHOTO")
+    pr.add_argument("--run", default=None, help="a run trained on real faces (default: the featured CNN)")
+    pr.add_argument("--json", action="store_true", help="one JSON object per face per line")
 
     sub.add_parser("list", help="list saved runs with their accuracy")
     sub.add_parser("ablations", help="runs trained alike but for BatchNorm, augmentation or depth, with each effect")
@@ -142,6 +147,66 @@ def cmd_finish(args, store):
     _print_run_result(finish(args.run_id, ds, store))
 
 
+def photo_run(store, run_id=None):
+    """The run that classifies real photos: `run_id`, else the featured CNN trained on real faces.
+    Runs trained on the generated cartoon faces are refused: they have never seen a real face."""
+    from fer.answers import GENERATED_NAME
+    from fer.errors import RunError
+
+    def real(run):
+        return (run.meta.get("dataset") or {}).get("name") != GENERATED_NAME
+
+    if run_id:
+        run = store.get(run_id)
+        if not real(run):
+            raise RunError(f"{run_id} was trained on the generated cartoon faces, not real ones: pick a FER2013 run")
+        return run
+    runs = [r for r in store.list() if real(r)]
+    for run in sorted(runs, key=lambda r: (r.meta.get("arch") != "cnn", r.meta.get("featured") is not True)):
+        return run
+    raise RunError(f"no run trained on real faces in {store.root}: train one on FER2013 first (python -m fer train --data ...)")
+
+
+def cmd_predict(args, store):
+    import json
+
+    import numpy as np
+
+    from fer import CLASS_NAMES
+    from fer.detect import crop_like_fer2013, detect_faces
+    from fer.errors import FerError
+    from fer.evaluate import predict_proba
+    from fer.faces import load_photo
+
+    run = photo_run(store, args.run)
+    model = run.load_model()
+    if not args.json:
+        print(f"# run {run.id} ({run.meta.get('arch')}, test {100 * (run.meta.get('test_accuracy') or 0):.1f}%)")
+    bad = 0
+    for path in args.photos:
+        try:
+            with open(path, "rb") as fh:
+                photo = load_photo(fh.read(), name=path, max_bytes=64 * 1024 * 1024)
+        except (FerError, OSError) as exc:
+            print(f"error: {path}: {exc.strerror or exc}" if isinstance(exc, OSError) else f"error: {exc}", file=sys.stderr)
+            bad += 1
+            continue
+        boxes = detect_faces(photo)
+        probs = predict_proba(model, np.stack([crop_like_fer2013(photo, b) for b in boxes])) if boxes else []
+        if not boxes:
+            print(json.dumps({"file": path, "box": None, "label": None, "probs": None}) if args.json else f"{path}: no face found")
+        for number, (box, p) in enumerate(zip(boxes, probs), start=1):
+            label = CLASS_NAMES[int(np.argmax(p))]
+            if args.json:
+                print(json.dumps({"file": path, "box": box.as_list(), "label": label,
+                                  "probs": {c: round(float(v), 4) for c, v in zip(CLASS_NAMES, p)}}))
+            else:
+                top = ", ".join(f"{CLASS_NAMES[k]} {100 * p[k]:.0f}%" for k in np.argsort(-p)[:3])
+                print(f"{path}: face {number} at x={box.x} y={box.y} {box.w}x{box.h}: {top}")
+    if bad:
+        raise SystemExit(2)
+
+
 def cmd_list(args, store):
     runs, broken = store.scan()
     if not runs and not broken:
@@ -245,7 +310,7 @@ def cmd_summary(args, store):
     print(f"total {counts['total']:,}  trainable {counts['trainable']:,}  non-trainable {counts['non_trainable']:,}")
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "summary": cmd_summary}
+COMMANDS = {"predict": cmd_predict, "train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "summary": cmd_summary}
 
 
 def main(argv=None) -> int:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,3 +70,44 @@ def test_user_errors_exit_2_without_traceback(dirs, args, expected):
     out = fer(*args, models=dirs[0], cache=dirs[1])
     assert out.returncode == 2
     assert expected in out.stderr and "Traceback" not in out.stderr
+
+
+FER_DIR = ROOT.parent / "shared" / "data" / "fer2013"
+
+
+def test_predict_refuses_runs_trained_on_the_generated_faces(dirs):
+    out = fer("predict", "x.png", "--run", "demo-cnn-w0.125", models=ROOT / "models", cache=dirs[1])
+    assert out.returncode == 2 and "generated cartoon faces" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.skipif(not (FER_DIR / "test").is_dir(), reason=f"no FER2013 folder at {FER_DIR}")
+def test_predict_finds_faces_and_reports_bad_and_empty_photos_one_line_each(dirs, tmp_path):
+    """A photo with two FER2013 faces, one without a face, a text file and a missing file: one JSON
+    line per face (box in the photo's pixels), one null line for the empty photo, one stderr line
+    per bad file, the good photos still processed, exit 2 at the end."""
+    import cv2
+    from PIL import Image
+
+    from fer.data import load_dataset
+
+    x, _ = load_dataset(FER_DIR).split("test")
+    photo = np.full((400, 900), 115, np.uint8)
+    for k, left in enumerate((60, 500)):
+        photo[100:292, left:left + 192] = cv2.resize(x[k], (192, 192), interpolation=cv2.INTER_CUBIC)
+    Image.fromarray(photo).convert("RGB").save(tmp_path / "two.jpg", quality=95)
+    Image.fromarray(np.full((300, 400), 90, np.uint8)).save(tmp_path / "wall.png")
+    (tmp_path / "notes.txt").write_text("not a photo\n")
+    files = [str(tmp_path / n) for n in ("two.jpg", "notes.txt", "wall.png", "missing.png")]
+    out = fer("predict", *files, "--json", models=ROOT / "models", cache=dirs[1])
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]  # TensorFlow logs too
+    assert len(errors) == 2 and "notes.txt is not an image" in errors[0] and "missing.png" in errors[1]
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    faces = [d for d in lines if d["file"].endswith("two.jpg")]
+    assert len(faces) == 2 and sorted(d["box"][0] for d in faces)[0] < 250 < sorted(d["box"][0] for d in faces)[1]
+    for d in faces:
+        assert d["label"] in d["probs"] and abs(sum(d["probs"].values()) - 1) < 1e-3
+        assert d["probs"][d["label"]] == max(d["probs"].values())
+    assert [d for d in lines if d["file"].endswith("wall.png")] == [{"file": files[2], "box": None, "label": None, "probs": None}]
+    text = fer("predict", files[0], models=ROOT / "models", cache=dirs[1])
+    assert text.returncode == 0 and "run fer2013-cnn-w0.5-leg9" in text.stdout and "face 2 at" in text.stdout

@@ -34,8 +34,8 @@ def test_photos_without_faces_give_no_boxes():
 
 @pytest.mark.skipif(not (FER_DIR / "test").is_dir(), reason=f"no FER2013 folder at {FER_DIR}")
 def test_fer2013_faces_pasted_into_a_photo_are_found_where_they_are():
-    """The cascade is deterministic for the pinned OpenCV: on 10 faces upscaled 4x into one photo it
-    finds most (bench/photo_path.py measures 71% over 405 faces in random scenes)."""
+    """The detectors are deterministic for the pinned packages: on 10 faces upscaled 4x into one photo
+    they find most, each box on a face (bench/photo_path.py: 88.6% of 405 faces in random scenes)."""
     import cv2
 
     from fer.data import load_dataset
@@ -47,7 +47,12 @@ def test_fer2013_faces_pasted_into_a_photo_are_found_where_they_are():
         box = Box(10 + (k % 5) * 198, 20 + (k // 5) * 230, 192, 192)
         photo[box.y:box.y + 192, box.x:box.x + 192] = cv2.resize(x[k], (192, 192), interpolation=cv2.INTER_CUBIC)
         truth.append(box)
+    def on(face, box):  # the bench's rule: centred on the face, side 0.4-1.6 x its side
+        cx, cy = box.x + box.w / 2, box.y + box.h / 2
+        return face.x <= cx <= face.x + face.w and face.y <= cy <= face.y + face.h and 0.4 <= box.w / face.w <= 1.6
+
     boxes = detect_faces(photo)
-    found = [t for t in truth if any(t.iou(b) > 0.5 for b in boxes)]
-    assert len(found) >= 6, (len(found), boxes)
-    assert all(any(t.iou(b) > 0.5 for t in truth) for b in boxes)  # no box off the faces
+    found = [t for t in truth if any(on(t, b) for b in boxes)]
+    assert len(found) >= 8, (len(found), boxes)
+    assert all(any(on(t, b) for t in truth) for b in boxes)  # no box off the faces
+    assert {b.detector for b in boxes} <= {"mtcnn", "haar"}
