@@ -18,9 +18,9 @@ import numpy as np
 from fer import CLASS_NAMES
 from fer.ablation import find_ablations, switches, variant_labels
 from fer.architectures import title
+from fer.data.dataset import GENERATED_NAME
 
 QUESTIONS = ("cnn", "dnn", "batchnorm", "augment", "confusion", "depth", "compressed", "scatter", "equal")
-GENERATED_NAME = "generated"  # fer.data.synthetic's data set name
 # What the course's students reported (../shared/course.md), shown next to the live answers.
 COURSE_REPORTED = {
     "cnn": "single CNNs 64.6–69.1% (895k to 3.26M params)",

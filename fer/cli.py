@@ -150,18 +150,15 @@ def cmd_finish(args, store):
 def photo_run(store, run_id=None):
     """The run that classifies real photos: `run_id`, else the featured CNN trained on real faces.
     Runs trained on the generated cartoon faces are refused: they have never seen a real face."""
-    from fer.answers import GENERATED_NAME
     from fer.errors import RunError
-
-    def real(run):
-        return (run.meta.get("dataset") or {}).get("name") != GENERATED_NAME
+    from fer.runs import on_real_faces
 
     if run_id:
         run = store.get(run_id)
-        if not real(run):
+        if not on_real_faces(run):
             raise RunError(f"{run_id} was trained on the generated cartoon faces, not real ones: pick a FER2013 run")
         return run
-    runs = [r for r in store.list() if real(r)]
+    runs = [r for r in store.list() if on_real_faces(r)]
     for run in sorted(runs, key=lambda r: (r.meta.get("arch") != "cnn", r.meta.get("featured") is not True)):
         return run
     raise RunError(f"no run trained on real faces in {store.root}: train one on FER2013 first (python -m fer train --data ...)")

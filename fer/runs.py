@@ -282,6 +282,14 @@ class RunStore:
             fh.close()
 
 
+def on_real_faces(run) -> bool:
+    """Whether a run was trained on real faces (not the generated cartoons): the runs a photo may
+    be shown to, whatever data the app is on."""
+    from fer.data.dataset import GENERATED_NAME
+
+    return (run.meta.get("dataset") or {}).get("name") != GENERATED_NAME
+
+
 def pid_alive(pid) -> bool:
     """Whether a process with this id exists on this machine (False for a missing or bad id)."""
     if not isinstance(pid, int) or pid <= 0:

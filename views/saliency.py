@@ -13,10 +13,12 @@ from fer.data import SPLITS
 from fer.explain import DEFAULT_OPTIONS, MEASURES, METHOD_NAMES, METHODS, applicable_methods, plots, predict
 from fer.detect import crop_like_fer2013, detect_faces, draw_boxes
 from fer.faces import CropBox, FaceImageError, crop_face, load_photo, preview
+from fer.runs import on_real_faces
 from ui import nav
 from ui.cache import load_model, per_run
 from ui.data import get_dataset
 from ui.pickers import runs_for_dataset
+from ui.store import list_runs
 
 # ----------------------------------------------------------------------------------------------
 # cached computations, keyed by the run's model file (ui.cache.per_run)
@@ -139,20 +141,32 @@ st.caption("Where does a model look? Vanilla gradients, SmoothGrad, Grad-CAM, Gr
            "(tf-keras-vis) for the true and the predicted class, overlaid on the face.")
 
 ds = get_dataset()
-runs = runs_for_dataset(ds)
-if not runs:
+data_runs = runs_for_dataset(ds)
+photo_runs = [r for r in list_runs() if on_real_faces(r)]
+if not data_runs and not photo_runs:
     st.warning("No trained model for this data set yet.")
     st.page_link(nav.TRAIN, label="Train a quick model (about a minute on the generated faces)", icon="🏋️")
     st.stop()
 
-face, true_class, face_caption, _ = choose_face(ds)
+face, true_class, face_caption, index = choose_face(ds)
 face = np.ascontiguousarray(face, dtype=np.uint8)
 face_key = hashlib.sha1(face.tobytes()).hexdigest()[:16]
 
+photo = index is None  # an uploaded photo: a real face, whatever data the sidebar is on
+runs = photo_runs if photo else data_runs
+if photo:
+    st.caption("A photo is shown to the runs trained on real faces (FER2013), whatever data the sidebar is on; runs "
+               "trained on the generated cartoon faces are left out: they have never seen a real face.")
+if not runs:
+    st.warning("No run trained on real faces yet: train one on FER2013 (point the sidebar at it), or pick a face "
+               "from the data set." if photo else "No trained model for this data set yet.")
+    st.stop()
 handed = st.session_state.get("saliency_face") or {}
 labels = {r.id: r.label for r in runs}
 run_ids = st.multiselect("Runs", list(labels), default=default_runs(runs, handed.get("run")), format_func=labels.get,
-                         key="sal_runs", help="Defaults: the most accurate CNN, DNN and MobileNet trained on this data.")
+                         key="sal_runs_photo" if photo else "sal_runs",
+                         help="Defaults: the most accurate CNN, DNN and MobileNet trained on "
+                              + ("real faces." if photo else "this data."))
 methods = st.multiselect("Methods", list(METHOD_NAMES), default=list(METHOD_NAMES), key="sal_methods")
 
 with st.expander("Method settings", expanded=False):

@@ -10,6 +10,7 @@ from fer import CLASS_NAMES
 from fer.errors import DataError  # noqa: F401 - raised here, importable from here
 
 SPLITS = ("train", "val", "test")
+GENERATED_NAME = "generated"  # the built-in demo faces' data set name (fer.data.synthetic)
 TRAIN, VAL, TEST = 0, 1, 2
 
 

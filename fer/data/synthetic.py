@@ -44,7 +44,7 @@ import os
 import numpy as np
 
 from fer import CLASS_NAMES
-from fer.data.dataset import TEST, TRAIN, VAL, Dataset, LoadReport
+from fer.data.dataset import GENERATED_NAME, TEST, TRAIN, VAL, Dataset, LoadReport
 
 SIZE = 48
 
@@ -721,4 +721,4 @@ def generate(n_train: int = 7000, n_val: int = 1000, n_test: int = 1000, seed: i
               f"{sizes[2]} test \u2014 not real photos; set a FER2013 path to use real data")
     report = LoadReport(notes=["generated data: region masks and drawing parameters available"])
     return Dataset(images=images, labels=labels, splits=splits, fingerprint=fingerprint(seed, sizes, balanced),
-                   origin=origin, name="generated", report=report, masks=masks, params=params)
+                   origin=origin, name=GENERATED_NAME, report=report, masks=masks, params=params)
