@@ -9,6 +9,7 @@ tests/test_e2e_browser.py; skips cleanly when either is missing. About 2-3 minut
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -91,6 +92,9 @@ def test_upload_over_the_size_limit_is_refused_in_the_browser(server, tmp_path):
     from PIL import Image
 
     Image.new("L", (100, 120), 128).save(small)
+    # a photo is shown to the runs trained on real faces: add a shipped FER2013 run to the store
+    real = "fer2013-mobilenet-w0.25-leg2"
+    shutil.copytree(ROOT / "models" / real, server.root / real, dirs_exist_ok=True)
 
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -117,7 +121,7 @@ def test_upload_over_the_size_limit_is_refused_in_the_browser(server, tmp_path):
             print(f"\ntooltip on hover: {page.get_by_text(TOO_LARGE).last.is_visible()}")
             assert len(runs.finished) == seen  # refused in the browser: no script run got the file
             main = page.locator('[data-testid="stMain"]')
-            assert "Upload a photo, then move the square box onto the face." in main.inner_text()
+            assert "Upload a photo: its faces are found and framed for you" in main.inner_text()
 
             # the page keeps working: a small photo is cropped and explained
             seen = len(runs.finished)
