@@ -36,7 +36,7 @@ class Speed:
     post_s: float
 
 
-# Fitted (least squares on relative error) to 33 trainings on this project's 2-core CPU:
+# Fitted (least squares on relative error) to 29 trainings on this project's 2-core CPU:
 # tensorflow-cpu 2.21, the generated faces, 1 to 12 epochs of 2,000 to 7,000 faces, batch 32 and
 # 64, two widths per architecture (`python bench/train_estimates.py` prints the check).
 SPEEDS = {
