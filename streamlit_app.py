@@ -26,6 +26,7 @@ PAGES = {
         st.Page(nav.MISCLASSIFIED, title="Misclassified", icon="❌"),
     ],
     "Explain": [
+        st.Page(nav.YOUR_FACE, title="Your face", icon="🙂"),
         st.Page(nav.SALIENCY, title="Saliency", icon="🔥"),
         st.Page(nav.FILTERS, title="Filters", icon="🔍"),
     ],

@@ -36,7 +36,10 @@ import numpy as np
 from fer import IMAGE_SIZE
 
 MIN_FACE = 24  # pixels, in the (possibly upsampled) detection image
-DETECT_SIDE = 480  # photos whose shorter side is below this are upsampled for detection
+# Detection runs on a copy whose shorter side is DETECT_SIDE: small photos are upsampled (MTCNN
+# misses small faces), large ones downsampled (a 1280x720 photo: 930 -> ~400 ms, as many faces
+# found); boxes come back in the photo's own pixels.
+DETECT_SIDE = 480
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +76,14 @@ class Framing:
 # 58.5% against 64.9% for the same faces fed directly; on the faces found it is as accurate as
 # the direct path (66%): the 6.4 points lost are the 11% of faces not found.
 FRAMINGS = {"mtcnn": Framing(scale=1.2, shift=0.0), "haar": Framing(scale=1.2, shift=0.0)}
-HAAR_MIN_NEIGHBORS = 5
+# MTCNN's stage thresholds, lowered from its defaults (0.6, 0.7, 0.8): 89.9% -> 91.9% of faces found
+# at 0.025 false boxes per photo. The cascade adds its boxes with at least HAAR_NEIGHBORS raw
+# detections behind them (OpenCV's minNeighbors counts the same way) where MTCNN found nothing.
+MTCNN_THRESHOLDS = {"threshold_pnet": 0.5, "threshold_rnet": 0.5, "threshold_onet": 0.5}
+HAAR_NEIGHBORS = 8
+# MTCNN runs twice, on the photo and on a 0.6x copy: its image pyramid misses some faces at one
+# sampling of scales that it finds at another (92.0% -> 95.4% found, 200 -> 337 ms per photo).
+MTCNN_SCALES = (1.0, 0.6)
 
 
 _LOCK = threading.Lock()  # the app's sessions share one detector of each kind
@@ -121,18 +131,28 @@ def detect_faces(image) -> list:
     import cv2
 
     gray = as_gray(image)
-    up = max(1.0, DETECT_SIDE / max(1, min(gray.shape)))
-    work = cv2.resize(gray, None, fx=up, fy=up, interpolation=cv2.INTER_LINEAR) if up > 1 else gray
+    up = DETECT_SIDE / max(1, min(gray.shape))
+    work = gray if up == 1 else cv2.resize(gray, None, fx=up, fy=up,
+                                           interpolation=cv2.INTER_LINEAR if up > 1 else cv2.INTER_AREA)
 
     def box(x, y, w, h, detector):
         return Box(int(round(x / up)), int(round(y / up)), int(round(w / up)), int(round(h / up)), detector)
 
     with _LOCK:
-        found = [box(*r["box"], "mtcnn") for r in _mtcnn().detect_faces(cv2.cvtColor(work, cv2.COLOR_GRAY2RGB))]
-        for x, y, w, h in _haar().detectMultiScale(work, scaleFactor=1.1, minNeighbors=HAAR_MIN_NEIGHBORS,
-                                                   minSize=(MIN_FACE, MIN_FACE)):
+        found = []
+        rgb = cv2.cvtColor(work, cv2.COLOR_GRAY2RGB)
+        for scale in MTCNN_SCALES:
+            image = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            for r in _mtcnn().detect_faces(image, **MTCNN_THRESHOLDS):
+                candidate = box(*(v / scale for v in r["box"]), "mtcnn")
+                if not any(_overlap(candidate, b) for b in found):
+                    found.append(candidate)
+        if found:  # the cascade is the fallback: with MTCNN at two scales it added no face, only false boxes
+            return sorted(found, key=lambda b: -b.w * b.h)
+        rects, neighbours = _haar().detectMultiScale2(work, scaleFactor=1.1, minNeighbors=1, minSize=(MIN_FACE, MIN_FACE))
+        for (x, y, w, h), n in zip(rects, np.ravel(neighbours)):
             candidate = box(x, y, w, h, "haar")
-            if not any(_overlap(candidate, b) for b in found):
+            if n >= HAAR_NEIGHBORS:
                 found.append(candidate)
     return sorted(found, key=lambda b: -b.w * b.h)
 

@@ -3,12 +3,13 @@
     photo = load_photo(uploaded_bytes)           # validated, EXIF-rotated, grayscale PIL image
     face = crop_face(photo, CropBox(0.5, 0.45, 0.7))   # uint8 (48,48)
 
-The crop is a square box given in fractions of the photo: its centre (x, y as fractions of the
-width and height) and its side as a fraction of the shorter side. There is no face detector: the
-user moves the box onto the face (the page shows where it is).
+Faces are found by `fer.detect` (see `fer.photo`); when none is, the user places a square box
+given in fractions of the photo: its centre (x, y as fractions of the width and height) and its
+side as a fraction of the shorter side.
 
 Everything a user can get wrong raises `FaceImageError` with a message to show as it is: an
-empty or non-image file, a file or image too large, an animated image.
+empty or non-image file, a file or image too large, an animated image, an iPhone HEIC photo
+(Pillow cannot read HEIC/HEIF without a plug-in; the message says how to get a JPEG).
 """
 from __future__ import annotations
 
@@ -20,11 +21,18 @@ import numpy as np
 from fer import IMAGE_SIZE
 from fer.errors import FaceImageError  # noqa: F401 - raised here, importable from here
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # 5 MiB, the same as server.maxUploadSize in .streamlit/config.toml
-MAX_PIXELS = 40_000_000  # 40 megapixels
+# A 48-megapixel phone JPEG is 8-15 MB: 25 MiB, the same as server.maxUploadSize in .streamlit/config.toml.
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+MAX_PIXELS = 64_000_000  # 64 megapixels (a 48 MP phone photo passes); guards memory, whatever the file size
 MIN_SIDE = 8
+# ISO-BMFF brands of HEIC/HEIF/AVIF stills (bytes 8..12 after b"ftyp" at 4..8)
+_HEIF_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"heim": "HEIC", b"heis": "HEIC", b"hevc": "HEIC", b"hevx": "HEIC",
+                b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}
 
 
+def heif_format(data: bytes):
+    """'HEIC', 'HEIF' or 'AVIF' when `data` starts like such a file (an iPhone's photos are HEIC), else None."""
+    return _HEIF_BRANDS.get(data[8:12]) if data[4:8] == b"ftyp" else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +104,11 @@ def load_photo(data, name: str = "the file", max_bytes: int = MAX_UPLOAD_BYTES, 
     except Image.DecompressionBombError:
         raise FaceImageError(f"{name} is too large (Pillow refuses it as a possible decompression bomb)") from None
     except UnidentifiedImageError:
+        kind = heif_format(data)
+        if kind:
+            raise FaceImageError(f"{name} is a {kind} photo (the format iPhones save by default), which this app cannot "
+                                 "read: export it as JPEG (Photos: Share > Options > Most Compatible, or Settings > "
+                                 "Camera > Formats > Most Compatible) and upload that") from None
         head = data[:64].lstrip().lower()
         hint = " (it looks like text)" if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head) else ""
         raise FaceImageError(f"{name} is not an image Pillow can read{hint}: upload a photo (JPEG, PNG, WebP, BMP...)") from None

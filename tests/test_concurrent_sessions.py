@@ -30,7 +30,7 @@ pytestmark = skip_without_browser()
 LOAD_SECONDS = 30  # after every session has opened the Saliency page
 STARTED = "Training started in the background."
 QUEUED = "Queued: 1 training(s) ahead of yours. It starts by itself."
-TOO_LARGE = "File must be 5.0MB or smaller."  # Streamlit's own uploader text for maxUploadSize = 5
+TOO_LARGE = "File must be 25.0MB or smaller."  # Streamlit's own uploader text for maxUploadSize = 25
 
 
 def _chromium_starts() -> str | None:
@@ -87,7 +87,7 @@ def test_four_sessions_share_the_saliency_model_and_the_training_queue(server):
 
 def test_upload_over_the_size_limit_is_refused_in_the_browser(server, tmp_path):
     big = tmp_path / "big.jpg"
-    big.write_bytes(os.urandom(6 * 1024 * 1024))  # over maxUploadSize = 5 (MB); content never reaches the server
+    big.write_bytes(os.urandom(26 * 1024 * 1024))  # over maxUploadSize = 25 (MB); content never reaches the server
     small = tmp_path / "face.png"
     from PIL import Image
 

@@ -390,6 +390,31 @@ def test_non_image_uploads_get_a_clear_message(data, message):
         prepare_face(data, name="upload.csv")
 
 
+def test_iphone_heic_photo_is_refused_naming_the_format():
+    from fer.faces import FaceImageError, prepare_face
+
+    # the first bytes of an iPhone photo: an ISO-BMFF 'ftyp' box with the 'heic' brand
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(range(256)) * 8
+    with pytest.raises(FaceImageError, match=r"'IMG_0001.HEIC' is a HEIC photo .*JPEG"):
+        prepare_face(heic, name="'IMG_0001.HEIC'")
+    avif = b"\x00\x00\x00\x1cftypavif" + bytes(64)
+    with pytest.raises(FaceImageError, match="AVIF"):
+        prepare_face(avif)
+
+
+def test_a_48_megapixel_phone_photo_is_accepted():
+    from PIL import Image
+
+    from fer.faces import MAX_PIXELS, MAX_UPLOAD_BYTES, load_photo
+
+    w, h = 8000, 6000  # a 48 MP phone photo; a smooth one, so that its JPEG stays small here
+    ramp = np.add.outer(np.arange(h) // 24, np.arange(w) // 32).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, "JPEG", quality=80)
+    assert w * h <= MAX_PIXELS and len(buf.getvalue()) <= MAX_UPLOAD_BYTES
+    assert load_photo(buf.getvalue()).size == (w, h)
+
+
 def test_huge_animated_and_damaged_uploads_are_refused():
     from PIL import Image
 

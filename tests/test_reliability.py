@@ -110,7 +110,10 @@ def test_server_binds_to_localhost_and_limits_uploads():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
     server = config["server"]
     assert server["address"] == "127.0.0.1"
-    assert 0 < server["maxUploadSize"] <= 10  # MB: one face photo, not a data set
+    assert 15 <= server["maxUploadSize"] <= 32  # MB: one phone photo (a 48 MP JPEG is 8-15 MB), not a data set
+    from fer.faces import MAX_UPLOAD_BYTES
+
+    assert MAX_UPLOAD_BYTES == server["maxUploadSize"] * 1024 * 1024  # the app's own check says the same limit
     assert config["client"]["showErrorDetails"] in ("none", False)  # no tracebacks in the browser
 
 

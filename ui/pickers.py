@@ -5,6 +5,7 @@ import streamlit as st
 
 from fer import estimates
 from fer import jobs as _jobs
+from fer.architectures import ARCH_NAMES
 from ui import nav
 from ui.data import get_dataset
 from ui.store import get_jobs, list_runs, session_tag
@@ -57,3 +58,20 @@ def pick_run(label="Run", key="run", dataset=None, arch=None, help=None):
     chosen = st.selectbox(label, ids, index=index, key=f"_{key}_select", format_func=lambda i: labels.get(i, i), help=help)
     st.session_state[key] = chosen
     return next(r for r in runs if r.id == chosen)
+
+
+def default_runs(runs, handed_run=None):
+    """The handed run, then the most accurate CNN, DNN and MobileNet (newest first among equals)."""
+    chosen = [handed_run] if handed_run in [r.id for r in runs] else []
+    by_accuracy = sorted(runs, key=lambda r: -(r.meta.get("test_accuracy") or 0.0))  # stable: keeps newest first
+    for arch in ARCH_NAMES:
+        for r in by_accuracy:
+            if r.meta.get("arch") == arch:
+                if r.id not in chosen and not any(get_arch(runs, c) == arch for c in chosen):
+                    chosen.append(r.id)
+                break
+    return chosen or [runs[0].id]
+
+
+def get_arch(runs, run_id):
+    return next((r.meta.get("arch") for r in runs if r.id == run_id), None)

@@ -8,17 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from fer import CLASS_NAMES
-from fer.architectures import ARCH_NAMES
 from fer.data import SPLITS
 from fer.explain import DEFAULT_OPTIONS, MEASURES, METHOD_NAMES, METHODS, applicable_methods, plots, predict
-from fer.detect import crop_like_fer2013, detect_faces, draw_boxes
-from fer.faces import CropBox, FaceImageError, crop_face, load_photo, preview
-from fer.runs import on_real_faces
 from ui import nav
 from ui.cache import load_model, per_run
 from ui.data import get_dataset
-from ui.pickers import runs_for_dataset
-from ui.store import list_runs
+from ui.photo import NOT_FOR_PHOTOS, boxed, face_placed_by_hand, found_faces, photo_input, photo_runs
+from ui.pickers import default_runs, get_arch, runs_for_dataset
 
 # ----------------------------------------------------------------------------------------------
 # cached computations, keyed by the run's model file (ui.cache.per_run)
@@ -37,11 +33,6 @@ def _probs(model, face_key: str, _face: np.ndarray):
 @per_run(show_spinner=False, max_entries=48)
 def _measure(model, measure: str, fingerprint: str, methods: tuple, settings: tuple, options: tuple, _dataset):
     return MEASURES[measure](model, _dataset, list(methods), dict(settings), **dict(options))
-
-
-@st.cache_data(show_spinner="Looking for faces…", max_entries=32)
-def _faces_in(photo_bytes: bytes, _photo):
-    return detect_faces(_photo)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -82,54 +73,24 @@ def choose_face(ds):
             st.stop()
         index = c2.number_input(f"Index in {split} (0..{n - 1})", 0, n - 1, 0, key="sal_index")
         return _face_from_dataset(ds, split, index)
-    upload = st.file_uploader("Photo of a face (JPEG, PNG, WebP, BMP...)", key="sal_upload")
-    if upload is None:
-        st.info("Upload a photo: its faces are found and framed for you (or place the box by hand).")
-        st.stop()
-    try:
-        photo = load_photo(upload.getvalue(), name=f"'{upload.name}'")
-    except FaceImageError as exc:
-        st.error(str(exc))
-        st.stop()
-    boxes = _faces_in(upload.getvalue(), photo)
+    photo, data, name, mirror = photo_input("sal", camera=False)
+    faces = found_faces(data, mirror, photo)
     by_hand = "Place the box by hand"
     picked = by_hand
-    if boxes:
-        picked = st.radio("Face", [f"Face {i}" for i in range(1, len(boxes) + 1)] + [by_hand], horizontal=True,
-                          key="sal_upload_face", help="Found by OpenCV's Haar cascade and framed like FER2013's faces.")
+    if faces:
+        picked = st.radio("Face", [f"Face {f.number}" for f in faces] + [by_hand], horizontal=True,
+                          key="sal_upload_face", help="Found by MTCNN and framed like FER2013's faces.")
     else:
         st.info("No face found in this photo: move the square box onto the face.")
     c1, c2 = st.columns([3, 1])
     if picked == by_hand:
-        s1, s2, s3 = st.columns(3)
-        box = CropBox(s1.slider("Box centre x", 0.0, 1.0, 0.5, 0.01, key="sal_box_x"),
-                      s2.slider("Box centre y", 0.0, 1.0, 0.45, 0.01, key="sal_box_y"),
-                      s3.slider("Box size", 0.1, 1.0, 0.8, 0.01, key="sal_box_size"))
-        face = crop_face(photo, box)
-        c1.image(preview(photo, box), caption=f"{photo.size[0]}x{photo.size[1]} photo, crop box in red")
+        face = face_placed_by_hand(photo, "sal", column=c1).face
     else:
-        face = crop_like_fer2013(photo, boxes[int(picked.split()[1]) - 1])
-        c1.image(draw_boxes(photo, boxes), caption=f"{photo.size[0]}x{photo.size[1]} photo, {len(boxes)} face(s) found")
+        face = faces[int(picked.split()[1]) - 1].face
+        c1.image(boxed(photo, faces), caption=f"{photo.size[0]}x{photo.size[1]} photo, {len(faces)} face(s) found")
     c2.image(face, caption="48x48 face", width=144)
     true = st.selectbox("True expression (if you know it)", ["unknown", *CLASS_NAMES], key="sal_upload_true")
-    return face, (None if true == "unknown" else CLASS_NAMES.index(true)), f"upload {upload.name}", None
-
-
-def default_runs(runs, handed_run=None):
-    """The handed run, then the most accurate CNN, DNN and MobileNet (newest first among equals)."""
-    chosen = [handed_run] if handed_run in [r.id for r in runs] else []
-    by_accuracy = sorted(runs, key=lambda r: -(r.meta.get("test_accuracy") or 0.0))  # stable: keeps newest first
-    for arch in ARCH_NAMES:
-        for r in by_accuracy:
-            if r.meta.get("arch") == arch:
-                if r.id not in chosen and not any(get_arch(runs, c) == arch for c in chosen):
-                    chosen.append(r.id)
-                break
-    return chosen or [runs[0].id]
-
-
-def get_arch(runs, run_id):
-    return next((r.meta.get("arch") for r in runs if r.id == run_id), None)
+    return face, (None if true == "unknown" else CLASS_NAMES.index(true)), f"upload {name}", None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -142,8 +103,8 @@ st.caption("Where does a model look? Vanilla gradients, SmoothGrad, Grad-CAM, Gr
 
 ds = get_dataset()
 data_runs = runs_for_dataset(ds)
-photo_runs = [r for r in list_runs() if on_real_faces(r)]
-if not data_runs and not photo_runs:
+real_runs = photo_runs()
+if not data_runs and not real_runs:
     st.warning("No trained model for this data set yet.")
     st.page_link(nav.TRAIN, label="Train a quick model (about a minute on the generated faces)", icon="🏋️")
     st.stop()
@@ -153,10 +114,9 @@ face = np.ascontiguousarray(face, dtype=np.uint8)
 face_key = hashlib.sha1(face.tobytes()).hexdigest()[:16]
 
 photo = index is None  # an uploaded photo: a real face, whatever data the sidebar is on
-runs = photo_runs if photo else data_runs
+runs = real_runs if photo else data_runs
 if photo:
-    st.caption("A photo is shown to the runs trained on real faces (FER2013), whatever data the sidebar is on; runs "
-               "trained on the generated cartoon faces are left out: they have never seen a real face.")
+    st.caption(NOT_FOR_PHOTOS)
 if not runs:
     st.warning("No run trained on real faces yet: train one on FER2013 (point the sidebar at it), or pick a face "
                "from the data set." if photo else "No trained model for this data set yet.")
