@@ -170,10 +170,9 @@ def cmd_predict(args, store):
     import numpy as np
 
     from fer import CLASS_NAMES
-    from fer.detect import crop_like_fer2013, detect_faces
     from fer.errors import FerError
-    from fer.evaluate import predict_proba
     from fer.faces import load_photo
+    from fer.photo import faces_in, read_faces
 
     run = photo_run(store, args.run)
     model = run.load_model()
@@ -188,8 +187,8 @@ def cmd_predict(args, store):
             print(f"error: {path}: {exc.strerror or exc}" if isinstance(exc, OSError) else f"error: {exc}", file=sys.stderr)
             bad += 1
             continue
-        boxes = detect_faces(photo)
-        probs = predict_proba(model, np.stack([crop_like_fer2013(photo, b) for b in boxes])) if boxes else []
+        faces = faces_in(photo)
+        boxes, probs = [f.box for f in faces], read_faces(model, [f.face for f in faces]).probs
         if not boxes:
             print(json.dumps({"file": path, "box": None, "label": None, "probs": None}) if args.json else f"{path}: no face found")
         for number, (box, p) in enumerate(zip(boxes, probs), start=1):
