@@ -19,3 +19,24 @@ def persist_widget_state():
     for key in st.session_state.get("_persist_keys", ()):
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
+
+
+def maps_grid(face, rows, methods, alpha: float = 0.5, container=None):
+    """Maps as a grid of images: one row per (label, {method: map (48,48) or why there is none}),
+    one column per method, the colour scale under it (images, not a Matplotlib figure: fast)."""
+    from fer.explain import plots
+
+    box = container or st
+    head = box.columns([1.2] + [1] * len(methods))
+    for col, method in zip(head[1:], methods):
+        col.markdown(f"**{method}**")
+    for label, maps in rows:
+        cols = box.columns([1.2] + [1] * len(methods))
+        cols[0].caption(label.replace("\n", "  \n"))
+        for col, method in zip(cols[1:], methods):
+            value = maps.get(method)
+            if isinstance(value, str) or value is None:
+                col.image(plots.overlay(face, None, note=value or "n/a"), width="stretch")
+            else:
+                col.image(plots.overlay(face, value, alpha=alpha), width="stretch")
+    box.image(plots.colour_bar(), caption="attribution, scaled per map: 0 (blue) to 1 (red)", width=240)

@@ -15,14 +15,16 @@ from ui.cache import load_model, per_run
 from ui.data import get_dataset
 from ui.photo import NOT_FOR_PHOTOS, boxed, face_placed_by_hand, found_faces, photo_input, photo_runs
 from ui.pickers import default_runs, get_arch, runs_for_dataset
+from ui.widgets import maps_grid
 
 # ----------------------------------------------------------------------------------------------
 # cached computations, keyed by the run's model file (ui.cache.per_run)
 
 
 @per_run(show_spinner=False, max_entries=2000)
-def _map(model, face_key: str, method: str, target: int, settings: tuple, _face: np.ndarray):
-    return METHODS[method](model, _face[None], target, **dict(settings))[0]
+def _maps(model, face_key: str, method: str, targets: tuple, settings: tuple, _face: np.ndarray):
+    """One method's maps of the face for each target class, in one batched call."""
+    return METHODS[method](model, np.repeat(_face[None], len(targets), axis=0), list(targets), **dict(settings))
 
 
 @per_run(show_spinner=False, max_entries=500)
@@ -164,7 +166,8 @@ c1.image(face, caption=face_caption + (f" — true: {CLASS_NAMES[true_class]}" i
 table = pd.DataFrame({rid: p for rid, p in probs.items()}, index=list(CLASS_NAMES)).T
 table.insert(0, "predicted", [CLASS_NAMES[int(np.argmax(p))] for p in probs.values()])
 c2.dataframe(table.style.format({c: "{:.1%}" for c in CLASS_NAMES}).highlight_max(axis=1, subset=list(CLASS_NAMES)))
-c2.pyplot(plots.probs_figure({f"{rid} ({get_arch(runs, rid)})": p for rid, p in probs.items()}, true_class))
+c2.bar_chart(table[list(CLASS_NAMES)].T, stack=False, horizontal=True, y_label="probability",
+             x_label="" if true_class is None else f"true class: {CLASS_NAMES[true_class]}")
 
 # ---- maps
 rows, notes = [], []
@@ -181,18 +184,15 @@ with st.spinner("Computing maps…"):
             targets.insert(0, ("true", true_class))
         elif true_class is not None:
             targets = [("true = predicted", pred)]
-        for what, cls in targets:
-            row = {}
-            for m in methods:
-                if ok[m] is not None:
-                    row[m] = "does not apply:\nno conv layer"
-                    continue
-                settings = tuple(METHODS[m].pick(options).items())
-                row[m] = _map(rid, face_key, m, int(cls), settings, face)
+        classes = tuple(int(cls) for _, cls in targets)
+        maps = {m: (_maps(rid, face_key, m, classes, tuple(METHODS[m].pick(options).items()), face)
+                    if ok[m] is None else "does not apply:\nno conv layer") for m in methods}
+        for k, (what, cls) in enumerate(targets):
+            row = {m: (v if isinstance(v, str) else v[k]) for m, v in maps.items()}
             rows.append((f"{rid[:18]}\n{get_arch(runs, rid)} · {what}:\n{CLASS_NAMES[cls]} ({probs[rid][cls]:.0%})", row))
 for note in notes:
     st.info(note)
-st.pyplot(plots.maps_figure(face, rows, methods, alpha=alpha))
+maps_grid(face, rows, methods, alpha=alpha)
 st.caption("Each map is scaled to [0,1] on its own. Gradient maps (Saliency, SmoothGrad) show which pixels the class "
            "score is most sensitive to; CAM maps weight the last conv layer's feature maps (coarse, 6x6 upsampled).")
 

@@ -8,12 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from fer import CLASS_NAMES
-from fer.explain import DEFAULT_OPTIONS, METHOD_NAMES, plots
+from fer.explain import DEFAULT_OPTIONS, METHOD_NAMES
 from fer.photo import read_faces
 from ui import nav
 from ui.cache import per_run
 from ui.photo import NOT_FOR_PHOTOS, boxed, face_placed_by_hand, found_faces, photo_input, photo_runs
 from ui.pickers import default_runs, get_arch
+from ui.widgets import maps_grid
 
 DEFAULT_METHODS = ["Saliency", "Grad-CAM"]
 
@@ -87,6 +88,6 @@ for i, found in enumerate(faces):
                 cells = {m: (v if isinstance(v, str) else v[i]) for m, v in r.maps.items()}
                 cells = {m: ("does not apply:\nno conv layer" if isinstance(v, str) else v) for m, v in cells.items()}
                 rows.append((f"{rid[:18]}\n{get_arch(runs, rid)}: {CLASS_NAMES[pred]}\n({r.probs[i][pred]:.0%})", cells))
-            c2.pyplot(plots.maps_figure(found.face, rows, methods, alpha=alpha))
+            maps_grid(found.face, rows, methods, alpha=alpha, container=c2)
 st.caption("Each map is scaled to [0,1] on its own and explains the class its run predicts. Photos are turned to "
            "grayscale, rotated as their EXIF says, and each face is cropped as a tight square like FER2013's.")

@@ -15,6 +15,48 @@ def _figure(w, h):
     return Figure(figsize=(w, h), dpi=100)
 
 
+def overlay(face, attribution=None, alpha: float = 0.5, scale: int = 3, note: str = "") -> np.ndarray:
+    """uint8 RGB (48*scale, 48*scale): the face with a map (in [0,1]) blended over it in `CMAP`,
+    or greyed out with `note` written on it when there is no map. An image, not a figure: a grid
+    of 15 of them is drawn in milliseconds where a Matplotlib grid took 0.7 s."""
+    import cv2
+    from matplotlib import colormaps
+
+    gray = np.repeat(np.asarray(face, np.float32)[..., None], 3, axis=-1)
+    if attribution is not None and np.ptp(attribution) == 0:
+        attribution, note = None, "empty map: no positive evidence"
+    if attribution is None:
+        rgb = 0.25 * gray + 0.75 * 255.0
+    else:
+        lut = (colormaps[CMAP](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.float32)
+        heat = lut[np.clip(np.asarray(attribution) * 255 + 0.5, 0, 255).astype(np.uint8)]
+        rgb = (1 - alpha) * gray + alpha * heat
+    size = 48 * scale
+    img = cv2.resize(np.clip(rgb, 0, 255).astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST)
+    for k, line in enumerate(_wrap(note, 16)):
+        cv2.putText(img, line, (6, size // 2 - 8 + 16 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (40, 40, 40), 1, cv2.LINE_AA)
+    return img
+
+
+def _wrap(text: str, width: int) -> list:
+    lines, line = [], ""
+    for word in text.replace("\n", " ").split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return lines + ([line] if line else [])
+
+
+def colour_bar(width: int = 240, height: int = 14) -> np.ndarray:
+    """uint8 RGB strip of `CMAP` from 0 (left) to 1 (right), the legend of `overlay`."""
+    from matplotlib import colormaps
+
+    row = (colormaps[CMAP](np.linspace(0, 1, width))[:, :3] * 255).astype(np.uint8)
+    return np.repeat(row[None], height, axis=0)
+
+
 def maps_figure(face, rows, methods, alpha: float = 0.5):
     """Grid of maps overlaid on the face, one shared colour bar.
 
