@@ -6,9 +6,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import streamlit as st  # noqa: E402
 
 from ui import nav  # noqa: E402
+from ui.data import data_source  # noqa: E402
 from ui.errors import show_unexpected  # noqa: E402
 from ui.runtime import keep_keras_state_between_runs, no_full_gc_while_training  # noqa: E402
 from ui.sidebar import sidebar  # noqa: E402
+from ui.warmup import warm_up_in_background  # noqa: E402
 
 st.set_page_config(page_title="FER workbench", page_icon="🙂", layout="wide")
 keep_keras_state_between_runs()  # background trainings share this process: see ui/runtime.py
@@ -46,3 +48,4 @@ except Exception as exc:  # noqa: BLE001 - st.stop/st.rerun/st.switch_page are B
     show_unexpected(exc, f"the {page.title} page")
 finally:
     no_full_gc_while_training()
+warm_up_in_background(data_source())  # once per process, after the first page is drawn: see ui/warmup.py

@@ -1,4 +1,4 @@
-"""Command line: `python -m fer train|resume|finish|predict|list|ablations|answers|evaluate|summary`.
+"""Command line: `python -m fer train|resume|finish|predict|list|ablations|answers|evaluate|compress|summary`.
 
 Errors a user can cause print one clear line on stderr and exit with status 2, never a traceback.
 """
@@ -48,6 +48,14 @@ def _parser():
     e.add_argument("--data", default=None)
     e.add_argument("--split", choices=("train", "val", "test"), default="test")
     e.add_argument("--tta", action="store_true", help="also average with horizontally flipped faces")
+
+    c = sub.add_parser("compress", help="the size ladder of a saved run: every compressed form written, sized, scored")
+    c.add_argument("run_id")
+    c.add_argument("--data", default=None)
+    c.add_argument("--sparsity", type=float, default=0.5, help="pruning sparsity (default 0.5, the app's)")
+    c.add_argument("--out", default=None, help="folder for the artefacts (default: a temporary folder)")
+    c.add_argument("--keep", action="store_true",
+                   help="keep the figures beside the run (ladder.json) for the Compression page to show at once")
 
     s = sub.add_parser("summary", help="print a model's layers and parameter counts (no training)")
     s.add_argument("--arch", choices=ARCH_NAMES, default="cnn")
@@ -297,6 +305,30 @@ def cmd_evaluate(args, store):
     print(pd.DataFrame(result["confusion_matrix"], index=CLASS_NAMES, columns=[c[:4] for c in CLASS_NAMES]).to_string())
 
 
+def cmd_compress(args, store):
+    import tempfile
+
+    from fer.compress import format_bytes
+    from fer.compress.ladder import full_ladder
+    from fer.compress.shipped import keep_ladder
+    from fer.errors import ModelConfigError
+
+    if not 0.0 <= args.sparsity < 1.0:
+        raise ModelConfigError(f"--sparsity must be in [0, 1), got {args.sparsity}")
+    run = store.get(args.run_id)
+    model = run.load_model()
+    ds = _load(args.data)
+    with tempfile.TemporaryDirectory(prefix="fer-ladder-") as tmp:
+        ladder = full_ladder(model, ds, args.out or tmp, sparsity=args.sparsity)
+        print(f"{run.id} on {ds.name} test ({len(ds.split('test')[1])} images), float32 accuracy "
+              f"{100 * ladder.attrs['reference_accuracy']:.2f}%")
+        for row in ladder.itertuples():
+            print(f"  {row.step:48s} {format_bytes(row.bytes):>10s} {row.bytes:>10,} B  x{row.smaller_x:5.1f} smaller  "
+                  f"{100 * row.accuracy:6.2f}% ({row.delta_points:+.2f})")
+    if args.keep:
+        print(f"kept: {keep_ladder(run.path, ladder, ds.fingerprint, args.sparsity)}")
+
+
 def cmd_summary(args, store):
     from fer.models import build_model, summary_table
 
@@ -306,7 +338,7 @@ def cmd_summary(args, store):
     print(f"total {counts['total']:,}  trainable {counts['trainable']:,}  non-trainable {counts['non_trainable']:,}")
 
 
-COMMANDS = {"predict": cmd_predict, "train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "summary": cmd_summary}
+COMMANDS = {"predict": cmd_predict, "train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "compress": cmd_compress, "summary": cmd_summary}
 
 
 def main(argv=None) -> int:

@@ -6,6 +6,7 @@
 | `FER_MODELS_DIR` | the run store folder | the checkout's `models/` |
 | `FER_CACHE_DIR` | where loaded data sets are cached as `.npz` | `~/.cache/fer-workbench` |
 | `FER_DATA_ROOTS` | folders the app may read a typed-in data path from (os.pathsep-separated) | home, cwd, the checkout's parent |
+| `FER_WARMUP` | `0`: the app does not load and trace the default runs in the background after its first page | `1` |
 """
 from __future__ import annotations
 
@@ -45,3 +46,8 @@ def data_roots() -> list[Path]:
     if data_source():  # the data set the app was started with is allowed
         roots.append(Path(os.path.expanduser(data_source())))
     return [r.resolve() for r in roots]
+
+
+def warmup() -> bool:
+    """Whether the app warms up in the background (`FER_WARMUP`, on unless `0`)."""
+    return _env("FER_WARMUP") != "0"

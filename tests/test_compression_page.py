@@ -165,3 +165,61 @@ def test_ablation_variants_stay_out_of_the_width_scatter_until_asked(app, store_
         assert dict(zip(points.run, points.variant))["variant-nobn"] == "no BatchNorm"
     finally:
         shutil.rmtree(variant, ignore_errors=True)
+
+
+def test_a_kept_ladder_is_shown_at_once_and_the_artefacts_written_on_request(store_dir, monkeypatch, capsys):
+    """`python -m fer compress RUN --keep` writes the figures beside the run; the page shows them
+    without measuring (no download buttons until asked), and a changed model file voids them."""
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    from fer.cli import main
+    from fer.compress.shipped import LADDER_FILE, kept_ladder
+    from fer.data import load_dataset
+    from fer.runs import RunStore
+
+    run = sorted(RunStore(store_dir).list(), key=lambda r: r.meta.get("arch") != "cnn")[0]
+    assert main(["--models", str(store_dir), "compress", run.id, "--keep"]) == 0
+    printed = capsys.readouterr().out
+    assert "TFLite full int8" in printed and "pruned 50%" in printed
+    kept = json.loads((run.path / LADDER_FILE).read_text())
+    fingerprint = load_dataset(None).fingerprint
+    [entry] = kept["entries"].values()
+    assert len(entry["rows"]) == N_LADDER_STEPS
+    assert kept_ladder(run.path, fingerprint, 0.5) is not None
+    assert kept_ladder(run.path, "another-data-set", 0.5) is None
+    assert kept_ladder(run.path, fingerprint, 0.8) is None
+
+    monkeypatch.setenv("FER_MODELS_DIR", str(store_dir))
+    at = AppTest.from_file(str(APP), default_timeout=300)
+    at.switch_page("views/compression.py")
+    at.session_state["compress_run"] = run.id
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    assert any("kept beside the run" in i.value for i in at.info)
+    assert len(at.get("download_button")) == 0
+    ladders = [f for f in _chart_frames(at) if {"step", "bytes", "accuracy"} <= set(f.columns)]
+    assert len(ladders[0]) == N_LADDER_STEPS
+    assert sorted(ladders[0]["bytes"]) == sorted(r["bytes"] for r in entry["rows"])  # the kept figures
+    at.button(key=f"compress_write_btn_{run.id}").click().run()
+    assert not at.exception
+    assert len(at.get("download_button")) == N_LADDER_STEPS  # measured and written now
+
+    original = (run.path / "model.keras").read_bytes()
+    try:
+        (run.path / "model.keras").write_bytes(original + b"\0")  # another model file: the figures no longer apply
+        assert kept_ladder(run.path, fingerprint, 0.5) is None
+    finally:
+        (run.path / "model.keras").write_bytes(original)
+        (run.path / LADDER_FILE).unlink()
+
+
+def test_compress_cli_refuses_a_bad_sparsity_and_an_unknown_run(store_dir, capsys):
+    from fer.cli import main
+
+    assert main(["--models", str(store_dir), "compress", "no-such-run"]) == 2
+    assert "no-such-run" in capsys.readouterr().err
+    run_id = next(p.name for p in store_dir.iterdir() if (p / "run.json").is_file())
+    assert main(["--models", str(store_dir), "compress", run_id, "--sparsity", "1.5"]) == 2
+    assert "--sparsity" in capsys.readouterr().err

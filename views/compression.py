@@ -49,44 +49,40 @@ def _base_ladder(model, workdir: str, fingerprint: str, _dataset):
     """Every step that does not depend on the sparsity (Keras, .npz, TFLite): once per run, kept on
     disk (~/.streamlit/cache) so a restarted app shows it at once; `get_ladder` redoes it when the
     files it lists are gone."""
-    from fer.compress import DEFAULT_STEPS, size_ladder
+    from fer.compress.ladder import base_ladder
 
-    x_test, y_test = _dataset.split("test")
-    x_train, _ = _dataset.split("train")
-    steps = tuple(k for k in DEFAULT_STEPS if k != "pruned")
-    return size_ladder(model, x_test, y_test, workdir, steps=steps, representative=x_train[:200])
+    return base_ladder(model, _dataset, workdir)
 
 
 @per_run(show_spinner=False, max_entries=64, persist="disk")
 def _pruned_row(model, workdir: str, fingerprint: str, sparsity: float, _dataset):
     """The pruning step at one sparsity (prune, fine-tune, sparse float16 file, score)."""
-    from fer.compress import size_ladder
+    from fer.compress.ladder import pruned_rows
 
-    x_test, y_test = _dataset.split("test")
-    x_train, y_train = _dataset.split("train")
-    df = size_ladder(model, x_test, y_test, workdir, sparsity=sparsity,
-                     steps=("keras", "pruned"), train_images=x_train, train_labels=y_train, max_train_images=1000)
-    return df[df["key"] == "pruned"], df.attrs.get("kernel_sparsity")
+    return pruned_rows(model, _dataset, workdir, sparsity)
 
 
-def get_ladder(run, sparsity):
-    """The whole ladder for (run, sparsity): the sparsity-free steps are cached per run, so moving
-    the slider only redoes the pruning step."""
-    import pandas as pd
+def get_ladder(run, sparsity, kept_ok: bool = True):
+    """The whole ladder for (run, sparsity): the figures kept beside the run (`ladder.json`, no
+    files) when they match its model and data, else measured; the sparsity-free steps are cached
+    per run, so moving the slider only redoes the pruning step."""
+    from fer.compress.ladder import join_ladder
+    from fer.compress.shipped import kept_ladder
 
+    if kept_ok:
+        kept = kept_ladder(run.path, dataset.fingerprint, sparsity)
+        if kept is not None:
+            return kept
     mtime = model_mtime(run)
     for attempt in range(2):
         base = _base_ladder(run, str(_workdir(run.id, mtime, "base")), dataset.fingerprint, dataset)
         pruned, real_sparsity = _pruned_row(run, str(_workdir(run.id, mtime, f"s{round(sparsity * 100):02d}")),
                                             dataset.fingerprint, sparsity, dataset)
-        df = pd.concat([base, pruned], ignore_index=True)
+        df = join_ladder(base, pruned, sparsity, real_sparsity)
         if all(os.path.isfile(f) for f in df["file"]) or attempt:
-            break
+            return df
         _base_ladder.clear()  # temp files cleaned up since: write them again
         _pruned_row.clear()
-    keras_bytes = base.attrs["keras_bytes"]
-    df["ratio"], df["smaller_x"] = df["bytes"] / keras_bytes, keras_bytes / df["bytes"]
-    df.attrs.update(base.attrs, sparsity=sparsity, kernel_sparsity=real_sparsity)
     return df
 
 
@@ -106,9 +102,11 @@ def ladder_table(df, run_id):
         c[5].caption(row.note)
         path = Path(row.file)
         try:
-            data = path.read_bytes()
+            data = path.read_bytes() if row.file else None
         except OSError:
-            c[6].caption("file gone")
+            data = None
+        if data is None:
+            c[6].caption("kept figures" if not row.file else "file gone")
             continue
         c[6].download_button("⬇", data, file_name=f"{run_id}-{path.name}", key=f"dl_{row.key}", on_click="ignore",
                              help=f"{path.name}, {row.bytes:,} bytes")
@@ -118,8 +116,9 @@ def ladder_section(run):
     sparsity = st.slider("Pruning sparsity (fraction of all Conv/Dense kernel weights set to zero, smallest first)",
                          0.0, 0.95, step=0.05, key="compress_sparsity")
     try:
+        kept_ok = not st.session_state.get(f"compress_write_{run.id}")
         with st.spinner(f"Writing, reloading and scoring every artefact of {run.id} (pruned to {sparsity:.0%})…"):
-            ladder = get_ladder(run, float(sparsity))
+            ladder = get_ladder(run, float(sparsity), kept_ok=kept_ok)
     except Exception as exc:  # noqa: BLE001 - a readable message, never a traceback
         show_unexpected(exc, "the size ladder")
         return
@@ -144,6 +143,12 @@ def ladder_section(run):
     left.altair_chart(size_chart, width="stretch")
     right.altair_chart(acc_chart, width="stretch")
     ladder_table(ladder, run.id)
+    if not ladder["file"].astype(bool).any():
+        st.info("These figures were measured once and kept beside the run (`python -m fer compress RUN --keep`): "
+                "the artefacts themselves are not shipped.")
+        if st.button("Write the artefacts to download them (about a minute)", key=f"compress_write_btn_{run.id}"):
+            st.session_state[f"compress_write_{run.id}"] = True
+            st.rerun()
     st.caption(
         f"Ratio = bytes / bytes of the float32 `.keras` file; accuracy in brackets = points vs the in-memory float32 "
         f"model. Real kernel sparsity after pruning: {ladder.attrs.get('kernel_sparsity') or 0:.1%} (one magnitude "

@@ -163,3 +163,44 @@ def format_bytes(n) -> str:
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GB"
+
+
+# ----------------------------------------------------------------------------------------------
+# the ladder the Compression page and `python -m fer compress` show: two parts, so that moving
+# the sparsity only redoes the pruning step
+
+
+def base_ladder(model, dataset, workdir):
+    """Every step that does not depend on the sparsity (Keras, .npz, TFLite), on `dataset`'s test split."""
+    x_test, y_test = dataset.split("test")
+    x_train, _ = dataset.split("train")
+    steps = tuple(k for k in DEFAULT_STEPS if k != "pruned")
+    return size_ladder(model, x_test, y_test, workdir, steps=steps, representative=x_train[:200])
+
+
+def pruned_rows(model, dataset, workdir, sparsity: float):
+    """(the pruning step's row at `sparsity`, the real kernel sparsity)."""
+    x_test, y_test = dataset.split("test")
+    x_train, y_train = dataset.split("train")
+    df = size_ladder(model, x_test, y_test, workdir, sparsity=sparsity, steps=("keras", "pruned"),
+                     train_images=x_train, train_labels=y_train, max_train_images=1000)
+    return df[df["key"] == "pruned"], df.attrs.get("kernel_sparsity")
+
+
+def join_ladder(base, pruned, sparsity: float, kernel_sparsity):
+    """One table: the base steps, then the pruned row; ratios against the .keras file."""
+    import pandas as pd
+
+    keras_bytes = base.attrs["keras_bytes"]
+    df = pd.concat([base, pruned], ignore_index=True)
+    df["ratio"], df["smaller_x"] = df["bytes"] / keras_bytes, keras_bytes / df["bytes"]
+    df.attrs.update(base.attrs, sparsity=sparsity, kernel_sparsity=kernel_sparsity)
+    return df
+
+
+def full_ladder(model, dataset, workdir, sparsity: float = 0.5):
+    """The Compression page's whole ladder for one model, data set and sparsity."""
+    workdir = Path(workdir)
+    base = base_ladder(model, dataset, workdir / "base")
+    pruned, real = pruned_rows(model, dataset, workdir / f"s{round(sparsity * 100):02d}", sparsity)
+    return join_ladder(base, pruned, sparsity, real)

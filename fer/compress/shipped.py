@@ -1,0 +1,87 @@
+"""A run's size ladder kept beside it (`ladder.json`), so the Compression page shows it at once.
+
+The ladder of a run is fixed by its model file and the data it is scored on: measuring it again on
+every fresh machine took 18-60 s (writing, converting and scoring eight artefacts). `python -m fer
+compress RUN --data DATA --keep` measures it once and writes the figures (not the artefacts) into
+the run's folder, keyed by the model file's SHA-256, the data set's fingerprint and the pruning
+sparsity; `kept_ladder` returns them only when all three still match, so a retrained run or other
+data is measured afresh.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Optional
+
+from fer.runs import MODEL_FILE, atomic_write_text
+
+LADDER_FILE = "ladder.json"
+_ROW_FIELDS = ("key", "step", "bytes", "accuracy", "delta_points", "params", "nonzero", "seconds", "note")
+_ATTRS = ("reference_accuracy", "keras_bytes", "params", "sparsity", "kernel_sparsity")
+
+
+def model_sha256(run_path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(Path(run_path) / MODEL_FILE, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _entry_key(fingerprint: str, sparsity: float) -> str:
+    return f"{fingerprint}/sparsity={round(float(sparsity), 4):g}"
+
+
+def _read(run_path: Path) -> dict:
+    try:
+        data = json.loads((Path(run_path) / LADDER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def keep_ladder(run_path: Path, ladder, fingerprint: str, sparsity: float) -> Path:
+    """Write `ladder` (a `size_ladder` DataFrame) into the run's `ladder.json` (atomically),
+    beside any ladders kept for other data or sparsities."""
+    import math
+
+    def plain(v):
+        v = v.item() if hasattr(v, "item") else v
+        return None if isinstance(v, float) and math.isnan(v) else v
+
+    data = _read(run_path)
+    data["model_sha256"] = model_sha256(run_path)
+    entries = data.get("entries") if isinstance(data.get("entries"), dict) else {}
+    entries[_entry_key(fingerprint, sparsity)] = {
+        "rows": [{f: plain(row.get(f)) for f in _ROW_FIELDS if f in row} for row in ladder.to_dict("records")],
+        "attrs": {k: plain(ladder.attrs[k]) for k in _ATTRS if k in ladder.attrs},
+    }
+    data["entries"] = entries
+    path = Path(run_path) / LADDER_FILE
+    atomic_write_text(path, json.dumps(data, indent=1))
+    return path
+
+
+def kept_ladder(run_path: Path, fingerprint: str, sparsity: float):
+    """The kept ladder as a DataFrame (no `file` column: the artefacts are not kept), or None when
+    there is none for this model file, data and sparsity."""
+    import pandas as pd
+
+    data = _read(run_path)
+    entry = (data.get("entries") or {}).get(_entry_key(fingerprint, sparsity))
+    if not entry or data.get("model_sha256") != _sha_or_none(run_path):
+        return None
+    df = pd.DataFrame(entry["rows"])
+    df["file"] = ""
+    df.attrs.update(entry.get("attrs") or {})
+    keras_bytes = df.attrs.get("keras_bytes") or float(df.loc[df["key"] == "keras", "bytes"].iloc[0])
+    df["ratio"], df["smaller_x"] = df["bytes"] / keras_bytes, keras_bytes / df["bytes"]
+    return df
+
+
+def _sha_or_none(run_path: Path) -> Optional[str]:
+    try:
+        return model_sha256(run_path)
+    except OSError:
+        return None

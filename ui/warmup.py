@@ -1,0 +1,75 @@
+"""Warm the process up in the background once the first page has been drawn.
+
+A fresh server spends its first visits importing TensorFlow, Keras and tf-keras-vis, loading the
+default runs and tracing their explanation functions: 4-6 s on the Models and Saliency pages of a
+2-core machine, paid by whichever page the user opens second. One low-priority thread, started
+once per process after the first script run, does that work while the user reads the Overview;
+the data set and the models go into the same caches the pages read (`ui.data`, `ui.cache.load_model`),
+so a page opened later finds them loaded and traced. Nothing here may fail a page: errors only end the warm-up.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from fer import settings
+from ui.store import get_store
+
+LOG = logging.getLogger(__name__)
+
+
+def _runs_to_warm(fingerprint: str) -> list:
+    """The runs the pages open on by default: the most accurate CNN, DNN and MobileNet trained on
+    the current data and on real faces (Saliency, Your face, Filters, Evaluate...)."""
+    from fer.runs import on_real_faces
+    from ui.pickers import default_runs
+
+    runs = get_store().list()
+    on_data = [r for r in runs if (r.meta.get("dataset") or {}).get("fingerprint") == fingerprint]
+    real = [r for r in runs if on_real_faces(r)]
+    chosen = []
+    for group in (on_data, real):
+        if group:
+            chosen += [rid for rid in default_runs(group) if rid not in chosen]
+    return chosen
+
+
+def _warm(source) -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # Linux: this thread only
+    except (AttributeError, OSError):
+        pass
+    try:
+        import numpy as np
+
+        from fer.explain import METHOD_NAMES, compute_maps, predict  # TensorFlow, Keras, tf-keras-vis
+        from fer.data.access import check_allowed
+        from ui.cache import load_model, test_probs
+        from ui.data import _load, _source_stamp
+
+        check_allowed(source)
+        dataset = _load(source, _source_stamp(source))  # the data set the pages will ask for
+        face = np.full((1, 48, 48), 128, np.uint8)
+        for run_id in _runs_to_warm(dataset.fingerprint):
+            model = load_model(run_id)
+            predict(model, face)
+            compute_maps(model, face, 0, list(METHOD_NAMES))  # traces each method's functions once
+        import altair  # noqa: F401 - the charts' first import
+        import sklearn.metrics  # noqa: F401
+
+        for run in get_store().list():  # Evaluate, Compare, Misclassified: the test split's scores (kept on disk)
+            if (run.meta.get("dataset") or {}).get("fingerprint") == dataset.fingerprint:
+                test_probs(run, dataset)
+    except Exception as exc:  # noqa: BLE001 - warming is an optimisation, never an error
+        LOG.info("warm-up stopped: %s", exc)
+
+
+_STARTED = threading.Event()  # once per process, whatever Streamlit's caches go through
+
+
+def warm_up_in_background(source) -> None:
+    """Start the warm-up thread once per process (later calls do nothing; `FER_WARMUP=0`: never)."""
+    if settings.warmup() and not _STARTED.is_set():
+        _STARTED.set()
+        threading.Thread(target=_warm, args=(source,), name="fer-warmup", daemon=True).start()
