@@ -15,6 +15,9 @@ st.markdown(
     "assignments is answered live here, on your data and your models."
 )
 
+st.page_link(nav.YOUR_FACE, label="What does each model see in **your** face? Take a webcam snapshot or upload a photo",
+             icon="🙂")
+
 source = data_source()
 runs, broken = scan_runs()
 manager = get_jobs()
@@ -48,7 +51,8 @@ QUESTIONS = [
          [(nav.TRAIN, "Train"), (nav.COMPARE, "Compare runs")]),
         (("confusion",), "Which classes get confused?", "Confusion matrices (counts and row-normalised) and the faces behind each cell.",
          [(nav.EVALUATE, "Evaluate"), (nav.MISCLASSIFIED, "Misclassified")]),
-        ((), "Where does the model look?", "Saliency maps for any face.", [(nav.SALIENCY, "Saliency")]),
+        ((), "Where does the model look?", "Saliency maps for any face, yours included: a webcam snapshot or a photo.",
+         [(nav.YOUR_FACE, "Your face"), (nav.SALIENCY, "Saliency")]),
         ((), "What does a filter respond to?", "Gradient ascent on a chosen filter, and its output on a real face.",
          [(nav.FILTERS, "Filters")]),
         (("depth",), "Ablations: one conv block more or less, BatchNorm on/off",
