@@ -1,0 +1,93 @@
+"""Data-set-level explanations on a small model: class and confusion-cell maps, agreement between
+models' maps (a model with itself agrees fully; with a randomised copy it does not), and filter
+exemplars ordered by activation."""
+import numpy as np
+import pytest
+
+from fer.explain import aggregate
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A small CNN trained briefly on the generated faces, and 300 of their test faces."""
+    from fer.data import load_dataset
+    from fer.runs import RunStore
+    from fer.train import TrainConfig, train
+
+    import tempfile
+
+    ds = load_dataset("synthetic")
+    store = RunStore(tempfile.mkdtemp(prefix="aggregate-"))
+    run = train(TrainConfig(arch="cnn", width=0.25, epochs=2, max_train_images=2000, augment=False, patience=0), ds,
+                store, run_id="agg-cnn")
+    x, y = ds.split("test")
+    return run.load_model(), x[:300], y[:300]
+
+
+def test_face_maps_are_one_normalised_map_per_face(trained):
+    model, x, _ = trained
+    maps = aggregate.face_maps(model, x[:40], "Grad-CAM", chunk=16)
+    assert maps.shape == (40, 48, 48) and maps.dtype == np.float16
+    assert float(maps.min()) >= 0.0 and float(maps.max()) <= 1.0
+    from fer.explain import METHODS, predict
+
+    direct = METHODS["Grad-CAM"](model, x[:5], predict(model, x[:5]).argmax(1))
+    np.testing.assert_allclose(maps[:5], direct, atol=2e-3)  # the chunks change nothing
+
+
+def test_class_and_cell_maps_average_the_right_faces():
+    rng = np.random.default_rng(0)
+    maps = rng.random((60, 48, 48)).astype(np.float16)
+    labels = np.repeat(np.arange(6), 10)  # class 6 has no face
+    predicted = labels.copy()
+    predicted[::5] = 0
+    faces = rng.integers(0, 255, (60, 48, 48)).astype(np.uint8)
+    cls = aggregate.class_maps(maps, labels, faces)
+    assert cls.mean.shape == (7, 48, 48) and list(cls.count) == [10] * 6 + [0]
+    np.testing.assert_allclose(cls.mean[3], maps[30:40].astype(np.float32).mean(0), atol=1e-6)
+    np.testing.assert_allclose(cls.std[3], maps[30:40].astype(np.float32).std(0), atol=1e-6)
+    np.testing.assert_allclose(cls.mean_face[3], faces[30:40].mean(0), atol=1e-4)
+    assert np.isnan(cls.mean[6]).all()
+    cells = aggregate.cell_maps(maps, labels, predicted)
+    assert cells.mean.shape == (7, 7, 48, 48)
+    assert cells.count.sum() == 60 and cells.count[2, 0] == 2 and cells.count[2, 2] == 8
+    np.testing.assert_allclose(cells.mean[2, 0], maps[[20, 25]].astype(np.float32).mean(0), atol=1e-6)
+
+
+def test_a_model_agrees_with_itself_and_not_with_a_randomised_copy(trained):
+    import keras
+
+    model, x, y = trained
+    maps = aggregate.face_maps(model, x[:60], "Saliency")
+    same = aggregate.agreement(maps, maps.copy(), labels=y[:60])
+    assert np.allclose(same["spearman"], 1.0) and np.allclose(same["top_overlap"], 1.0)
+    assert list(same.attrs["per_class"].columns) == ["spearman", "top_overlap"]
+    random_copy = keras.models.clone_model(model)  # same architecture, fresh random weights
+    random_copy.build((None, 48, 48, 1))
+    other = aggregate.face_maps(random_copy, x[:60], "Saliency")
+    diff = aggregate.agreement(maps, other)
+    assert diff["spearman"].mean() < 0.5 and diff["top_overlap"].mean() < 0.5
+    assert -1.0 <= diff["spearman"].min() and diff["spearman"].max() <= 1.0
+
+
+def test_spearman_and_overlap_on_constructed_maps():
+    a = np.arange(48 * 48, dtype=np.float64).reshape(1, 48, 48)
+    assert aggregate.spearman(a, -a)[0] == pytest.approx(-1.0)
+    assert aggregate.spearman(a, a ** 2)[0] == pytest.approx(1.0)  # ranks, not values
+    assert aggregate.top_overlap(a, -a)[0] == 0.0
+
+
+def test_filter_exemplars_are_the_faces_that_drive_each_filter_most(trained):
+    from fer.explain.filters import conv_layers, filter_activation
+
+    model, x, _ = trained
+    layer = conv_layers(model)[0]["name"]
+    ex = aggregate.filter_exemplars(model, layer, x, k=5, chunk=128)
+    act = filter_activation(model, layer, x)  # (N, C)
+    assert ex.indices.shape == (act.shape[1], 5) and ex.patches.shape == (act.shape[1], 5, 4)
+    for f in range(act.shape[1]):
+        np.testing.assert_allclose(ex.activations[f], np.sort(act[:, f])[::-1][:5], rtol=1e-5, atol=1e-6)
+        assert np.all(np.diff(ex.activations[f]) <= 0)
+    top, left, bottom, right = ex.patches[..., 0], ex.patches[..., 1], ex.patches[..., 2], ex.patches[..., 3]
+    assert (top >= 0).all() and (bottom <= 48).all() and (bottom > top).all() and (right > left).all()
+    assert ex.receptive_field == 3  # the first 3x3 conv sees 3x3 pixels
