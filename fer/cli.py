@@ -1,4 +1,4 @@
-"""Command line: `python -m fer train|resume|finish|predict|list|ablations|answers|evaluate|compress|summary`.
+"""Command line: `python -m fer train|resume|finish|predict|list|ablations|answers|evaluate|compress|explain|summary`.
 
 Errors a user can cause print one clear line on stderr and exit with status 2, never a traceback.
 """
@@ -56,6 +56,19 @@ def _parser():
     c.add_argument("--out", default=None, help="folder for the artefacts (default: a temporary folder)")
     c.add_argument("--keep", action="store_true",
                    help="keep the figures beside the run (ladder.json) for the Compression page to show at once")
+
+    x = sub.add_parser("explain", help="data-set-level explanations of a run written as files: class and confusion-cell "
+                                       "maps, agreement with other runs, filters' exemplars and preferred inputs")
+    x.add_argument("run_id")
+    x.add_argument("--data", default=None)
+    x.add_argument("--out", required=True, help="a new (or empty) folder for the files")
+    x.add_argument("--method", default="Grad-CAM", help="attribution method (default Grad-CAM)")
+    x.add_argument("--compare", nargs="*", default=None,
+                   help="runs whose maps are compared with this one's (default: the most accurate run of each other "
+                        "architecture trained on the same data)")
+    x.add_argument("--layers", nargs="*", default=None, help="conv layers for the filters (default: all)")
+    x.add_argument("--top-k", type=int, default=9, help="test faces kept per filter")
+    x.add_argument("--steps", type=int, default=100, help="gradient-ascent steps per preferred input")
 
     s = sub.add_parser("summary", help="print a model's layers and parameter counts (no training)")
     s.add_argument("--arch", choices=ARCH_NAMES, default="cnn")
@@ -329,6 +342,27 @@ def cmd_compress(args, store):
         print(f"kept: {keep_ladder(run.path, ladder, ds.fingerprint, args.sparsity)}")
 
 
+def cmd_explain(args, store):
+    from fer.explain.report import write_report
+
+    run = store.get(args.run_id)
+    ds = _load(args.data)
+    if args.compare is None:
+        fingerprint = (run.meta.get("dataset") or {}).get("fingerprint")
+        best = {}
+        for other in store.list():
+            arch = other.meta.get("arch")
+            if other.id == run.id or arch == run.meta.get("arch") or (other.meta.get("dataset") or {}).get("fingerprint") != fingerprint:
+                continue
+            if (other.meta.get("test_accuracy") or 0) > (best.get(arch).meta.get("test_accuracy") or 0 if arch in best else -1):
+                best[arch] = other
+        compare = list(best.values())
+    else:
+        compare = [store.get(rid) for rid in args.compare]
+    write_report(run, ds, args.out, method=args.method, compare=compare, layers=args.layers, top_k=args.top_k,
+                 steps=args.steps)
+
+
 def cmd_summary(args, store):
     from fer.models import build_model, summary_table
 
@@ -338,7 +372,7 @@ def cmd_summary(args, store):
     print(f"total {counts['total']:,}  trainable {counts['trainable']:,}  non-trainable {counts['non_trainable']:,}")
 
 
-COMMANDS = {"predict": cmd_predict, "train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "compress": cmd_compress, "summary": cmd_summary}
+COMMANDS = {"predict": cmd_predict, "train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "compress": cmd_compress, "explain": cmd_explain, "summary": cmd_summary}
 
 
 def main(argv=None) -> int:

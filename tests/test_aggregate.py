@@ -91,3 +91,77 @@ def test_filter_exemplars_are_the_faces_that_drive_each_filter_most(trained):
     top, left, bottom, right = ex.patches[..., 0], ex.patches[..., 1], ex.patches[..., 2], ex.patches[..., 3]
     assert (top >= 0).all() and (bottom <= 48).all() and (bottom > top).all() and (right > left).all()
     assert ex.receptive_field == 3  # the first 3x3 conv sees 3x3 pixels
+
+
+# ----------------------------------------------------------------------------------------------
+# python -m fer explain
+
+
+@pytest.fixture
+def demo_store(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    root = tmp_path / "models"
+    for run in ("demo-cnn-w0.125", "demo-dnn-matched", "demo-mobilenet-w0.5"):
+        shutil.copytree(Path(__file__).resolve().parents[1] / "models" / run, root / run)
+    return root
+
+
+def test_explain_cli_writes_every_file_with_its_shape(demo_store, tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from fer.cli import main
+
+    out = tmp_path / "report"
+    assert main(["--models", str(demo_store), "explain", "demo-cnn-w0.125", "--out", str(out), "--steps", "5",
+                 "--layers", "block1_conv1", "block4_conv2", "--top-k", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "Grad-CAM maps of 1000 test faces" in err and "written:" in err  # progress on stderr
+    assert np.load(out / "class_average_Grad-CAM.npy").shape == (7, 48, 48)
+    assert np.load(out / "class_std_Grad-CAM.npy").shape == (7, 48, 48)
+    assert np.load(out / "cells_Grad-CAM.npy").shape == (7, 7, 48, 48)
+    counts = pd.read_csv(out / "cells_Grad-CAM_count.csv", index_col=0)
+    assert counts.to_numpy().sum() == 1000
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["accuracy"] == pytest.approx(np.trace(counts.to_numpy()) / 1000)
+    agreement = pd.read_csv(out / "agreement_Grad-CAM.csv")
+    assert set(agreement["compared_run"]) == {"demo-mobilenet-w0.5"}  # the DNN has no conv layer for Grad-CAM
+    assert len(agreement) == 1000 and agreement["spearman"].between(-1, 1).all()
+    for layer, n in (("block1_conv1", 4), ("block4_conv2", 32)):
+        images = np.load(out / f"filters_{layer}.npy")
+        meta = json.loads((out / f"filters_{layer}.json").read_text())
+        assert images.shape[1:] == (48, 48) and len(images) == len(meta["filters"])
+        assert images.min() >= 0 and images.max() <= 255
+        first = meta["filters"][0]
+        assert len(first["top_test_faces"]) == 4 and first["top_activations"] == sorted(first["top_activations"], reverse=True)
+        assert summary["filters"][layer]["filters"] == len(meta["filters"])
+    assert set(summary["class_map_share_in_region"]) == set(summary["random_map_share_in_region"])  # generated faces
+    assert not list(tmp_path.glob(".report.tmp-*"))
+
+
+def test_explain_cli_refuses_bad_input_with_one_line_and_leaves_nothing(demo_store, tmp_path, capsys):
+    from fer.cli import main
+
+    base = ["--models", str(demo_store), "explain"]
+    assert main([*base, "no-such-run", "--out", str(tmp_path / "a")]) == 2
+    assert "no-such-run" in capsys.readouterr().err
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("mine")
+    assert main([*base, "demo-cnn-w0.125", "--out", str(full)]) == 2
+    assert "not an empty folder" in capsys.readouterr().err and (full / "keep.txt").read_text() == "mine"
+    assert main([*base, "demo-cnn-w0.125", "--out", str(tmp_path / "missing" / "deeper")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main([*base, "demo-cnn-w0.125", "--out", str(tmp_path / "b"), "--layers", "nope"]) == 2
+    assert "no conv layer nope" in capsys.readouterr().err
+    assert main([*base, "demo-dnn-matched", "--out", str(tmp_path / "c")]) == 2
+    assert "does not apply" in capsys.readouterr().err
+    csv = tmp_path / "fer2013.csv"  # Kaggle's format with no PublicTest rows: an empty test split
+    rows = ["emotion,pixels,Usage"] + [f"{i % 7},{' '.join(['128'] * 2304)},Training" for i in range(14)]
+    csv.write_text("\n".join(rows) + "\n")
+    assert main([*base, "demo-cnn-w0.125", "--data", str(csv), "--out", str(tmp_path / "d")]) == 2
+    assert "test split is empty" in capsys.readouterr().err
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".") or p.name in ("a", "b", "c", "d")]

@@ -1,0 +1,196 @@
+"""`python -m fer explain RUN --data DATA --out DIR`: the data-set-level explanations of one run,
+written as files a report can use, reproducibly (fixed seeds, the whole test split).
+
+DIR gets:
+
+    class_average_<method>.npy   (7,48,48) mean map per true class; class_std_<method>.npy the spread
+    class_average_<method>.png   the seven mean maps over the classes' mean faces
+    cells_<method>.npy           (7,7,48,48) mean map per confusion cell (rows true, columns predicted)
+    cells_<method>_count.csv     the confusion matrix the cells come from
+    cells_<method>.png           the 7x7 grid
+    agreement_<method>.csv       per face and compared run: Spearman rank correlation, top-10% overlap
+    filters_<layer>.npy          (n,48,48) filter i's preferred input, as fed to the model (0..255)
+    filters_<layer>.json         per filter: its top-k test faces and activations, its preferred
+                                 input's activation, and whether that beats every test face
+    summary.json                 what was computed, with the figures above summarised
+
+Everything is written into a hidden sibling folder first and renamed into place at the end: an
+interrupted or failed report leaves no DIR that looks complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from fer import CLASS_NAMES
+from fer.errors import FerError
+
+
+class ReportError(FerError):
+    """The report cannot be written (its folder, its data)."""
+
+
+def _say(progress: Optional[Callable[[str], None]], text: str) -> None:
+    (progress or (lambda t: print(t, file=sys.stderr, flush=True)))(text)
+
+
+def _png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(image).save(path)
+
+
+def _strip(faces, maps, labels, scale: int = 3) -> np.ndarray:
+    """One row of overlays (mean face + mean map per group), a white gap between them."""
+    from fer.explain import plots
+
+    tiles = []
+    for face, m in zip(faces, maps):
+        if np.isnan(m).all():
+            tiles.append(plots.overlay(np.zeros((48, 48)), None, note="no faces", scale=scale))
+        else:
+            tiles.append(plots.overlay(np.nan_to_num(face), m / max(float(np.nanmax(m)), 1e-9), scale=scale))
+        tiles.append(np.full((48 * scale, 4, 3), 255, np.uint8))
+    return np.concatenate(tiles[:-1], axis=1)
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an output folder that exists with files in it, or whose parent cannot be written."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ReportError(f"{out} already exists and is not an empty folder: choose a new folder (nothing was written)")
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise ReportError(f"cannot write {out}: its parent folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ReportError(f"cannot write {out}: no write permission in {parent}")
+
+
+def write_report(run, dataset, out, method: str = "Grad-CAM", compare: Sequence = (), layers: Optional[Sequence[str]] = None,
+                 top_k: int = 9, steps: int = 100, progress: Optional[Callable[[str], None]] = None) -> dict:
+    """Compute and write the report of `run` (a fer.runs.Run) on `dataset`'s test split into `out`;
+    `compare`: other runs whose maps are set against this one's. Returns the summary."""
+    import pandas as pd
+
+    from fer.explain import METHODS, aggregate, predict
+    from fer.explain.filters import AscentSettings, conv_layers, filter_activation, visualize_filters
+
+    out = Path(out)
+    if method not in METHODS:
+        raise ReportError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    check_out_dir(out)
+    x, y = dataset.split("test")
+    if len(x) == 0:
+        raise ReportError(f"{dataset.origin or dataset.name}: the test split is empty, nothing to explain")
+    model = run.load_model()
+    reason = METHODS[method].applies_to(model)
+    if reason:
+        raise ReportError(f"{method} does not apply to run {run.id}: {reason}; try --method Saliency")
+    known = [c["name"] for c in conv_layers(model)]
+    layers = list(known if layers is None else layers)
+    unknown = [name for name in layers if name not in known]
+    if unknown:
+        raise ReportError(f"run {run.id} has no conv layer {', '.join(unknown)}; its conv layers: {', '.join(known) or 'none'}")
+
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    started = time.perf_counter()
+    summary = {"run": run.id, "arch": run.meta.get("arch"), "data": dataset.name, "fingerprint": dataset.fingerprint,
+               "test_faces": int(len(x)), "method": method, "maps_explain": "each face's predicted class"}
+    try:
+        _say(progress, f"{run.id}: predicting {len(x)} test faces")
+        probs = np.concatenate([predict(model, x[i:i + 512]) for i in range(0, len(x), 512)])
+        pred = probs.argmax(1)
+        summary["accuracy"] = float((pred == y).mean())
+        t = time.perf_counter()
+        _say(progress, f"{run.id}: {method} maps of {len(x)} test faces")
+        maps = aggregate.face_maps(model, x, method, class_index=pred)
+        summary["maps_seconds"] = round(time.perf_counter() - t, 2)
+
+        cls = aggregate.class_maps(maps, y, x)
+        np.save(tmp / f"class_average_{method}.npy", cls.mean)
+        np.save(tmp / f"class_std_{method}.npy", cls.std)
+        _png(tmp / f"class_average_{method}.png", _strip(cls.mean_face, cls.mean, CLASS_NAMES))
+        summary["class_counts"] = dict(zip(CLASS_NAMES, map(int, cls.count)))
+        if dataset.masks is not None and len(dataset.masks):
+            region = _class_masks(dataset, y)
+            share = aggregate.region_share(cls.mean, region)
+            area = region.mean(axis=(1, 2))  # a uniform random map's share
+            summary["class_map_share_in_region"] = {c: _num(v) for c, v in zip(CLASS_NAMES, share)}
+            summary["random_map_share_in_region"] = {c: _num(v) for c, v in zip(CLASS_NAMES, area)}
+
+        cells = aggregate.cell_maps(maps, y, pred, x)
+        np.save(tmp / f"cells_{method}.npy", cells.mean)
+        pd.DataFrame(cells.count, index=CLASS_NAMES, columns=CLASS_NAMES).to_csv(tmp / f"cells_{method}_count.csv")
+        _png(tmp / f"cells_{method}.png", np.concatenate(
+            [np.concatenate([_strip(cells.mean_face[r], cells.mean[r], CLASS_NAMES), np.full((4, _strip(
+                cells.mean_face[r], cells.mean[r], CLASS_NAMES).shape[1], 3), 255, np.uint8)], 0) for r in range(7)], 0))
+
+        rows = []
+        for other in compare:
+            other_model = other.load_model()
+            if METHODS[method].applies_to(other_model):
+                _say(progress, f"{other.id}: {method} does not apply, left out of the agreement table")
+                continue
+            _say(progress, f"{other.id}: {method} maps of the same faces, for agreement")
+            other_maps = aggregate.face_maps(other_model, x, method, class_index=pred)  # the same class explained
+            table = aggregate.agreement(maps, other_maps, labels=y)
+            table.insert(0, "face", np.arange(len(x)))
+            table.insert(1, "compared_run", other.id)
+            rows.append(table)
+            summary.setdefault("agreement", {})[other.id] = {
+                "spearman_mean": float(table["spearman"].mean()), "top_overlap_mean": float(table["top_overlap"].mean())}
+        if rows:
+            pd.concat(rows, ignore_index=True).to_csv(tmp / f"agreement_{method}.csv", index=False)
+
+        settings = AscentSettings(steps=steps)
+        summary["filters"] = {}
+        for name in layers:
+            t = time.perf_counter()
+            _say(progress, f"{run.id}: layer {name}: exemplars among the test faces, preferred inputs ({steps} steps)")
+            ex = aggregate.filter_exemplars(model, name, x, k=top_k)
+            images = visualize_filters(model, name, settings=settings)
+            best_real = ex.activations[:, 0]
+            beats = images.activation > best_real
+            np.save(tmp / f"filters_{name}.npy", np.clip(images.images, 0, 255).astype(np.float32))
+            per_filter = [{"filter": int(f), "top_test_faces": [int(i) for i in ex.indices[f]],
+                           "top_activations": [float(a) for a in ex.activations[f]],
+                           "patches": ex.patches[f].tolist(),
+                           "preferred_input_activation": float(images.activation[f]), "beats_every_test_face": bool(beats[f])}
+                          for f in range(len(ex.indices))]
+            (tmp / f"filters_{name}.json").write_text(json.dumps({"layer": name, "receptive_field": ex.receptive_field,
+                                                                  "filters": per_filter}, indent=1))
+            summary["filters"][name] = {"filters": int(len(beats)), "share_beating_every_test_face": float(beats.mean()),
+                                        "seconds": round(time.perf_counter() - t, 2)}
+        summary["seconds"] = round(time.perf_counter() - started, 2)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _say(progress, f"written: {out} ({summary['seconds']:.0f} s)")
+    return summary
+
+
+def _num(v) -> Optional[float]:
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+def _class_masks(dataset, labels) -> np.ndarray:
+    """(7,48,48): the share of each class's test faces whose expression regions (brows, eyes, nose
+    and cheeks, mouth: `fer.explain.measure`'s regions) cover each pixel (generated faces)."""
+    masks = (np.asarray(dataset.masks)[dataset.indices("test")] != 0).astype(np.float32)
+    out = np.zeros((7, 48, 48), np.float32)
+    for c in range(7):
+        if (labels == c).any():
+            out[c] = masks[labels == c].mean(0)
+    return out
