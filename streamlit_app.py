@@ -30,6 +30,7 @@ PAGES = {
     "Explain": [
         st.Page(nav.YOUR_FACE, title="Your face", icon="🙂"),
         st.Page(nav.SALIENCY, title="Saliency", icon="🔥"),
+        st.Page(nav.CLASS_MAPS, title="Class maps", icon="🗺️"),
         st.Page(nav.FILTERS, title="Filters", icon="🔍"),
     ],
     "Compress": [

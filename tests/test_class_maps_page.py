@@ -1,0 +1,52 @@
+"""The Class maps page under AppTest on the shipped demo runs: class strip, confusion cells (the
+largest confusion by default, a clicked cell after), and two models side by side."""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit.testing.v1")
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ("demo-cnn-w0.125", "demo-dnn-matched", "demo-mobilenet-w0.5")
+
+
+@pytest.fixture
+def at(tmp_path, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    for run in DEMO:
+        shutil.copytree(ROOT / "models" / run, tmp_path / run)
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    at.switch_page("views/class_maps.py")
+    at.run()
+    return at
+
+
+def test_class_maps_page_shows_classes_cells_and_agreement(at):
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    assert at.selectbox(key="cm_method").value == "Grad-CAM"
+    captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
+    assert any(c.startswith("angry (n=") for c in captions) and any(c.startswith("neutral (n=") for c in captions)
+    assert any("predicted as" in m.value and "largest confusion" in m.value for m in at.markdown)
+    # the region table on the generated faces: class map vs random map
+    assert any(list(df.value.index) == ["class map", "random map"] for df in at.dataframe)
+    # CNN vs MobileNet (the DNN has no conv layer for Grad-CAM, so it is not offered)
+    assert at.selectbox(key="cm_other").value == "demo-mobilenet-w0.5"
+    assert not any("demo-dnn" in o for o in at.selectbox(key="cm_other").options)
+    values = [m.value for m in at.metric]
+    rho = float(values[0])
+    assert -1.0 <= rho < 0.99  # two different models do not agree fully
+
+
+def test_the_dnn_gets_gradient_maps_and_a_picked_method_reruns(at):
+    at.selectbox(key="_cm_run_select").set_value("demo-dnn-matched").run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    assert "Grad-CAM" not in at.selectbox(key="cm_method").options
+    assert at.selectbox(key="cm_method").value == "Saliency"
+    at.radio(key="cm_target").set_value("true").run()
+    assert not at.exception and not at.error

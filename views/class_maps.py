@@ -1,0 +1,125 @@
+"""Class maps: where a model looks across a whole class, a confusion cell, and against another model."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from fer import CLASS_NAMES
+from fer.explain import METHOD_NAMES, aggregate, applicable_methods, plots
+from ui.cache import load_model, per_run
+from ui.data import get_dataset
+from ui.pickers import pick_run, runs_for_dataset
+
+TARGETS = {"predicted": "the class each face is predicted as", "true": "each face's true class"}
+
+
+@per_run(show_spinner=False, max_entries=24, persist="disk")
+def _test_maps(model, fingerprint: str, method: str, target: str, _dataset):
+    """(maps float16 (N,48,48), predicted (N,)) over the test split; kept on disk like the test scores."""
+    from fer.explain import predict
+
+    x, y = _dataset.split("test")
+    pred = np.concatenate([predict(model, x[i:i + 512]).argmax(1) for i in range(0, len(x), 512)]) if len(x) else np.zeros(0, int)
+    return aggregate.face_maps(model, x, method, class_index=pred if target == "predicted" else y), pred
+
+
+def _tile(face, m, note=""):
+    if m is None or np.isnan(m).all():
+        return plots.overlay(np.zeros((48, 48)), None, note=note or "no faces")
+    return plots.overlay(np.nan_to_num(face), m / max(float(np.nanmax(m)), 1e-9))
+
+
+def _strip(faces, maps, captions):
+    cols = st.columns(len(captions))
+    for col, face, m, cap in zip(cols, faces, maps, captions):
+        col.image(_tile(face, m), caption=cap, width="stretch")
+
+
+st.title("🗺️ Class maps")
+st.caption("One face's map says little about a model. Here every test face is explained and the maps are averaged: per "
+           "true class, per confusion cell (\"fear taken for sad\"), and against another model on the same faces.")
+
+ds = get_dataset()
+run = pick_run("Run", key="cm_run", dataset=ds)
+x, y = ds.split("test")
+if len(x) == 0:
+    st.warning("This data set's test split is empty: there is nothing to average.")
+    st.stop()
+ok = applicable_methods(load_model(run))
+usable = [m for m in METHOD_NAMES if ok[m] is None]
+c1, c2 = st.columns(2)
+method = c1.selectbox("Method", usable, index=usable.index("Grad-CAM") if "Grad-CAM" in usable else 0, key="cm_method",
+                      help="Grad-CAM is the fastest to average that shows regions; the DNN has no conv layer for CAMs.")
+target = c2.radio("Each map explains", list(TARGETS), format_func=TARGETS.get, horizontal=True, key="cm_target")
+with st.spinner(f"{method} maps of the {len(x):,} test faces (kept on disk: once per run)…"):
+    maps, pred = _test_maps(run, ds.fingerprint, method, target, ds)
+
+# ---- per true class
+cls = aggregate.class_maps(maps, y, x)
+st.subheader("Mean map per true class")
+_strip(cls.mean_face, cls.mean, [f"{c} (n={n})" for c, n in zip(CLASS_NAMES, cls.count)])
+with st.expander("Per-pixel spread of the maps (standard deviation) in each class"):
+    _strip(cls.mean_face, cls.std, [f"{c}: spread" for c in CLASS_NAMES])
+if ds.masks is not None:
+    from fer.explain.report import _class_masks
+
+    region = _class_masks(ds, y)
+    table = pd.DataFrame({"class map": aggregate.region_share(cls.mean, region), "random map": region.mean(axis=(1, 2))},
+                         index=list(CLASS_NAMES)).T
+    st.markdown("Share of each class map's energy inside the generated faces' expression regions, against a uniform "
+                "random map (the regions' area):")
+    st.dataframe(table.style.format("{:.0%}"))
+st.caption("Each map is scaled to [0,1] per face before averaging; each mean is shown over the class's mean face and "
+           "scaled to its own maximum.")
+
+# ---- per confusion cell
+st.subheader("Per confusion cell")
+counts = pd.DataFrame(aggregate.cell_maps(np.zeros((len(y), 1, 1)), y, pred).count, index=list(CLASS_NAMES),
+                      columns=list(CLASS_NAMES))
+off = counts.to_numpy().copy()
+np.fill_diagonal(off, 0)
+default = np.unravel_index(int(off.argmax()), off.shape)
+st.caption("The confusion matrix on the test split: rows true class, columns predicted. Click a cell to see its "
+           "faces' mean map.")
+event = st.dataframe(counts.style.background_gradient(axis=None, cmap="Blues"), on_select="rerun",
+                     selection_mode="single-cell", key="cm_cells")
+picked = list(getattr(getattr(event, "selection", None), "cells", None) or [])
+row, col = (picked[0][0], CLASS_NAMES.index(picked[0][1])) if picked and picked[0][1] in CLASS_NAMES else default
+members = np.flatnonzero((y == row) & (pred == col))
+st.markdown(f"**{CLASS_NAMES[row]} predicted as {CLASS_NAMES[col]}**: {len(members)} test faces"
+            + (" (the largest confusion; click another cell)" if not picked else ""))
+if len(members):
+    cell_maps = np.asarray(maps[members], np.float32)
+    cols = st.columns(8)
+    cols[0].image(_tile(x[members].mean(0), cell_maps.mean(0)), caption="mean map", width="stretch")
+    cols[1].image(_tile(x[members].mean(0), cell_maps.std(0)), caption="spread", width="stretch")
+    for c, i in zip(cols[2:], members[:6]):
+        c.image(_tile(x[i], np.asarray(maps[i], np.float32)), caption=f"test #{i}", width="stretch")
+
+# ---- models side by side
+st.subheader("Models side by side")
+others = [r for r in runs_for_dataset(ds) if r.id != run.id and applicable_methods(load_model(r))[method] is None]
+if not others:
+    st.info(f"No other run on this data set that {method} applies to: train one (e.g. a MobileNet) to compare.")
+    st.stop()
+by_arch = sorted(others, key=lambda r: (r.meta.get("arch") == run.meta.get("arch"), -(r.meta.get("test_accuracy") or 0)))
+labels = {r.id: r.label for r in by_arch}
+other = st.selectbox("Compare with", list(labels), format_func=labels.get, key="cm_other")
+with st.spinner(f"{method} maps of the same faces by {other}…"):
+    mine, _ = _test_maps(run, ds.fingerprint, method, "true", ds)
+    theirs, _ = _test_maps(other, ds.fingerprint, method, "true", ds)
+table = aggregate.agreement(mine, theirs, labels=y)
+m1, m2 = st.columns(2)
+m1.metric("Rank correlation of the maps (mean Spearman)", f"{table['spearman'].mean():.2f}")
+m2.metric("Overlap of their top 10% pixels (mean)", f"{table['top_overlap'].mean():.0%}")
+st.dataframe(aggregate.agreement_per_class(table).style.format({"spearman": "{:.2f}", "top_overlap": "{:.0%}"}))
+st.caption("Both maps explain the face's true class, so they answer the same question. A model compared with itself "
+           "scores 1.00 and 100%.")
+st.markdown("**The faces where they disagree most**")
+worst = table.nsmallest(6, "spearman").index
+cols = st.columns(6)
+for c, i in zip(cols, worst):
+    c.image(_tile(x[i], np.asarray(mine[i], np.float32)), caption=f"#{i} {run.id[:14]}", width="stretch")
+    c.image(_tile(x[i], np.asarray(theirs[i], np.float32)), caption=f"{other[:14]} (ρ={table['spearman'][i]:.2f})",
+            width="stretch")
