@@ -76,6 +76,8 @@ def test_spearman_and_overlap_on_constructed_maps():
     assert aggregate.spearman(a, -a)[0] == pytest.approx(-1.0)
     assert aggregate.spearman(a, a ** 2)[0] == pytest.approx(1.0)  # ranks, not values
     assert aggregate.top_overlap(a, -a)[0] == 0.0
+    empty = np.zeros_like(a)
+    assert np.isnan(aggregate.spearman(a, empty)[0]) and np.isnan(aggregate.top_overlap(empty, a)[0])
 
 
 def test_filter_exemplars_are_the_faces_that_drive_each_filter_most(trained):
@@ -130,7 +132,8 @@ def test_explain_cli_writes_every_file_with_its_shape(demo_store, tmp_path, caps
     assert summary["accuracy"] == pytest.approx(np.trace(counts.to_numpy()) / 1000)
     agreement = pd.read_csv(out / "agreement_Grad-CAM.csv")
     assert set(agreement["compared_run"]) == {"demo-mobilenet-w0.5"}  # the DNN has no conv layer for Grad-CAM
-    assert len(agreement) == 1000 and agreement["spearman"].between(-1, 1).all()
+    assert len(agreement) == 1000 and agreement["spearman"].dropna().between(-1, 1).all()
+    assert agreement["spearman"].isna().sum() == summary["agreement"]["demo-mobilenet-w0.5"]["faces_with_an_empty_map"]
     for layer, n in (("block1_conv1", 4), ("block4_conv2", 32)):
         images = np.load(out / f"filters_{layer}.npy")
         meta = json.loads((out / f"filters_{layer}.json").read_text())

@@ -58,7 +58,11 @@ with st.spinner(f"{method} maps of the {len(x):,} test faces (kept on disk: once
 # ---- per true class
 cls = aggregate.class_maps(maps, y, x)
 st.subheader("Mean map per true class")
-_strip(cls.mean_face, cls.mean, [f"{c} (n={n})" for c, n in zip(CLASS_NAMES, cls.count)])
+specific = st.toggle("Show what is specific to each class (its mean map minus the mean over all faces, positive part)",
+                     key="cm_specific", help="The class maps of a model often share one blob; the difference shows where "
+                                             "each class draws the model's attention more than the others do.")
+shown = np.clip(cls.mean - np.asarray(maps, np.float32).mean(0), 0, None) if specific else cls.mean
+_strip(cls.mean_face, shown, [f"{c} (n={n})" for c, n in zip(CLASS_NAMES, cls.count)])
 with st.expander("Per-pixel spread of the maps (standard deviation) in each class"):
     _strip(cls.mean_face, cls.std, [f"{c}: spread" for c in CLASS_NAMES])
 if ds.masks is not None:
@@ -114,8 +118,10 @@ m1, m2 = st.columns(2)
 m1.metric("Rank correlation of the maps (mean Spearman)", f"{table['spearman'].mean():.2f}")
 m2.metric("Overlap of their top 10% pixels (mean)", f"{table['top_overlap'].mean():.0%}")
 st.dataframe(aggregate.agreement_per_class(table).style.format({"spearman": "{:.2f}", "top_overlap": "{:.0%}"}))
+empty = int(table["spearman"].isna().sum())
 st.caption("Both maps explain the face's true class, so they answer the same question. A model compared with itself "
-           "scores 1.00 and 100%.")
+           f"scores 1.00 and 100%. Left out: {empty:,} of {len(table):,} faces where either map is empty (no positive "
+           "evidence for the true class: nothing to rank).")
 st.markdown("**The faces where they disagree most**")
 worst = table.nsmallest(6, "spearman").index
 cols = st.columns(6)

@@ -101,28 +101,37 @@ def _ranks(flat: np.ndarray) -> np.ndarray:
 
 
 def spearman(a, b) -> np.ndarray:
-    """Spearman rank correlation of each pair of maps: (N,)."""
+    """Spearman rank correlation of each pair of maps: (N,); NaN where either map is constant
+    (an empty Grad-CAM map has no ranking to compare)."""
     ra = _ranks(np.asarray(a, np.float64).reshape(len(a), -1))
     rb = _ranks(np.asarray(b, np.float64).reshape(len(b), -1))
     ra -= ra.mean(1, keepdims=True)
     rb -= rb.mean(1, keepdims=True)
     den = np.sqrt((ra ** 2).sum(1) * (rb ** 2).sum(1))
-    return np.where(den > 0, (ra * rb).sum(1) / np.where(den > 0, den, 1), 0.0)
+    rho = np.where(den > 0, (ra * rb).sum(1) / np.where(den > 0, den, 1), 0.0)
+    return np.where(_constant(a) | _constant(b), np.nan, rho)
+
+
+def _constant(maps) -> np.ndarray:
+    flat = np.asarray(maps, np.float32).reshape(len(maps), -1)
+    return flat.max(1) == flat.min(1)
 
 
 def top_overlap(a, b, top: float = 0.1) -> np.ndarray:
-    """Share of the top `top` fraction of pixels of map a that are also in map b's: (N,)."""
+    """Share of the top `top` fraction of pixels of map a that are also in map b's: (N,); NaN
+    where either map is constant."""
     fa = np.asarray(a, np.float64).reshape(len(a), -1)
     fb = np.asarray(b, np.float64).reshape(len(b), -1)
     k = max(1, int(round(top * fa.shape[1])))
     ta = np.argsort(-fa, axis=1, kind="stable")[:, :k]
     tb = np.argsort(-fb, axis=1, kind="stable")[:, :k]
-    return np.array([len(np.intersect1d(x, y, assume_unique=True)) / k for x, y in zip(ta, tb)])
+    share = np.array([len(np.intersect1d(x, y, assume_unique=True)) / k for x, y in zip(ta, tb)])
+    return np.where(_constant(a) | _constant(b), np.nan, share)
 
 
 def agreement(maps_a, maps_b, labels=None, top: float = 0.1):
-    """Per face: Spearman rank correlation and top-`top` overlap of two models' maps (and, with
-    `labels`, the face's true class in a "true" column)."""
+    """Per face: Spearman rank correlation and top-`top` overlap of two models' maps (NaN where
+    either map is empty: means skip those faces), and with `labels` the true class ("true")."""
     import pandas as pd
 
     from fer import CLASS_NAMES

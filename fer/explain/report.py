@@ -146,7 +146,8 @@ def write_report(run, dataset, out, method: str = "Grad-CAM", compare: Sequence 
             table.insert(1, "compared_run", other.id)
             rows.append(table)
             summary.setdefault("agreement", {})[other.id] = {
-                "spearman_mean": float(table["spearman"].mean()), "top_overlap_mean": float(table["top_overlap"].mean())}
+                "spearman_mean": float(table["spearman"].mean()), "top_overlap_mean": float(table["top_overlap"].mean()),
+                "faces_with_an_empty_map": int(table["spearman"].isna().sum())}
         if rows:
             pd.concat(rows, ignore_index=True).to_csv(tmp / f"agreement_{method}.csv", index=False)
 
