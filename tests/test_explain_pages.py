@@ -182,3 +182,22 @@ def test_saliency_page_finds_the_face_in_an_uploaded_photo(app, store):
         assert crop_like_fer2013(photo, box).shape == (48, 48)
     finally:
         shutil.rmtree(store[0] / real)
+
+
+def test_filters_page_ranks_real_test_faces_for_each_filter(app):
+    import re
+
+    at, runs = app
+    at.switch_page("views/filters.py")
+    at.run()
+    at.slider(key="filters_steps").set_value(20)
+    at.run()
+    _no_errors(at)
+    [metric] = [m for m in at.metric if "preferred input drives them harder" in m.label]
+    assert re.fullmatch(r"\d+%", metric.value)
+    captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
+    ranked = [c for c in captions if re.fullmatch(r"#\d+ -?\d+\.\d+", c)]
+    k = at.slider(key="filters_k").value
+    assert len(ranked) >= k and len(ranked) % k == 0
+    first_row = [float(c.split()[1]) for c in ranked[:k]]
+    assert first_row == sorted(first_row, reverse=True)  # the strongest face first

@@ -29,6 +29,24 @@ def _visualise(model, layer: str, engine: str, settings: tuple, n_filters: int):
     return visualize_filters(model, layer, None, s)
 
 
+@per_run(show_spinner=False, max_entries=32, persist="disk")
+def _exemplars(model, layer: str, fingerprint: str, k: int, _dataset):
+    from fer.explain.aggregate import filter_exemplars
+
+    return filter_exemplars(model, layer, _dataset.split("test")[0], k=k)
+
+
+def _with_patch(face, patch, scale: int = 3):
+    """The face upscaled, the filter's receptive field at its peak drawn in red."""
+    import cv2
+
+    rgb = cv2.cvtColor(cv2.resize(np.asarray(face, np.uint8), (48 * scale, 48 * scale),
+                                  interpolation=cv2.INTER_NEAREST), cv2.COLOR_GRAY2RGB)
+    top, left, bottom, right = (int(v) * scale for v in patch)
+    cv2.rectangle(rgb, (left, top), (max(left, right - 1), max(top, bottom - 1)), (255, 40, 40), 2)
+    return rgb
+
+
 @per_run(show_spinner=False, max_entries=256)
 def _feature_maps(model, layer: str, face_key: bytes):
     from fer.explain.filters import feature_maps
@@ -61,7 +79,8 @@ layer = st.selectbox("Conv layer", layer_names, index=min(2, len(layer_names) - 
                      format_func=lambda n: f"{n} — {info[n]['type']}, {info[n]['filters']} filters, "
                                            f"{info[n]['output'][0]}x{info[n]['output'][1]} output")
 
-tab_pref, tab_maps = st.tabs(["Preferred inputs (gradient ascent)", "Feature maps of a face"])
+tab_pref, tab_real, tab_maps = st.tabs(["Preferred inputs (gradient ascent)", "Real faces that drive each filter",
+                                        "Feature maps of a face"])
 
 with tab_pref:
     engine = st.radio("Method", list(ENGINES), format_func=ENGINES.get, key="filters_engine", horizontal=True)
@@ -92,6 +111,32 @@ with tab_pref:
     images = plots.stretch(res.images) if contrast else res.images / 255.0
     st.pyplot(plots.image_grid(images, [f"#{f}  {a:.2f}" for f, a in zip(res.filters, res.activation)], vmin=0, vmax=1,
                                cols=16 if len(images) > 32 else 8))
+
+with tab_real:
+    x_test = ds.split("test")[0]
+    if len(x_test) == 0:
+        st.info("The test split is empty: no real faces to rank.")
+    else:
+        k = st.slider("Test faces per filter", 3, 12, 6, key="filters_k")
+        with st.spinner(f"Ranking the {len(x_test):,} test faces for every filter of {layer}…"):
+            ex = _exemplars(run_id, layer, ds.fingerprint, k, ds)
+        pref = _visualise(run_id, layer, "batched", settings.key(), info[layer]["filters"]) if engine == "batched" else \
+            _visualise(run_id, layer, "batched", AscentSettings().key(), info[layer]["filters"])
+        beats = pref.activation > ex.activations[:, 0]
+        st.metric("Filters whose preferred input drives them harder than every test face", f"{beats.mean():.0%}",
+                  help="Activation = the filter's mean output over the layer's positions. A preferred input that "
+                       "loses to real faces is not what the filter prefers: the ascent did not find it.")
+        st.caption(f"Each row: filter #, its preferred input (activation), then the {k} test faces with the highest "
+                   f"activation, the {ex.receptive_field}x{ex.receptive_field}-pixel patch of its strongest position "
+                   "boxed in red.")
+        first = st.number_input("First filter shown", 0, max(0, len(beats) - 1), 0, 8, key="filters_first")
+        for f in range(int(first), min(len(beats), int(first) + 8)):
+            cols = st.columns([1.2] + [1] * (k + 1))
+            cols[0].markdown(f"**#{f}**  \n{'✅ beats' if beats[f] else '⚠️ loses to'} the test faces")
+            cols[1].image(np.clip(pref.images[f], 0, 255).astype(np.uint8), caption=f"preferred {pref.activation[f]:.2f}",
+                          width="stretch")
+            for c, i, a, patch in zip(cols[2:], ex.indices[f], ex.activations[f], ex.patches[f]):
+                c.image(_with_patch(x_test[i], patch), caption=f"#{i} {a:.2f}", width="stretch")
 
 with tab_maps:
     handed = st.session_state.get("saliency_face")
