@@ -169,3 +169,21 @@ def test_explain_cli_refuses_bad_input_with_one_line_and_leaves_nothing(demo_sto
     assert main([*base, "demo-cnn-w0.125", "--data", str(csv), "--out", str(tmp_path / "d")]) == 2
     assert "test split is empty" in capsys.readouterr().err
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".") or p.name in ("a", "b", "c", "d")]
+
+
+def test_fourier_preferred_inputs_beat_the_real_faces_where_pixel_ascent_does_not(trained):
+    """The first block's filters: pixel-space ascent (TV and L2 towards grey) rarely beats the best
+    test face; the Fourier-space ascent with random moves does, for most filters of every layer."""
+    from fer.explain.filters import FourierSettings, conv_layers, visualize_filters, visualize_filters_fourier
+
+    model, x, _ = trained
+    shares = {}
+    for layer in [c["name"] for c in conv_layers(model)][:3]:
+        best = aggregate.filter_exemplars(model, layer, x, k=1).activations[:, 0]
+        fourier = visualize_filters_fourier(model, layer, settings=FourierSettings(steps=60))
+        pixel = visualize_filters(model, layer)
+        assert fourier.images.shape == pixel.images.shape and fourier.images.min() >= 0 and fourier.images.max() <= 255
+        shares[layer] = (float((fourier.activation > best).mean()), float((pixel.activation > best).mean()))
+    print(shares)
+    assert all(f >= 0.5 for f, _ in shares.values()), shares
+    assert sum(f for f, _ in shares.values()) > sum(p for _, p in shares.values()), shares

@@ -194,6 +194,7 @@ def test_filters_page_ranks_real_test_faces_for_each_filter(app):
     at.run()
     _no_errors(at)
     [metric] = [m for m in at.metric if "preferred input drives them harder" in m.label]
+    assert any("pixel-space" in m.label for m in at.metric)
     assert re.fullmatch(r"\d+%", metric.value)
     captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
     ranked = [c for c in captions if re.fullmatch(r"#\d+ -?\d+\.\d+", c)]

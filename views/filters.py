@@ -14,16 +14,19 @@ from ui.data import get_dataset
 from ui.pickers import runs_for_dataset
 
 ENGINES = {
-    "batched": "One batched GradientTape ascent (all filters at once)",
-    "tfkv": "tf-keras-vis ActivationMaximization (one filter at a time, slow)",
+    "batched": "Pixel space, batched (all filters at once)",
+    "fourier": "Fourier space + random moves (Lucid-style), batched",
+    "tfkv": "tf-keras-vis ActivationMaximization (pixel space, one filter at a time, slow)",
 }
 
 
 @per_run(show_spinner=False, max_entries=64)
 def _visualise(model, layer: str, engine: str, settings: tuple, n_filters: int):
-    from fer.explain.filters import visualize_filters, visualize_filters_tfkv
+    from fer.explain.filters import FourierSettings, visualize_filters, visualize_filters_fourier, visualize_filters_tfkv
 
     s = AscentSettings(*settings)
+    if engine == "fourier":  # its own step size and regularisers; the shared sliders give steps, jitter, seed
+        return visualize_filters_fourier(model, layer, None, FourierSettings(steps=s.steps, jitter=s.jitter, seed=s.seed))
     if engine == "tfkv":
         return visualize_filters_tfkv(model, layer, range(n_filters), s)
     return visualize_filters(model, layer, None, s)
@@ -120,22 +123,28 @@ with tab_real:
         k = st.slider("Test faces per filter", 3, 12, 6, key="filters_k")
         with st.spinner(f"Ranking the {len(x_test):,} test faces for every filter of {layer}…"):
             ex = _exemplars(run_id, layer, ds.fingerprint, k, ds)
-        pref = _visualise(run_id, layer, "batched", settings.key(), info[layer]["filters"]) if engine == "batched" else \
-            _visualise(run_id, layer, "batched", AscentSettings().key(), info[layer]["filters"])
+        shared = settings.key() if engine != "tfkv" else AscentSettings().key()
+        pixel = _visualise(run_id, layer, "batched", shared, info[layer]["filters"])
+        pref = _visualise(run_id, layer, "fourier", shared, info[layer]["filters"])
         beats = pref.activation > ex.activations[:, 0]
-        st.metric("Filters whose preferred input drives them harder than every test face", f"{beats.mean():.0%}",
-                  help="Activation = the filter's mean output over the layer's positions. A preferred input that "
-                       "loses to real faces is not what the filter prefers: the ascent did not find it.")
-        st.caption(f"Each row: filter #, its preferred input (activation), then the {k} test faces with the highest "
+        m1, m2 = st.columns(2)
+        m1.metric("Filters whose Fourier-space preferred input drives them harder than every test face",
+                  f"{beats.mean():.0%}", help="Activation = the filter's mean output over the layer's positions. A "
+                  "preferred input that loses to real faces is not what the filter prefers: the ascent did not find it.")
+        m2.metric("... with the pixel-space ascent", f"{(pixel.activation > ex.activations[:, 0]).mean():.0%}")
+        st.caption(f"Each row: filter #, its preferred inputs by the Fourier-space and the pixel-space ascent (activation), "
+                   f"then the {k} test faces with the highest "
                    f"activation, the {ex.receptive_field}x{ex.receptive_field}-pixel patch of its strongest position "
                    "boxed in red.")
         first = st.number_input("First filter shown", 0, max(0, len(beats) - 1), 0, 8, key="filters_first")
         for f in range(int(first), min(len(beats), int(first) + 8)):
-            cols = st.columns([1.2] + [1] * (k + 1))
+            cols = st.columns([1.2] + [1] * (k + 2))
             cols[0].markdown(f"**#{f}**  \n{'✅ beats' if beats[f] else '⚠️ loses to'} the test faces")
-            cols[1].image(np.clip(pref.images[f], 0, 255).astype(np.uint8), caption=f"preferred {pref.activation[f]:.2f}",
+            cols[1].image(np.clip(pref.images[f], 0, 255).astype(np.uint8), caption=f"Fourier {pref.activation[f]:.2f}",
                           width="stretch")
-            for c, i, a, patch in zip(cols[2:], ex.indices[f], ex.activations[f], ex.patches[f]):
+            cols[2].image(np.clip(pixel.images[f], 0, 255).astype(np.uint8), caption=f"pixel {pixel.activation[f]:.2f}",
+                          width="stretch")
+            for c, i, a, patch in zip(cols[3:], ex.indices[f], ex.activations[f], ex.patches[f]):
                 c.image(_with_patch(x_test[i], patch), caption=f"#{i} {a:.2f}", width="stretch")
 
 with tab_maps:

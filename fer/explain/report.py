@@ -9,9 +9,10 @@ DIR gets:
     cells_<method>_count.csv     the confusion matrix the cells come from
     cells_<method>.png           the 7x7 grid
     agreement_<method>.csv       per face and compared run: Spearman rank correlation, top-10% overlap
-    filters_<layer>.npy          (n,48,48) filter i's preferred input, as fed to the model (0..255)
+    filters_<layer>.npy          (n,48,48) filter i's preferred input (Fourier-space ascent), as fed to the model (0..255)
     filters_<layer>.json         per filter: its top-k test faces and activations, its preferred
-                                 input's activation, and whether that beats every test face
+                                 input's activation, whether that beats every test face, and
+                                 the pixel-space ascent's activation beside it
     summary.json                 what was computed, with the figures above summarised
 
 Everything is written into a hidden sibling folder first and renamed into place at the end: an
@@ -79,7 +80,8 @@ def write_report(run, dataset, out, method: str = "Grad-CAM", compare: Sequence 
     import pandas as pd
 
     from fer.explain import METHODS, aggregate, predict
-    from fer.explain.filters import AscentSettings, conv_layers, filter_activation, visualize_filters
+    from fer.explain.filters import (AscentSettings, FourierSettings, conv_layers, visualize_filters,
+                                     visualize_filters_fourier)
 
     out = Path(out)
     if method not in METHODS:
@@ -157,18 +159,21 @@ def write_report(run, dataset, out, method: str = "Grad-CAM", compare: Sequence 
             t = time.perf_counter()
             _say(progress, f"{run.id}: layer {name}: exemplars among the test faces, preferred inputs ({steps} steps)")
             ex = aggregate.filter_exemplars(model, name, x, k=top_k)
-            images = visualize_filters(model, name, settings=settings)
+            images = visualize_filters_fourier(model, name, settings=FourierSettings(steps=steps))
+            pixel = visualize_filters(model, name, settings=settings)
             best_real = ex.activations[:, 0]
             beats = images.activation > best_real
             np.save(tmp / f"filters_{name}.npy", np.clip(images.images, 0, 255).astype(np.float32))
             per_filter = [{"filter": int(f), "top_test_faces": [int(i) for i in ex.indices[f]],
                            "top_activations": [float(a) for a in ex.activations[f]],
                            "patches": ex.patches[f].tolist(),
-                           "preferred_input_activation": float(images.activation[f]), "beats_every_test_face": bool(beats[f])}
+                           "preferred_input_activation": float(images.activation[f]), "beats_every_test_face": bool(beats[f]),
+                           "pixel_ascent_activation": float(pixel.activation[f])}
                           for f in range(len(ex.indices))]
             (tmp / f"filters_{name}.json").write_text(json.dumps({"layer": name, "receptive_field": ex.receptive_field,
                                                                   "filters": per_filter}, indent=1))
             summary["filters"][name] = {"filters": int(len(beats)), "share_beating_every_test_face": float(beats.mean()),
+                                        "pixel_ascent_share_beating_every_test_face": float((pixel.activation > best_real).mean()),
                                         "seconds": round(time.perf_counter() - t, 2)}
         summary["seconds"] = round(time.perf_counter() - started, 2)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
