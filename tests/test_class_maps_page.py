@@ -50,3 +50,16 @@ def test_the_dnn_gets_gradient_maps_and_a_picked_method_reruns(at):
     assert at.selectbox(key="cm_method").value == "Saliency"
     at.radio(key="cm_target").set_value("true").run()
     assert not at.exception and not at.error
+
+
+def test_a_confusion_cell_on_misclassified_opens_its_mean_map(at):
+    at.switch_page("views/misclassified.py")
+    at.run()
+    at.selectbox(key="mis_true").set_value("fear")
+    at.selectbox(key="mis_pred").set_value("sad")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="mis_to_class_maps").click().run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    assert any(m.value.startswith("**fear predicted as sad**") for m in at.markdown), [m.value for m in at.markdown][:8]
+    assert not any("largest confusion" in m.value for m in at.markdown)

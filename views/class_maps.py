@@ -41,6 +41,11 @@ st.caption("One face's map says little about a model. Here every test face is ex
            "true class, per confusion cell (\"fear taken for sad\"), and against another model on the same faces.")
 
 ds = get_dataset()
+jump = st.session_state.pop("cm_jump", None)  # from the Misclassified page: a run and a confusion cell
+if isinstance(jump, dict):
+    st.session_state["cm_run"] = jump.get("run")
+    st.session_state["cm_cell"] = (int(jump.get("true", 0)), int(jump.get("pred", 0)))
+    st.session_state.pop("cm_cells", None)  # the table's own selection gives way to the handed cell
 run = pick_run("Run", key="cm_run", dataset=ds)
 x, y = ds.split("test")
 if len(x) == 0:
@@ -89,7 +94,12 @@ st.caption("The confusion matrix on the test split: rows true class, columns pre
 event = st.dataframe(counts.style.background_gradient(axis=None, cmap="Blues"), on_select="rerun",
                      selection_mode="single-cell", key="cm_cells")
 picked = list(getattr(getattr(event, "selection", None), "cells", None) or [])
-row, col = (picked[0][0], CLASS_NAMES.index(picked[0][1])) if picked and picked[0][1] in CLASS_NAMES else default
+if picked and picked[0][1] in CLASS_NAMES:
+    row, col = int(picked[0][0]), CLASS_NAMES.index(picked[0][1])
+    st.session_state["cm_cell"] = (row, col)
+handed = st.session_state.get("cm_cell")
+row, col = handed if isinstance(handed, tuple) and len(handed) == 2 else default
+picked = picked or handed
 members = np.flatnonzero((y == row) & (pred == col))
 st.markdown(f"**{CLASS_NAMES[row]} predicted as {CLASS_NAMES[col]}**: {len(members)} test faces"
             + (" (the largest confusion; click another cell)" if not picked else ""))

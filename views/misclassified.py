@@ -67,6 +67,11 @@ order = c4.radio("Sort by confidence", ["most confident first", "least confident
                  on_change=reset_page)
 per_page = c5.select_slider("Faces per page", [8, 16, 24, 32, 48], key="mis_per_page", on_change=reset_page)
 
+if true_class != ANY and pred_class != ANY:
+    if st.button(f"Mean map of the faces {true_class} predicted as {pred_class} (Class maps) →", key="mis_to_class_maps"):
+        st.session_state["cm_jump"] = {"run": run.id, "true": classes.index(true_class), "pred": classes.index(pred_class)}
+        st.switch_page(nav.CLASS_MAPS)
+
 keep = np.ones(len(labels), bool)
 if true_class != ANY:
     keep &= labels == classes.index(true_class)
