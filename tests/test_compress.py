@@ -99,6 +99,34 @@ def test_every_step_writes_its_file_with_the_reported_size_and_scores_like_float
     assert ladder.attrs["kernel_sparsity"] == pytest.approx(0.5, abs=0.01)
 
 
+def test_each_artefact_says_how_far_its_maps_moved_from_the_float32_model(ladder):
+    rho = dict(zip(ladder.key, ladder.maps_rho))
+    assert rho["keras"] == pytest.approx(1.0, abs=1e-6) and rho["npz32"] == pytest.approx(1.0, abs=1e-6)  # same weights
+    assert rho["tflite32"] > 0.99  # the same float32 network in another runtime
+    assert all(-1.0 <= v <= 1.0 for v in rho.values()), rho
+    assert rho["pruned"] < rho["npz32"]  # half the weights gone and retuned: the maps move
+
+
+def test_occlusion_maps_follow_what_the_class_depends_on():
+    """A model whose class-0 logit is the mean of a 12x12 box: hiding the box, and only the box,
+    drops its probability, so the occlusion map peaks there."""
+    import keras
+
+    from fer.explain.occlusion import occlusion_maps
+
+    inp = keras.Input((48, 48, 1))
+    box = keras.layers.Cropping2D(((10, 26), (20, 16)))(inp)  # rows 10..21, columns 20..31
+    score = keras.layers.GlobalAveragePooling2D()(box)
+    logits = keras.layers.Concatenate()([keras.layers.Rescaling(0.05)(score)] + [keras.layers.Rescaling(0.0)(score)] * 6)
+    model = keras.Model(inp, keras.layers.Softmax()(logits))
+    faces = np.full((2, 48, 48), 20, np.float32)
+    faces[:, :24] = 230  # the box is brighter than the face's mean grey: hiding it lowers the score
+    maps = occlusion_maps(model, faces, 0)
+    inside = maps[:, 10:22, 20:32].mean()
+    outside = np.concatenate([maps[:, :6].ravel(), maps[:, 30:].ravel()]).mean()
+    assert inside > 0.5 and outside < 0.05, (inside, outside)
+
+
 def test_float16_files_load_back_into_the_architecture_like_the_float16_cast_model(cnn, faces, tmp_path):
     xt, _ = faces.split("test")
     xt = xt[:200]

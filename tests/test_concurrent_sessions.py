@@ -121,7 +121,7 @@ def test_upload_over_the_size_limit_is_refused_in_the_browser(server, tmp_path):
             print(f"\ntooltip on hover: {page.get_by_text(TOO_LARGE).last.is_visible()}")
             assert len(runs.finished) == seen  # refused in the browser: no script run got the file
             main = page.locator('[data-testid="stMain"]')
-            assert "Upload a photo: its faces are found and framed for you" in main.inner_text()
+            assert "Upload a photo: its faces are found, boxed and framed" in main.inner_text()
 
             # the page keeps working: a small photo is cropped and explained
             seen = len(runs.finished)

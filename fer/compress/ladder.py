@@ -30,7 +30,8 @@ STEPS = {
 }
 DEFAULT_STEPS = tuple(k for k in STEPS if k != "distilled")
 LADDER_COLUMNS = ("key", "step", "file", "bytes", "ratio", "smaller_x", "accuracy", "delta_points", "params",
-                  "nonzero", "seconds", "note")
+                  "nonzero", "seconds", "note", "maps_rho")
+MAP_FACES = 16  # test faces whose occlusion maps are compared with the float32 model's (fixed: the first ones)
 
 
 def accuracy(model_like, images, labels) -> float:
@@ -48,7 +49,7 @@ def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_
                 representative=None, steps=DEFAULT_STEPS, prune_epochs: int = 1, prune_learning_rate: float = 1e-3,
                 prune_scope: str = "global",
                 distill_width: float = 0.5, distill_epochs: int = 3, student=None, max_train_images: int = 2000,
-                seed: int = 0, progress: Optional[Callable[[dict], None]] = None):
+                seed: int = 0, progress: Optional[Callable[[dict], None]] = None, map_faces: int = MAP_FACES):
     """Write every compressed form of `model` under `workdir`, load each back, score it.
 
     images, labels: the test split (uint8 (N,48,48) or float (N,48,48,1) in 0..255).
@@ -58,6 +59,9 @@ def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_
     steps: keys of STEPS to run, in ladder order ("distilled" is off by default: it trains a
       student; pass `student=` a distilled MobileNet to store and score that one instead).
     progress: called with {"step", "key", "index", "total"} before each step.
+    map_faces: the first this many test faces get occlusion maps (fer.explain.occlusion) from each
+      artefact as loaded back; `maps_rho` is their mean Spearman rank correlation with the float32
+      model's maps of the same class (1.0: the artefact looks where the original does). 0: skip.
 
     Returns a pandas DataFrame, one row per step, columns LADDER_COLUMNS: bytes is
     os.path.getsize of the file written, ratio = bytes / bytes of the .keras file, smaller_x its
@@ -87,6 +91,7 @@ def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_
 
     reference = accuracy(model, images, labels)
     params = int(model.count_params())
+    moved = _MapsMoved(model, images[:map_faces]) if map_faces else None
     rows, saved_model = [], None
     keras_bytes = None
     attrs = {"reference_accuracy": reference, "params": params, "sparsity": sparsity}
@@ -106,18 +111,21 @@ def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_
             note = "architecture + weights, uncompiled"
         elif key in ("npz32", "npz16"):
             save_weights_npz(model, path, np.float32 if key == "npz32" else np.float16)
-            acc = accuracy(load_weights_file(path, template_like(model)), images, labels)
+            loaded = load_weights_file(path, template_like(model))
+            acc = accuracy(loaded, images, labels)
             note = "np.savez of get_weights()" + (" cast to float16" if key == "npz16" else "")
         elif key == "flat16":
             save_flat(model, path)
-            acc = accuracy(load_weights_file(path, template_like(model)), images, labels)
+            loaded = load_weights_file(path, template_like(model))
+            acc = accuracy(loaded, images, labels)
             note = "one float16 array + shape index"
         elif key.startswith("tflite"):
             if saved_model is None:
                 saved_model = export_saved_model(model, workdir / "saved_model")
             mode = {"tflite32": "float32", "tflite16": "float16", "tflite_dynamic": "dynamic_int8", "tflite_int8": "full_int8"}[key]
             path.write_bytes(tflite_convert(saved_model, mode, representative))
-            acc = accuracy(TFLiteModel(path), images, labels)
+            loaded = TFLiteModel(path)
+            acc = accuracy(loaded, images, labels)
             note = {"float32": "", "float16": "float16 weights", "dynamic_int8": "int8 weights, float activations",
                     "full_int8": f"int8 weights + activations, {min(len(representative), 200)} calibration images, float I/O"}[mode]
         elif key == "pruned":
@@ -125,7 +133,7 @@ def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_
                                   learning_rate=prune_learning_rate, seed=seed, scope=prune_scope)
             attrs["kernel_sparsity"] = kernel_sparsity(pruned, masks)
             save_sparse(pruned, path)
-            reloaded = load_weights_file(path, template_like(model))
+            reloaded = loaded = load_weights_file(path, template_like(model))
             acc = accuracy(reloaded, images, labels)
             nonzero = _nonzero(reloaded.get_weights())
             tuned = f"{prune_epochs} fine-tune epoch(s)" if train_images is not None and prune_epochs else "no fine-tune"
@@ -137,6 +145,7 @@ def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_
                     raise ModelConfigError("the distilled step needs training images (or a ready student=)")
                 student = fit_student(train_images, train_labels, distill_width, model, distill_epochs, seed=seed)
             save_flat(student, path)  # rebuild with build_model("mobilenet", width) + load_weights_file
+            loaded = None  # another architecture: its maps are not the original's to compare
             acc = accuracy(load_weights_file(path, template_like(student)), images, labels)
             step_params = int(student.count_params())
             note = f"student {step_params:,} params, teacher {params:,}"
@@ -148,12 +157,34 @@ def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_
                      "ratio": size / keras_bytes, "smaller_x": keras_bytes / size, "accuracy": acc,
                      "delta_points": 100 * (acc - reference), "params": step_params,
                      "nonzero": nonzero if nonzero is not None else step_params,
-                     "seconds": round(time.time() - start, 2), "note": note})
+                     "seconds": round(time.time() - start, 2), "note": note,
+                     "maps_rho": moved(loaded) if moved is not None and loaded is not None else float("nan")})
     if saved_model is not None:
         shutil.rmtree(saved_model, ignore_errors=True)
     df = pd.DataFrame(rows, columns=list(LADDER_COLUMNS))
     df.attrs.update(attrs)
     return df
+
+
+class _MapsMoved:
+    """How far an artefact's occlusion maps moved from the float32 model's, on fixed faces."""
+
+    def __init__(self, model, faces):
+        from fer.evaluate import predict_proba
+        from fer.explain.occlusion import occlusion_maps
+
+        self.faces = faces
+        self.classes = predict_proba(model, faces).argmax(1) if len(faces) else np.zeros(0, int)
+        self.reference = occlusion_maps(model, faces, self.classes) if len(faces) else None
+
+    def __call__(self, loaded) -> float:
+        from fer.explain.aggregate import spearman
+        from fer.explain.occlusion import occlusion_maps
+
+        if self.reference is None:
+            return float("nan")
+        rho = spearman(self.reference, occlusion_maps(loaded, self.faces, self.classes))
+        return float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan")
 
 
 def format_bytes(n) -> str:

@@ -17,7 +17,7 @@ from typing import Optional
 from fer.runs import MODEL_FILE, atomic_write_text
 
 LADDER_FILE = "ladder.json"
-_ROW_FIELDS = ("key", "step", "bytes", "accuracy", "delta_points", "params", "nonzero", "seconds", "note")
+_ROW_FIELDS = ("key", "step", "bytes", "accuracy", "delta_points", "params", "nonzero", "seconds", "note", "maps_rho")
 _ATTRS = ("reference_accuracy", "keras_bytes", "params", "sparsity", "kernel_sparsity")
 
 
