@@ -1,4 +1,4 @@
-"""Command line: `python -m fer train|resume|finish|predict|list|ablations|answers|evaluate|compress|explain|summary`.
+"""Command line: `python -m fer train|resume|finish|predict|list|ablations|answers|evaluate|compress|explain|trust|summary`.
 
 Errors a user can cause print one clear line on stderr and exit with status 2, never a traceback.
 """
@@ -56,6 +56,12 @@ def _parser():
     c.add_argument("--out", default=None, help="folder for the artefacts (default: a temporary folder)")
     c.add_argument("--keep", action="store_true",
                    help="keep the figures beside the run (ladder.json) for the Compression page to show at once")
+
+    tr = sub.add_parser("trust", help="how far each attribution method can be trusted on a run: deletion AUC against "
+                                      "random, and the model-randomisation check")
+    tr.add_argument("run_id")
+    tr.add_argument("--data", default=None)
+    tr.add_argument("--keep", action="store_true", help="keep the table beside the run (trust.json) for the Saliency page")
 
     x = sub.add_parser("explain", help="data-set-level explanations of a run written as files: class and confusion-cell "
                                        "maps, agreement with other runs, filters' exemplars and preferred inputs")
@@ -336,10 +342,31 @@ def cmd_compress(args, store):
         print(f"{run.id} on {ds.name} test ({len(ds.split('test')[1])} images), float32 accuracy "
               f"{100 * ladder.attrs['reference_accuracy']:.2f}%")
         for row in ladder.itertuples():
+            rho = "" if row.maps_rho != row.maps_rho else f"  maps rho {row.maps_rho:.2f}"
             print(f"  {row.step:48s} {format_bytes(row.bytes):>10s} {row.bytes:>10,} B  x{row.smaller_x:5.1f} smaller  "
-                  f"{100 * row.accuracy:6.2f}% ({row.delta_points:+.2f})")
+                  f"{100 * row.accuracy:6.2f}% ({row.delta_points:+.2f}){rho}")
     if args.keep:
         print(f"kept: {keep_ladder(run.path, ladder, ds.fingerprint, args.sparsity)}")
+
+
+def cmd_trust(args, store):
+    from fer.compress.shipped import keep_trust
+    from fer.explain import METHOD_NAMES, applicable_methods
+    from fer.explain.measure import RANDOMISED_RHO_LIMIT, trust_table
+
+    run = store.get(args.run_id)
+    model = run.load_model()
+    ds = _load(args.data)
+    ok = applicable_methods(model)
+    table = trust_table(model, ds, [m for m in METHOD_NAMES if ok[m] is None])
+    print(f"{run.id} on {ds.name}: deletion AUC (lower is better) against a random order; Spearman of the maps with "
+          f"the trained model's once every layer is re-initialised (>= {RANDOMISED_RHO_LIMIT} fails)")
+    for row in table.itertuples():
+        flag = "FAILS the randomisation check" if row.fails_randomisation else "passes"
+        print(f"  {row.method:11s} deletion AUC {row.deletion_auc:.3f} (random {row.random_deletion_auc:.3f})  "
+              f"randomised rho {row.randomised_rho:+.2f}: {flag}")
+    if args.keep:
+        print(f"kept: {keep_trust(run.path, table, ds.fingerprint)}")
 
 
 def cmd_explain(args, store):
@@ -372,7 +399,7 @@ def cmd_summary(args, store):
     print(f"total {counts['total']:,}  trainable {counts['trainable']:,}  non-trainable {counts['non_trainable']:,}")
 
 
-COMMANDS = {"predict": cmd_predict, "train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "compress": cmd_compress, "explain": cmd_explain, "summary": cmd_summary}
+COMMANDS = {"predict": cmd_predict, "train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "compress": cmd_compress, "explain": cmd_explain, "trust": cmd_trust, "summary": cmd_summary}
 
 
 def main(argv=None) -> int:

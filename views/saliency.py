@@ -27,6 +27,29 @@ def _maps(model, face_key: str, method: str, targets: tuple, settings: tuple, _f
     return METHODS[method](model, np.repeat(_face[None], len(targets), axis=0), list(targets), **dict(settings))
 
 
+@per_run(show_spinner=False, max_entries=64, persist="disk")
+def _trust(model, fingerprint: str, methods: tuple, method_options: tuple, _dataset):
+    from fer.explain.measure import trust_table
+
+    return trust_table(model, _dataset, list(methods), method_options=dict(method_options))
+
+
+def trust_for(run_id: str, methods: tuple, method_options: tuple):
+    """The run's trust table: kept beside it (shipped runs), else measured on the current data
+    when the run was trained on it (once per run, kept on disk), else None."""
+    from fer.compress.shipped import kept_trust
+
+    run = next(r for r in runs if r.id == run_id)
+    trained_on = (run.meta.get("dataset") or {}).get("fingerprint")
+    kept = kept_trust(run.path, trained_on)
+    if kept is not None:
+        return kept
+    if trained_on != ds.fingerprint:
+        return None
+    with st.spinner(f"Checking each method on {run_id} (deletion and randomisation, once per run)…"):
+        return _trust(run_id, ds.fingerprint, methods, method_options, ds)
+
+
 @per_run(show_spinner=False, max_entries=500)
 def _probs(model, face_key: str, _face: np.ndarray):
     return predict(model, _face[None])[0]
@@ -170,7 +193,7 @@ c2.bar_chart(table[list(CLASS_NAMES)].T, stack=False, horizontal=True, y_label="
              x_label="" if true_class is None else f"true class: {CLASS_NAMES[true_class]}")
 
 # ---- maps
-rows, notes = [], []
+rows, notes, trusts = [], [], {}
 with st.spinner("Computing maps…"):
     for rid, model in models_ok.items():
         ok = applicable_methods(model)
@@ -184,15 +207,34 @@ with st.spinner("Computing maps…"):
             targets.insert(0, ("true", true_class))
         elif true_class is not None:
             targets = [("true = predicted", pred)]
+        trust = trust_for(rid, tuple(m for m in METHOD_NAMES if ok[m] is None), tuple(sorted(options.items())))
+        trusts[rid] = trust
+        failing = [] if trust is None else [m for m in trust.loc[trust["fails_randomisation"], "method"] if m in methods]
         classes = tuple(int(cls) for _, cls in targets)
         maps = {m: (_maps(rid, face_key, m, classes, tuple(METHODS[m].pick(options).items()), face)
                     if ok[m] is None else "does not apply:\nno conv layer") for m in methods}
         for k, (what, cls) in enumerate(targets):
             row = {m: (v if isinstance(v, str) else v[k]) for m, v in maps.items()}
-            rows.append((f"{rid[:18]}\n{get_arch(runs, rid)} · {what}:\n{CLASS_NAMES[cls]} ({probs[rid][cls]:.0%})", row))
+            flag = f"\n⚠️ {', '.join(failing)}: fails the randomisation check" if failing else ""
+            rows.append((f"{rid[:18]}\n{get_arch(runs, rid)} · {what}:\n{CLASS_NAMES[cls]} ({probs[rid][cls]:.0%}){flag}", row))
 for note in notes:
     st.info(note)
 maps_grid(face, rows, methods, alpha=alpha)
+trust_rows = {}
+for rid, trust in trusts.items():
+    if trust is None:
+        continue
+    by = trust.set_index("method")
+    trust_rows[rid] = {m: (f"deletion AUC {by.loc[m, 'deletion_auc']:.2f} (random {by.loc[m, 'random_deletion_auc']:.2f}) · "
+                           f"randomised ρ {by.loc[m, 'randomised_rho']:+.2f} "
+                           + ("⚠️" if by.loc[m, "fails_randomisation"] else "✓")) if m in by.index else "—" for m in methods}
+if trust_rows:
+    st.markdown("**How far to trust each method on these runs** (measured on test faces, not on this face):")
+    st.dataframe(pd.DataFrame(trust_rows).T, width="stretch")
+    st.caption("Deletion AUC: the class probability as the most salient pixels are removed first, averaged over the "
+               "steps (lower is better; a random order is the baseline). Randomised ρ: rank correlation of the maps with "
+               "the trained model's after every layer is re-initialised; at 0.5 or more (⚠️) the method shows the "
+               "image more than the model (Adebayo et al., 2018). Details: \"How good are these maps?\" below.")
 st.caption("Each map is scaled to [0,1] on its own. Gradient maps (Saliency, SmoothGrad) show which pixels the class "
            "score is most sensitive to; CAM maps weight the last conv layer's feature maps (coarse, 6x6 upsampled).")
 

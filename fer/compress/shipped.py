@@ -1,4 +1,5 @@
-"""A run's size ladder kept beside it (`ladder.json`), so the Compression page shows it at once.
+"""Figures fixed by a run's model file, kept beside it: its size ladder (`ladder.json`) for the
+Compression page and its methods' trust (`trust.json`) for the Saliency page, shown at once.
 
 The ladder of a run is fixed by its model file and the data it is scored on: measuring it again on
 every fresh machine took 18-60 s (writing, converting and scoring eight artefacts). `python -m fer
@@ -33,9 +34,9 @@ def _entry_key(fingerprint: str, sparsity: float) -> str:
     return f"{fingerprint}/sparsity={round(float(sparsity), 4):g}"
 
 
-def _read(run_path: Path) -> dict:
+def _read(run_path: Path, name: str = LADDER_FILE) -> dict:
     try:
-        data = json.loads((Path(run_path) / LADDER_FILE).read_text(encoding="utf-8"))
+        data = json.loads((Path(run_path) / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -61,6 +62,28 @@ def keep_ladder(run_path: Path, ladder, fingerprint: str, sparsity: float) -> Pa
     path = Path(run_path) / LADDER_FILE
     atomic_write_text(path, json.dumps(data, indent=1))
     return path
+
+
+TRUST_FILE = "trust.json"
+
+
+def keep_trust(run_path: Path, table, fingerprint: str) -> Path:
+    """Write a `fer.explain.measure.trust_table` beside the run (`trust.json`), keyed like a ladder."""
+    data = {"model_sha256": model_sha256(run_path), "fingerprint": fingerprint,
+            "rows": json.loads(table.to_json(orient="records"))}
+    path = Path(run_path) / TRUST_FILE
+    atomic_write_text(path, json.dumps(data, indent=1))
+    return path
+
+
+def kept_trust(run_path: Path, fingerprint: str):
+    """The kept trust table for this model file and data, or None."""
+    import pandas as pd
+
+    data = _read(run_path, TRUST_FILE)
+    if not data or data.get("fingerprint") != fingerprint or data.get("model_sha256") != _sha_or_none(run_path):
+        return None
+    return pd.DataFrame(data.get("rows") or [])
 
 
 def kept_ladder(run_path: Path, fingerprint: str, sparsity: float):

@@ -312,3 +312,32 @@ class Randomisation(Measure):
 
 
 MEASURES = {"regions": RegionEnergy(), "deletion": DeletionInsertion(), "randomisation": Randomisation()}
+
+
+# ----------------------------------------------------------------------------------------------
+# one line of trust per method, for showing under the maps
+
+RANDOMISED_RHO_LIMIT = 0.5  # mean Spearman with the trained model's maps once every layer is re-initialised
+TRUST_SETTINGS = {"deletion_n": 14, "deletion_steps": 16, "randomisation_n": 2}
+
+
+def trust_table(model, dataset, methods=None, method_options=None, settings=None):
+    """Per method: deletion AUC and the random order's on the same faces (lower is better), the
+    mean Spearman rank correlation of its maps with the trained model's after all layers are
+    re-initialised, and whether it fails the randomisation check (that correlation stays at or
+    above RANDOMISED_RHO_LIMIT: the maps explain the image more than the model)."""
+    import pandas as pd
+
+    s = {**TRUST_SETTINGS, **(settings or {})}
+    deletion, _ = MEASURES["deletion"](model, dataset, methods, method_options, n=s["deletion_n"], steps=s["deletion_steps"])
+    random_auc = float(deletion.loc[deletion["method"] == "random order", "deletion_auc"].iloc[0])
+    cascade = MEASURES["randomisation"](model, dataset, methods, method_options, n=s["randomisation_n"])
+    last = cascade[cascade["step"] == cascade["step"].max()].groupby("method")["spearman"].mean()
+    rows = []
+    for row in deletion.itertuples():
+        if row.method == "random order":
+            continue
+        rho = float(last.get(row.method, float("nan")))
+        rows.append({"method": row.method, "deletion_auc": float(row.deletion_auc), "random_deletion_auc": random_auc,
+                     "randomised_rho": rho, "fails_randomisation": bool(rho >= RANDOMISED_RHO_LIMIT)})
+    return pd.DataFrame(rows)
