@@ -362,7 +362,8 @@ def cmd_trust(args, store):
     print(f"{run.id} on {ds.name}: deletion AUC (lower is better) against a random order; Spearman of the maps with "
           f"the trained model's once every layer is re-initialised (>= {RANDOMISED_RHO_LIMIT} fails)")
     for row in table.itertuples():
-        flag = "FAILS the randomisation check" if row.fails_randomisation else "passes"
+        flag = ("FAILS the randomisation check" if row.fails_randomisation else
+                "passes" if row.randomised_rho == row.randomised_rho else "n/a (the randomised model's maps are empty)")
         print(f"  {row.method:11s} deletion AUC {row.deletion_auc:.3f} (random {row.random_deletion_auc:.3f})  "
               f"randomised rho {row.randomised_rho:+.2f}: {flag}")
     if args.keep:

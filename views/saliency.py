@@ -34,6 +34,13 @@ def _trust(model, fingerprint: str, methods: tuple, method_options: tuple, _data
     return trust_table(model, _dataset, list(methods), method_options=dict(method_options))
 
 
+def _trust_text(row) -> str:
+    rho = row["randomised_rho"]
+    check = ("randomised maps empty: n/a" if rho is None or rho != rho else
+             f"randomised ρ {rho:+.2f} " + ("⚠️" if row["fails_randomisation"] else "✓"))
+    return f"deletion AUC {row['deletion_auc']:.2f} (random {row['random_deletion_auc']:.2f}) · {check}"
+
+
 def trust_for(run_id: str, methods: tuple, method_options: tuple):
     """The run's trust table: kept beside it (shipped runs), else measured on the current data
     when the run was trained on it (once per run, kept on disk), else None."""
@@ -225,9 +232,7 @@ for rid, trust in trusts.items():
     if trust is None:
         continue
     by = trust.set_index("method")
-    trust_rows[rid] = {m: (f"deletion AUC {by.loc[m, 'deletion_auc']:.2f} (random {by.loc[m, 'random_deletion_auc']:.2f}) · "
-                           f"randomised ρ {by.loc[m, 'randomised_rho']:+.2f} "
-                           + ("⚠️" if by.loc[m, "fails_randomisation"] else "✓")) if m in by.index else "—" for m in methods}
+    trust_rows[rid] = {m: _trust_text(by.loc[m]) if m in by.index else "—" for m in methods}
 if trust_rows:
     st.markdown("**How far to trust each method on these runs** (measured on test faces, not on this face):")
     st.dataframe(pd.DataFrame(trust_rows).T, width="stretch")
