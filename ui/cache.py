@@ -103,3 +103,41 @@ def model_summary(arch: str, width: float, depth: int | None = None, batchnorm: 
     if arch == "dnn" and match_params:
         opts["match_params"] = int(match_params)
     return summary_table(build_model(arch, float(width), **opts))
+
+
+# The Class maps and Filters pages' computations (here, not in the pages, so that ui.warmup can
+# fill the same caches for the default runs before the pages are opened).
+@per_run(show_spinner=False, max_entries=24, persist="disk")
+def test_maps(model, fingerprint: str, method: str, target: str, _dataset):
+    """(maps float16 (N,48,48), predicted (N,)) of `method` over the test split, each map explaining
+    the face's predicted (`target="predicted"`) or true class; kept on disk like the test scores."""
+    import numpy as np
+
+    from fer.explain import aggregate, predict
+
+    x, y = _dataset.split("test")
+    pred = np.concatenate([predict(model, x[i:i + 512]).argmax(1) for i in range(0, len(x), 512)]) if len(x) else \
+        np.zeros(0, int)
+    return aggregate.face_maps(model, x, method, class_index=pred if target == "predicted" else y), pred
+
+
+@per_run(show_spinner=False, max_entries=64)
+def preferred_inputs(model, layer: str, engine: str, settings: tuple, n_filters: int):
+    """Preferred inputs of a layer's filters: `engine` "batched" (pixel space), "fourier" or "tfkv"."""
+    from fer.explain.filters import (AscentSettings, FourierSettings, visualize_filters, visualize_filters_fourier,
+                                     visualize_filters_tfkv)
+
+    s = AscentSettings(*settings)
+    if engine == "fourier":  # its own step size and regularisers; the shared settings give steps, jitter, seed
+        return visualize_filters_fourier(model, layer, None, FourierSettings(steps=s.steps, jitter=s.jitter, seed=s.seed))
+    if engine == "tfkv":
+        return visualize_filters_tfkv(model, layer, range(n_filters), s)
+    return visualize_filters(model, layer, None, s)
+
+
+@per_run(show_spinner=False, max_entries=32, persist="disk")
+def exemplars(model, layer: str, fingerprint: str, k: int, _dataset):
+    """The k test faces that drive each filter of `layer` most (fer.explain.aggregate.filter_exemplars)."""
+    from fer.explain.aggregate import filter_exemplars
+
+    return filter_exemplars(model, layer, _dataset.split("test")[0], k=k)

@@ -58,11 +58,36 @@ def _warm(source) -> None:
         import altair  # noqa: F401 - the charts' first import
         import sklearn.metrics  # noqa: F401
 
-        for run in get_store().list():  # Evaluate, Compare, Misclassified: the test split's scores (kept on disk)
-            if (run.meta.get("dataset") or {}).get("fingerprint") == dataset.fingerprint:
-                test_probs(run, dataset)
+        on_data = [r for r in get_store().list() if (r.meta.get("dataset") or {}).get("fingerprint") == dataset.fingerprint]
+        for run in on_data:  # Evaluate, Compare, Misclassified: the test split's scores (kept on disk)
+            test_probs(run, dataset)
+        _warm_class_maps_and_filters(on_data, dataset)
     except Exception as exc:  # noqa: BLE001 - warming is an optimisation, never an error
         LOG.info("warm-up stopped: %s", exc)
+
+
+def _warm_class_maps_and_filters(on_data: list, dataset) -> None:
+    """What the Class maps and Filters pages compute first for their default runs (featured first)."""
+    from fer.explain import applicable_methods
+    from fer.explain.filters import AscentSettings, conv_layers
+    from ui.cache import exemplars, load_model, preferred_inputs, test_maps
+
+    if not on_data or not len(dataset.split("test")[1]):
+        return
+    first = on_data[0]
+    if applicable_methods(load_model(first))["Grad-CAM"] is None:
+        test_maps(first, dataset.fingerprint, "Grad-CAM", "predicted", dataset)
+        for run_id in _runs_to_warm(dataset.fingerprint)[:3]:  # the side-by-side defaults: maps of the true class
+            if applicable_methods(load_model(run_id))["Grad-CAM"] is None:
+                test_maps(run_id, dataset.fingerprint, "Grad-CAM", "true", dataset)
+    convolutional = [r for r in on_data if r.meta.get("arch") != "dnn"]
+    if convolutional:
+        run = convolutional[0]
+        layers = conv_layers(load_model(run))
+        layer = layers[min(2, len(layers) - 1)]
+        for engine in ("batched", "fourier"):
+            preferred_inputs(run, layer["name"], engine, AscentSettings().key(), layer["filters"])
+        exemplars(run, layer["name"], dataset.fingerprint, 6, dataset)
 
 
 _STARTED = threading.Event()  # once per process, whatever Streamlit's caches go through

@@ -7,21 +7,11 @@ import streamlit as st
 
 from fer import CLASS_NAMES
 from fer.explain import METHOD_NAMES, aggregate, applicable_methods, plots
-from ui.cache import load_model, per_run
+from ui.cache import load_model, test_maps
 from ui.data import get_dataset
 from ui.pickers import pick_run, runs_for_dataset
 
 TARGETS = {"predicted": "the class each face is predicted as", "true": "each face's true class"}
-
-
-@per_run(show_spinner=False, max_entries=24, persist="disk")
-def _test_maps(model, fingerprint: str, method: str, target: str, _dataset):
-    """(maps float16 (N,48,48), predicted (N,)) over the test split; kept on disk like the test scores."""
-    from fer.explain import predict
-
-    x, y = _dataset.split("test")
-    pred = np.concatenate([predict(model, x[i:i + 512]).argmax(1) for i in range(0, len(x), 512)]) if len(x) else np.zeros(0, int)
-    return aggregate.face_maps(model, x, method, class_index=pred if target == "predicted" else y), pred
 
 
 def _tile(face, m, note=""):
@@ -58,7 +48,7 @@ method = c1.selectbox("Method", usable, index=usable.index("Grad-CAM") if "Grad-
                       help="Grad-CAM is the fastest to average that shows regions; the DNN has no conv layer for CAMs.")
 target = c2.radio("Each map explains", list(TARGETS), format_func=TARGETS.get, horizontal=True, key="cm_target")
 with st.spinner(f"{method} maps of the {len(x):,} test faces (kept on disk: once per run)…"):
-    maps, pred = _test_maps(run, ds.fingerprint, method, target, ds)
+    maps, pred = test_maps(run, ds.fingerprint, method, target, ds)
 
 # ---- per true class
 cls = aggregate.class_maps(maps, y, x)
@@ -121,8 +111,8 @@ by_arch = sorted(others, key=lambda r: (r.meta.get("arch") == run.meta.get("arch
 labels = {r.id: r.label for r in by_arch}
 other = st.selectbox("Compare with", list(labels), format_func=labels.get, key="cm_other")
 with st.spinner(f"{method} maps of the same faces by {other}…"):
-    mine, _ = _test_maps(run, ds.fingerprint, method, "true", ds)
-    theirs, _ = _test_maps(other, ds.fingerprint, method, "true", ds)
+    mine, _ = test_maps(run, ds.fingerprint, method, "true", ds)
+    theirs, _ = test_maps(other, ds.fingerprint, method, "true", ds)
 table = aggregate.agreement(mine, theirs, labels=y)
 m1, m2 = st.columns(2)
 m1.metric("Rank correlation of the maps (mean Spearman)", f"{table['spearman'].mean():.2f}")

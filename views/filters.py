@@ -9,7 +9,7 @@ from fer.data import SPLITS
 from fer.explain import plots
 from fer.explain.filters import AscentSettings, conv_layers
 from ui import nav
-from ui.cache import load_model, per_run
+from ui.cache import exemplars, load_model, per_run, preferred_inputs
 from ui.data import get_dataset
 from ui.pickers import runs_for_dataset
 
@@ -18,25 +18,6 @@ ENGINES = {
     "fourier": "Fourier space + random moves (Lucid-style), batched",
     "tfkv": "tf-keras-vis ActivationMaximization (pixel space, one filter at a time, slow)",
 }
-
-
-@per_run(show_spinner=False, max_entries=64)
-def _visualise(model, layer: str, engine: str, settings: tuple, n_filters: int):
-    from fer.explain.filters import FourierSettings, visualize_filters, visualize_filters_fourier, visualize_filters_tfkv
-
-    s = AscentSettings(*settings)
-    if engine == "fourier":  # its own step size and regularisers; the shared sliders give steps, jitter, seed
-        return visualize_filters_fourier(model, layer, None, FourierSettings(steps=s.steps, jitter=s.jitter, seed=s.seed))
-    if engine == "tfkv":
-        return visualize_filters_tfkv(model, layer, range(n_filters), s)
-    return visualize_filters(model, layer, None, s)
-
-
-@per_run(show_spinner=False, max_entries=32, persist="disk")
-def _exemplars(model, layer: str, fingerprint: str, k: int, _dataset):
-    from fer.explain.aggregate import filter_exemplars
-
-    return filter_exemplars(model, layer, _dataset.split("test")[0], k=k)
 
 
 def _with_patch(face, patch, scale: int = 3):
@@ -105,7 +86,7 @@ with tab_pref:
     settings = AscentSettings(steps=steps, learning_rate=lr, jitter=jitter, tv_weight=tv, l2_weight=l2, seed=int(seed))
     contrast = st.checkbox("Stretch each image's contrast", True, key="filters_stretch")
     with st.spinner(f"Gradient ascent for {n_filters} filters…"):
-        res = _visualise(run_id, layer, engine, settings.key(), n_filters)
+        res = preferred_inputs(run_id, layer, engine, settings.key(), n_filters)
     gain = res.activation - res.gray_activation
     st.caption(f"{len(res.filters)} filters x {settings.steps} steps took {res.seconds:.1f} s (cached for these settings). "
                f"Titles: filter index and its mean activation on its image (on a mean-grey face: median "
@@ -122,10 +103,10 @@ with tab_real:
     else:
         k = st.slider("Test faces per filter", 3, 12, 6, key="filters_k")
         with st.spinner(f"Ranking the {len(x_test):,} test faces for every filter of {layer}…"):
-            ex = _exemplars(run_id, layer, ds.fingerprint, k, ds)
+            ex = exemplars(run_id, layer, ds.fingerprint, k, ds)
         shared = settings.key() if engine != "tfkv" else AscentSettings().key()
-        pixel = _visualise(run_id, layer, "batched", shared, info[layer]["filters"])
-        pref = _visualise(run_id, layer, "fourier", shared, info[layer]["filters"])
+        pixel = preferred_inputs(run_id, layer, "batched", shared, info[layer]["filters"])
+        pref = preferred_inputs(run_id, layer, "fourier", shared, info[layer]["filters"])
         beats = pref.activation > ex.activations[:, 0]
         m1, m2 = st.columns(2)
         m1.metric("Filters whose Fourier-space preferred input drives them harder than every test face",
