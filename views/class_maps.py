@@ -7,11 +7,17 @@ import streamlit as st
 
 from fer import CLASS_NAMES
 from fer.explain import METHOD_NAMES, aggregate, applicable_methods, plots
-from ui.cache import load_model, test_maps
+from ui.cache import load_model, model_mtime, resolve, test_maps
 from ui.data import get_dataset
 from ui.pickers import pick_run, runs_for_dataset
 
 TARGETS = {"predicted": "the class each face is predicted as", "true": "each face's true class"}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _agreement(key: tuple, _mine, _theirs, _labels):
+    """Per-face agreement of two runs' maps, cached by (runs, their model files, data, method)."""
+    return aggregate.agreement(_mine, _theirs, labels=_labels)
 
 
 def _tile(face, m, note=""):
@@ -113,7 +119,7 @@ other = st.selectbox("Compare with", list(labels), format_func=labels.get, key="
 with st.spinner(f"{method} maps of the same faces by {other}…"):
     mine, _ = test_maps(run, ds.fingerprint, method, "true", ds)
     theirs, _ = test_maps(other, ds.fingerprint, method, "true", ds)
-table = aggregate.agreement(mine, theirs, labels=y)
+table = _agreement((run.id, model_mtime(run), other, model_mtime(resolve(other)), ds.fingerprint, method), mine, theirs, y)
 m1, m2 = st.columns(2)
 m1.metric("Rank correlation of the maps (mean Spearman)", f"{table['spearman'].mean():.2f}")
 m2.metric("Overlap of their top 10% pixels (mean)", f"{table['top_overlap'].mean():.0%}")

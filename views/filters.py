@@ -93,8 +93,8 @@ with tab_pref:
                f"{np.median(res.gray_activation):.2f}); {int((gain > 0).sum())}/{len(gain)} filters respond more than to "
                f"mean grey.")
     images = plots.stretch(res.images) if contrast else res.images / 255.0
-    st.pyplot(plots.image_grid(images, [f"#{f}  {a:.2f}" for f, a in zip(res.filters, res.activation)], vmin=0, vmax=1,
-                               cols=16 if len(images) > 32 else 8))
+    st.image(plots.tiles(images, vmin=0, vmax=1), caption=[f"#{f}  {a:.2f}" for f, a in zip(res.filters, res.activation)],
+             width=80)
 
 with tab_real:
     x_test = ds.split("test")[0]
@@ -146,6 +146,6 @@ with tab_maps:
     c1, c2 = st.columns([1, 5])
     c1.image(face, caption=f"{split} #{index}: {CLASS_NAMES[int(ds.labels[i])]}", width=144)
     chans = np.moveaxis(fmap, -1, 0)
-    c2.pyplot(plots.image_grid(chans, [f"#{k}  {chans[k].mean():.2f}" for k in range(len(chans))], cmap="viridis",
-                               cols=16 if len(chans) > 32 else 8,
-                               suptitle=f"{layer}: {len(chans)} feature maps, {fmap.shape[0]}x{fmap.shape[1]} (each scaled on its own)"))
+    c2.caption(f"{layer}: {len(chans)} feature maps, {fmap.shape[0]}x{fmap.shape[1]} (each scaled on its own)")
+    c2.image(plots.tiles(chans, cmap="viridis", scale=max(1, 96 // max(1, fmap.shape[0]))),
+             caption=[f"#{k}  {chans[k].mean():.2f}" for k in range(len(chans))], width=64)

@@ -130,6 +130,23 @@ def image_grid(images, titles=None, cmap="gray", vmin=None, vmax=None, cols: int
     return fig
 
 
+def tiles(images, cmap: str = "gray", vmin=None, vmax=None, scale: int = 2) -> list:
+    """uint8 RGB images (upscaled `scale`x, nearest) for st.image's flowing grid: one list of
+    pictures draws in milliseconds where a Matplotlib grid of 64 took half a second."""
+    import cv2
+    from matplotlib import colormaps
+
+    out = []
+    lut = (colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    for im in np.asarray(images, np.float32):
+        lo = float(im.min()) if vmin is None else vmin
+        hi = float(im.max()) if vmax is None else vmax
+        idx = np.clip((im - lo) / (hi - lo if hi > lo else 1.0) * 255 + 0.5, 0, 255).astype(np.uint8)
+        rgb = lut[idx]
+        out.append(cv2.resize(rgb, (rgb.shape[1] * scale, rgb.shape[0] * scale), interpolation=cv2.INTER_NEAREST))
+    return out
+
+
 def stretch(images) -> np.ndarray:
     """Per-image contrast stretch to 0..1 (to see the structure of each preferred input)."""
     x = np.asarray(images, np.float32)
