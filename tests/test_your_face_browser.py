@@ -1,9 +1,9 @@
 """The "Your face" page in headless Chromium: a fake webcam fed from a photo, and a two-face upload.
 
 Chromium's fake camera (`--use-fake-device-for-media-stream --use-file-for-fake-video-capture=`)
-plays a Y4M file made from FER2013 test faces pasted onto a grey frame; `--use-fake-ui-for-media-
-stream` answers the camera prompt. Needs /usr/bin/chromium, playwright and ../shared/data/fer2013;
-skips cleanly without them.
+plays a Y4M file made from test faces pasted onto a grey frame (FER2013's when ../shared is there,
+else the generated demo faces, which the detector finds too); `--use-fake-ui-for-media-stream`
+answers the camera prompt. Needs /usr/bin/chromium and playwright; skips cleanly without them.
 """
 from __future__ import annotations
 
@@ -21,8 +21,7 @@ REAL = ("fer2013-mobilenet-w0.25-leg2", "fer2013-dnn-matched")
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 TIMEOUT_S = 240
 
-pytestmark = [skip_without_browser(),
-              pytest.mark.skipif(not (FER2013 / "test").is_dir(), reason="needs ../shared/data/fer2013")]
+pytestmark = skip_without_browser()
 
 
 def _frame(faces, width=640, height=480) -> np.ndarray:
@@ -50,7 +49,7 @@ def write_y4m(path: Path, gray: np.ndarray, frames: int = 30) -> None:
 def faces():
     from fer.data import load_dataset
 
-    x, _ = load_dataset(FER2013).split("test")
+    x, _ = load_dataset(FER2013 if (FER2013 / "test").is_dir() else "synthetic").split("test")
     return x[0], x[1]
 
 
@@ -119,7 +118,11 @@ def test_an_uploaded_photo_with_two_faces_gets_two_cards(store, faces, tmp_path)
     from PIL import Image
 
     photo = tmp_path / "two.jpg"
-    Image.fromarray(np.stack([_frame(faces, width=800)] * 3, -1)).save(photo, quality=92)
+    frame = _frame(faces, width=800)
+    from fer.photo import faces_in
+
+    assert len(faces_in(frame)) == 2
+    Image.fromarray(np.stack([frame] * 3, -1)).save(photo, quality=92)
     sync_api = playwright_sync_api()
     with streamlit_server(store, log_path=tmp_path / "server.log") as url, sync_api.sync_playwright() as pw:
         browser, page, watcher = _open(pw, url)
