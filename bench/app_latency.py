@@ -14,11 +14,16 @@ download): launches `streamlit run streamlit_app.py` on a free 127.0.0.1 port, a
 AppTest mode times `AppTest.run()` for the first page and `switch_page` + `run()` per page
 (cold, then warm); there is no browser or network in those numbers.
 
-Test-split scores and the Compression ladder persist in ~/.streamlit/cache (st.cache_data
-persist="disk"): `streamlit cache clear` before a run times a first start; a second run then times
-a restart. Measured here with FER2013 and the shipped runs (`FER_DATA=../shared/data/fer2013
-python bench/app_latency.py --models models --rounds 1`, twice): Compression 52.1 s -> 1.9 s,
-Compare 5.6 -> 0.6, Evaluate 3.9 -> 0.8, Misclassified 3.5 -> 0.6.
+Test-split scores, class maps and ladders persist in ~/.streamlit/cache (st.cache_data
+persist="disk"); the shipped runs carry their size ladders and trust tables (`ladder.json`,
+`trust.json`); after the first page a background thread (ui/warmup.py) loads the data, the default
+runs and their traced explanation functions, the test scores, class maps and filter images.
+`--read 20` spends 20 s on the Overview before the first click, as a person reading it would.
+Measured here on a fresh start (`streamlit cache clear`, a fresh FER_CACHE_DIR, the demo faces,
+`python bench/app_latency.py --models models --rounds 3 --read 20`, the background training paused):
+first render 3.4 s; first visits 0.3-2.1 s (Compression 2.1, Class maps 1.6, Saliency 1.35);
+revisits 0.3-1.0 s (most 0.55-0.75). Without the warm-up's head start (`--read 0`): Saliency 2.7 s,
+Compression 18-25 s before the ladders were kept beside the runs.
 
 By default it uses an empty temporary run store (FER_MODELS_DIR), so pages that need a model
 show their "train a quick model" offer; pass --models to time them with real runs. The machine's
