@@ -16,21 +16,26 @@ FER2013_TEST = ROOT.parent / "shared" / "data" / "fer2013" / "test"
 REAL = ("fer2013-mobilenet-w0.25-leg2", "fer2013-dnn-matched")  # small shipped runs trained on FER2013
 
 
-@pytest.fixture
-def app(tmp_path, monkeypatch):
-    """The app on the demo faces with a store holding a demo run and two shipped FER2013 runs."""
+def _your_face_page(store, monkeypatch, runs):
+    """The Your face page of the app on the demo faces, with `runs` copied from models/ into `store`."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    for run in (*REAL, "demo-cnn-w0.125"):
-        shutil.copytree(ROOT / "models" / run, tmp_path / run)
-    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path))
+    for run in runs:
+        shutil.copytree(ROOT / "models" / run, store / run)
+    monkeypatch.setenv("FER_MODELS_DIR", str(store))
     st.cache_resource.clear()
     st.cache_data.clear()
     at = AppTest.from_file(APP, default_timeout=240)
     at.switch_page("views/your_face.py")
     at.run()
     return at
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    """The app on the demo faces with a store holding a demo run and two shipped FER2013 runs."""
+    return _your_face_page(tmp_path, monkeypatch, (*REAL, "demo-cnn-w0.125"))
 
 
 def _png(array) -> bytes:
@@ -146,15 +151,6 @@ def test_bad_uploads_get_one_clear_message(app, name, data, says):
 
 
 def test_no_run_trained_on_real_faces_says_so(tmp_path, monkeypatch):
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    shutil.copytree(ROOT / "models" / "demo-cnn-w0.125", tmp_path / "demo-cnn-w0.125")
-    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.switch_page("views/your_face.py")
-    at.run()
+    at = _your_face_page(tmp_path, monkeypatch, ("demo-cnn-w0.125",))
     _errors(at)
     assert any("No run trained on real faces" in w.value for w in at.warning)

@@ -67,9 +67,7 @@ _strip(cls.mean_face, shown, [f"{c} (n={n})" for c, n in zip(CLASS_NAMES, cls.co
 with st.expander("Per-pixel spread of the maps (standard deviation) in each class"):
     _strip(cls.mean_face, cls.std, [f"{c}: spread" for c in CLASS_NAMES])
 if ds.masks is not None:
-    from fer.explain.report import _class_masks
-
-    region = _class_masks(ds, y)
+    region = aggregate.class_region_masks(ds, y)
     table = pd.DataFrame({"class map": aggregate.region_share(cls.mean, region), "random map": region.mean(axis=(1, 2))},
                          index=list(CLASS_NAMES)).T
     st.markdown("Share of each class map's energy inside the generated faces' expression regions, against a uniform "

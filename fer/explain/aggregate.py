@@ -87,6 +87,17 @@ def region_share(mean_maps, masks_by_class) -> np.ndarray:
     return np.where(total > 0, inside / np.where(total > 0, total, 1), np.nan)
 
 
+def class_region_masks(dataset, labels) -> np.ndarray:
+    """(7,48,48): the share of each class's test faces whose expression regions (brows, eyes, nose
+    and cheeks, mouth: `fer.explain.measure`'s regions) cover each pixel (generated faces)."""
+    masks = (np.asarray(dataset.masks)[dataset.indices("test")] != 0).astype(np.float32)
+    out = np.zeros((7, 48, 48), np.float32)
+    for c in range(7):
+        if (labels == c).any():
+            out[c] = masks[labels == c].mean(0)
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # agreement between two models' maps of the same faces
 

@@ -122,7 +122,7 @@ def write_report(run, dataset, out, method: str = "Grad-CAM", compare: Sequence 
         _png(tmp / f"class_average_{method}.png", _strip(cls.mean_face, cls.mean, CLASS_NAMES))
         summary["class_counts"] = dict(zip(CLASS_NAMES, map(int, cls.count)))
         if dataset.masks is not None and len(dataset.masks):
-            region = _class_masks(dataset, y)
+            region = aggregate.class_region_masks(dataset, y)
             share = aggregate.region_share(cls.mean, region)
             area = region.mean(axis=(1, 2))  # a uniform random map's share
             summary["class_map_share_in_region"] = {c: _num(v) for c, v in zip(CLASS_NAMES, share)}
@@ -189,14 +189,3 @@ def write_report(run, dataset, out, method: str = "Grad-CAM", compare: Sequence 
 
 def _num(v) -> Optional[float]:
     return None if v is None or not np.isfinite(v) else float(v)
-
-
-def _class_masks(dataset, labels) -> np.ndarray:
-    """(7,48,48): the share of each class's test faces whose expression regions (brows, eyes, nose
-    and cheeks, mouth: `fer.explain.measure`'s regions) cover each pixel (generated faces)."""
-    masks = (np.asarray(dataset.masks)[dataset.indices("test")] != 0).astype(np.float32)
-    out = np.zeros((7, 48, 48), np.float32)
-    for c in range(7):
-        if (labels == c).any():
-            out[c] = masks[labels == c].mean(0)
-    return out
