@@ -8,7 +8,7 @@ import streamlit as st  # noqa: E402
 from ui import nav  # noqa: E402
 from ui.data import data_source  # noqa: E402
 from ui.errors import show_unexpected  # noqa: E402
-from ui.runtime import keep_keras_state_between_runs, no_full_gc_while_training  # noqa: E402
+from ui.runtime import keep_keras_state_between_runs  # noqa: E402
 from ui.sidebar import sidebar  # noqa: E402
 from ui.warmup import warm_up_in_background  # noqa: E402
 
@@ -47,6 +47,4 @@ try:
     page.run()
 except Exception as exc:  # noqa: BLE001 - st.stop/st.rerun/st.switch_page are BaseExceptions and pass through
     show_unexpected(exc, f"the {page.title} page")
-finally:
-    no_full_gc_while_training()
 warm_up_in_background(data_source())  # once per process, after the first page is drawn: see ui/warmup.py

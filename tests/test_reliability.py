@@ -115,6 +115,7 @@ def test_server_binds_to_localhost_and_limits_uploads():
 
     assert MAX_UPLOAD_BYTES == server["maxUploadSize"] * 1024 * 1024  # the app's own check says the same limit
     assert config["client"]["showErrorDetails"] in ("none", False)  # no tracebacks in the browser
+    assert config["runner"]["postScriptGC"] is False  # a full GC after every run (~0.4 s with TF) delayed each rerun
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -1,9 +1,12 @@
-"""Two adjustments to Streamlit's script runner for a process that trains models in threads."""
+"""An adjustment to Streamlit's script runner for a process that trains models in threads.
+
+(The other one, no full garbage collection after every script run, is `runner.postScriptGC =
+false` in .streamlit/config.toml: with TensorFlow and a few models loaded, `gc.collect(2)` takes
+0.35-0.46 s here and delayed every rerun by as much; Python's own generational collection still runs.)
+"""
 from __future__ import annotations
 
 import sys
-
-from ui.store import get_jobs
 
 
 def keep_keras_state_between_runs():
@@ -35,17 +38,3 @@ def keep_keras_state_between_runs():
 
     _clean_problem_modules._fer_keeps_keras = True
     _runner._clean_problem_modules = _clean_problem_modules
-
-
-def no_full_gc_while_training(manager=None):
-    """Streamlit runs gc.collect(2) after every script run (config runner.postScriptGC); with
-    TensorFlow loaded that holds the GIL for a long time on every fragment tick. Skip it while
-    a training runs (Python's automatic collection still works); restore it when idle."""
-    try:
-        from streamlit import config as _config
-
-        busy = (manager or get_jobs()).busy
-        if _config.get_option("runner.postScriptGC") == busy:
-            _config.set_option("runner.postScriptGC", not busy, "fer app: no full GC while a training runs")
-    except Exception:  # noqa: BLE001 - a tuning knob, never an error for the user
-        pass
