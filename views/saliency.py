@@ -191,15 +191,7 @@ for rid in run_ids:
 if not models_ok:
     st.stop()
 
-c1, c2 = st.columns([1, 2])
-c1.image(face, caption=face_caption + (f" — true: {CLASS_NAMES[true_class]}" if true_class is not None else ""), width=192)
-table = pd.DataFrame({rid: p for rid, p in probs.items()}, index=list(CLASS_NAMES)).T
-table.insert(0, "predicted", [CLASS_NAMES[int(np.argmax(p))] for p in probs.values()])
-c2.dataframe(table.style.format({c: "{:.1%}" for c in CLASS_NAMES}).highlight_max(axis=1, subset=list(CLASS_NAMES)))
-c2.bar_chart(table[list(CLASS_NAMES)].T, stack=False, horizontal=True, y_label="probability",
-             x_label="" if true_class is None else f"true class: {CLASS_NAMES[true_class]}")
-
-# ---- maps
+# ---- maps (computed before anything is drawn: the browser then renders while nothing else competes for the CPU)
 rows, notes, trusts = [], [], {}
 with st.spinner("Computing maps…"):
     for rid, model in models_ok.items():
@@ -224,6 +216,14 @@ with st.spinner("Computing maps…"):
             row = {m: (v if isinstance(v, str) else v[k]) for m, v in maps.items()}
             flag = f"\n⚠️ {', '.join(failing)}: fails the randomisation check" if failing else ""
             rows.append((f"{rid[:18]}\n{get_arch(runs, rid)} · {what}:\n{CLASS_NAMES[cls]} ({probs[rid][cls]:.0%}){flag}", row))
+c1, c2 = st.columns([1, 2])
+c1.image(face, caption=face_caption + (f" — true: {CLASS_NAMES[true_class]}" if true_class is not None else ""), width=192)
+table = pd.DataFrame({rid: p for rid, p in probs.items()}, index=list(CLASS_NAMES)).T
+table.insert(0, "predicted", [CLASS_NAMES[int(np.argmax(p))] for p in probs.values()])
+c2.dataframe(table.style.format({c: "{:.1%}" for c in CLASS_NAMES}).highlight_max(axis=1, subset=list(CLASS_NAMES)))
+c2.bar_chart(table[list(CLASS_NAMES)].T, stack=False, horizontal=True, y_label="probability",
+             x_label="" if true_class is None else f"true class: {CLASS_NAMES[true_class]}")
+
 for note in notes:
     st.info(note)
 maps_grid(face, rows, methods, alpha=alpha)
