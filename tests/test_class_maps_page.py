@@ -33,6 +33,8 @@ def test_class_maps_page_shows_classes_cells_and_agreement(at):
     captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
     assert any(c.startswith("angry (n=") for c in captions) and any(c.startswith("neutral (n=") for c in captions)
     assert any("predicted as" in m.value and "largest confusion" in m.value for m in at.markdown)
+    cells = [c for c in captions if c.startswith("n=")]
+    assert len(cells) == 49 and sum(int(c[2:]) for c in cells) == 1000  # the 7x7 grid covers the test split
     # the region table on the generated faces: class map vs random map
     assert any(list(df.value.index) == ["class map", "random map"] for df in at.dataframe)
     # CNN vs MobileNet (the DNN has no conv layer for Grad-CAM, so it is not offered)

@@ -95,6 +95,18 @@ handed = st.session_state.get("cm_cell")
 row, col = handed if isinstance(handed, tuple) and len(handed) == 2 else default
 picked = picked or handed
 members = np.flatnonzero((y == row) & (pred == col))
+with st.expander("All 49 cells' mean maps, laid out like the confusion matrix"):
+    grid = aggregate.cell_maps(maps, y, pred, x)
+    head = st.columns(8)
+    head[0].caption("true \\ predicted")
+    for c, name in zip(head[1:], CLASS_NAMES):
+        c.caption(name)
+    for r in range(len(CLASS_NAMES)):
+        cols = st.columns(8)
+        cols[0].caption(CLASS_NAMES[r])
+        for k in range(len(CLASS_NAMES)):
+            cols[k + 1].image(_tile(grid.mean_face[r, k], grid.mean[r, k]), caption=f"n={grid.count[r, k]}",
+                              width="stretch")
 st.markdown(f"**{CLASS_NAMES[row]} predicted as {CLASS_NAMES[col]}**: {len(members)} test faces"
             + (" (the largest confusion; click another cell)" if not picked else ""))
 if len(members):
