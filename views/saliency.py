@@ -122,7 +122,7 @@ def choose_face(ds):
         c1.image(boxed(photo, faces), caption=f"{photo.size[0]}x{photo.size[1]} photo, {len(faces)} face(s) found")
     c2.image(face, caption="48x48 face", width=144)
     true = st.selectbox("True expression (if you know it)", ["unknown", *CLASS_NAMES], key="sal_upload_true")
-    return face, (None if true == "unknown" else CLASS_NAMES.index(true)), f"upload {name}", None
+    return face, (None if true == "unknown" else CLASS_NAMES.index(true)), "upload " + name.strip("'"), None
 
 
 # ----------------------------------------------------------------------------------------------
