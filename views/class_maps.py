@@ -78,8 +78,8 @@ st.caption("Each map is scaled to [0,1] per face before averaging; each mean is 
 
 # ---- per confusion cell
 st.subheader("Per confusion cell")
-counts = pd.DataFrame(aggregate.cell_maps(np.zeros((len(y), 1, 1)), y, pred).count, index=list(CLASS_NAMES),
-                      columns=list(CLASS_NAMES))
+grid = aggregate.cell_maps(maps, y, pred, x)  # all 49 cells once: the counts and the grid below
+counts = pd.DataFrame(grid.count, index=list(CLASS_NAMES), columns=list(CLASS_NAMES))
 off = counts.to_numpy().copy()
 np.fill_diagonal(off, 0)
 default = np.unravel_index(int(off.argmax()), off.shape)
@@ -96,7 +96,6 @@ row, col = handed if isinstance(handed, tuple) and len(handed) == 2 else default
 picked = picked or handed
 members = np.flatnonzero((y == row) & (pred == col))
 with st.expander("All 49 cells' mean maps, laid out like the confusion matrix"):
-    grid = aggregate.cell_maps(maps, y, pred, x)
     head = st.columns(8)
     head[0].caption("true \\ predicted")
     for c, name in zip(head[1:], CLASS_NAMES):
