@@ -44,15 +44,18 @@ if confused:
     st.markdown("**Most confused:** " + "; ".join(f"{t} → {p} ({n}, {100 * s:.0f}% of {t})" for t, p, n, s in confused))
 
 st.subheader("Confusion matrix")
-st.caption("Rows: true class; columns: predicted class. Click a cell of the counts to open its faces in the Misclassified browser.")
+CLICK_OPENS = {"maps": "its mean maps (Class maps)", "faces": "its faces (Misclassified)"}
+st.caption("Rows: true class; columns: predicted class. Click a cell of the counts to open it on another page:")
+opens = st.segmented_control("A click on a cell opens", list(CLICK_OPENS), format_func=CLICK_OPENS.get,
+                             default="maps", key="eval_click", label_visibility="collapsed") or "maps"
 
 
 def jump_to_cell():
-    """Clicking a confusion-matrix cell opens the Misclassified browser filtered to it."""
+    """Clicking a confusion-matrix cell opens that cell's mean maps, or its faces in the Misclassified browser."""
     cells = ((st.session_state.get("eval_cm") or {}).get("selection") or {}).get("cell") or []
     if cells:
         t, p = int(cells[0]["true_index"]), int(cells[0]["pred_index"])
-        st.session_state["mis_jump"] = {"true": ds.class_names[t], "pred": ds.class_names[p], "run": run.id}
+        st.session_state.update(nav.cell_jump(opens, run.id, ds.class_names, t, p))
 
 
 left, right = st.columns(2)
@@ -62,6 +65,8 @@ with left:
 with right:
     st.altair_chart(figures.confusion_chart(cm, ds.class_names, normalize=True, title="row-normalised (recall per class)"),
                     width="content")
+if st.session_state.get("cm_jump"):
+    st.switch_page(nav.CLASS_MAPS)
 if st.session_state.get("mis_jump"):
     st.switch_page(nav.MISCLASSIFIED)
 with st.expander("Confusion matrix as a table"):

@@ -69,7 +69,7 @@ per_page = c5.select_slider("Faces per page", [8, 16, 24, 32, 48], key="mis_per_
 
 if true_class != ANY and pred_class != ANY:
     if st.button(f"Mean map of the faces {true_class} predicted as {pred_class} (Class maps) →", key="mis_to_class_maps"):
-        st.session_state["cm_jump"] = {"run": run.id, "true": classes.index(true_class), "pred": classes.index(pred_class)}
+        st.session_state.update(nav.cell_jump("maps", run.id, classes, classes.index(true_class), classes.index(pred_class)))
         st.switch_page(nav.CLASS_MAPS)
 
 keep = np.ones(len(labels), bool)
