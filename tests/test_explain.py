@@ -431,3 +431,18 @@ def test_huge_animated_and_damaged_uploads_are_refused():
         prepare_face(buf.getvalue())
     with pytest.raises(FaceImageError, match="damaged"):
         prepare_face(_encode(img)[:120])
+
+
+def test_strip_lays_tiles_side_by_side_with_even_padding():
+    from fer.explain import plots
+
+    a = np.zeros((4, 5, 3), np.uint8)
+    b = np.full((4, 5, 3), 7, np.uint8)
+    row = plots.strip([a, b], pad=2)
+    assert row.shape == (4, 2 * (5 + 4), 3)
+    assert (row[:, 2:7] == 0).all() and (row[:, 11:16] == 7).all()  # each tile centred in its share
+    assert (row[:, :2] == 255).all() and (row[:, 7:11] == 255).all() and (row[:, 16:] == 255).all()
+    with pytest.raises(ValueError, match="differ in shape"):
+        plots.strip([a, np.zeros((4, 6, 3), np.uint8)])
+    with pytest.raises(ValueError, match="no images"):
+        plots.strip([])

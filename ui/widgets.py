@@ -22,21 +22,25 @@ def persist_widget_state():
 
 
 def maps_grid(face, rows, methods, alpha: float = 0.5, container=None):
-    """Maps as a grid of images: one row per (label, {method: map (48,48) or why there is none}),
-    one column per method, the colour scale under it (images, not a Matplotlib figure: fast)."""
+    """Maps as a grid: one row per (label, {method: map (48,48) or why there is none}), one column
+    per method, the colour scale under it. Each row is one picture (`plots.strip`) under method
+    names laid out on the same grid: fast to send and to render (a 3-run page drew 30 images)."""
     from fer.explain import plots
 
     box = container or st
-    head = box.columns([1.2] + [1] * len(methods))
+    spec = [1.2] + [1] * len(methods)
+    head = box.columns(spec, gap=None)
     for col, method in zip(head[1:], methods):
         col.markdown(f"**{method}**")
     for label, maps in rows:
-        cols = box.columns([1.2] + [1] * len(methods))
-        cols[0].caption(label.replace("\n", "  \n"))
-        for col, method in zip(cols[1:], methods):
+        left, right = box.columns([spec[0], sum(spec[1:])], gap=None, vertical_alignment="center")
+        left.caption(label.replace("\n", "  \n"))
+        tiles = []
+        for method in methods:
             value = maps.get(method)
             if isinstance(value, str) or value is None:
-                col.image(plots.overlay(face, None, note=value or "n/a"), width="stretch")
+                tiles.append(plots.overlay(face, None, note=value or "n/a"))
             else:
-                col.image(plots.overlay(face, value, alpha=alpha), width="stretch")
+                tiles.append(plots.overlay(face, value, alpha=alpha))
+        right.image(plots.strip(tiles), width="stretch")
     box.image(plots.colour_bar(), caption="attribution, scaled per map: 0 (blue) to 1 (red)", width=240)

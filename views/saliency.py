@@ -15,6 +15,7 @@ from ui.cache import load_model, per_run
 from ui.data import get_dataset
 from ui.photo import NOT_FOR_PHOTOS, boxed, face_placed_by_hand, found_faces, photo_input, photo_runs
 from ui.pickers import default_runs, get_arch, runs_for_dataset
+from ui.threads import map_in_threads
 from ui.widgets import maps_grid
 
 # ----------------------------------------------------------------------------------------------
@@ -187,12 +188,12 @@ for rid in run_ids:
         st.error(f"Could not load run {rid}: {exc}")
         continue
     models_ok[rid] = model
-    probs[rid] = _probs(rid, face_key, face)
 if not models_ok:
     st.stop()
+probs = dict(zip(models_ok, map_in_threads(lambda rid: _probs(rid, face_key, face), models_ok)))
 
 # ---- maps (computed before anything is drawn: the browser then renders while nothing else competes for the CPU)
-rows, notes, trusts = [], [], {}
+rows, notes, trusts, plans = [], [], {}, []
 with st.spinner("Computing maps…"):
     for rid, model in models_ok.items():
         ok = applicable_methods(model)
@@ -206,22 +207,25 @@ with st.spinner("Computing maps…"):
             targets.insert(0, ("true", true_class))
         elif true_class is not None:
             targets = [("true = predicted", pred)]
-        trust = trust_for(rid, tuple(m for m in METHOD_NAMES if ok[m] is None), tuple(sorted(options.items())))
-        trusts[rid] = trust
+        trusts[rid] = trust_for(rid, tuple(m for m in METHOD_NAMES if ok[m] is None), tuple(sorted(options.items())))
+        plans.append((rid, targets, {m: ok[m] is None for m in methods}))
+    jobs = [(rid, m, tuple(int(cls) for _, cls in targets)) for rid, targets, ok in plans for m in methods if ok[m]]
+    computed = dict(zip(((rid, m) for rid, m, _ in jobs), map_in_threads(
+        lambda job: _maps(job[0], face_key, job[1], job[2], tuple(METHODS[job[1]].pick(options).items()), face), jobs)))
+    for rid, targets, ok in plans:
+        trust = trusts[rid]
         failing = [] if trust is None else [m for m in trust.loc[trust["fails_randomisation"], "method"] if m in methods]
-        classes = tuple(int(cls) for _, cls in targets)
-        maps = {m: (_maps(rid, face_key, m, classes, tuple(METHODS[m].pick(options).items()), face)
-                    if ok[m] is None else "does not apply:\nno conv layer") for m in methods}
+        flag = f"\n⚠️ {', '.join(failing)}: fails the randomisation check" if failing else ""
         for k, (what, cls) in enumerate(targets):
-            row = {m: (v if isinstance(v, str) else v[k]) for m, v in maps.items()}
-            flag = f"\n⚠️ {', '.join(failing)}: fails the randomisation check" if failing else ""
+            row = {m: computed[rid, m][k] if ok[m] else "does not apply:\nno conv layer" for m in methods}
             rows.append((f"{rid[:18]}\n{get_arch(runs, rid)} · {what}:\n{CLASS_NAMES[cls]} ({probs[rid][cls]:.0%}){flag}", row))
 c1, c2 = st.columns([1, 2])
 c1.image(face, caption=face_caption + (f" — true: {CLASS_NAMES[true_class]}" if true_class is not None else ""), width=192)
 table = pd.DataFrame({rid: p for rid, p in probs.items()}, index=list(CLASS_NAMES)).T
 table.insert(0, "predicted", [CLASS_NAMES[int(np.argmax(p))] for p in probs.values()])
-c2.dataframe(table.style.format({c: "{:.1%}" for c in CLASS_NAMES}).highlight_max(axis=1, subset=list(CLASS_NAMES)))
-c2.bar_chart(table[list(CLASS_NAMES)].T, stack=False, horizontal=True, y_label="probability",
+table[list(CLASS_NAMES)] *= 100
+c2.dataframe(table, column_config={c: st.column_config.NumberColumn(c, format="%.1f%%") for c in CLASS_NAMES})
+c2.bar_chart(table[list(CLASS_NAMES)].T, stack=False, horizontal=True, y_label="probability (%)",
              x_label="" if true_class is None else f"true class: {CLASS_NAMES[true_class]}")
 
 for note in notes:
@@ -302,3 +306,4 @@ with st.expander("How good are these maps?", expanded=False):
                 frame = measured("randomisation", n=n_rand)
             st.pyplot(plots.randomisation_figure(frame))
             st.dataframe(frame.pivot(index=["step", "layer"], columns="method", values="spearman").style.format("{:.2f}"))
+

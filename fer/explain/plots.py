@@ -38,6 +38,19 @@ def overlay(face, attribution=None, alpha: float = 0.5, scale: int = 3, note: st
     return img
 
 
+def strip(images, pad: int = 4) -> np.ndarray:
+    """Equal-size uint8 RGB images side by side, each with `pad` white pixels on both sides: one
+    picture per row of a grid (one request and one element in the browser instead of one per
+    image), whose tile k is centred at (k + 0.5) / n of its width."""
+    images = [np.asarray(im, np.uint8) for im in images]
+    if not images:
+        raise ValueError("strip: no images")
+    if len({im.shape for im in images}) != 1:
+        raise ValueError(f"strip: images differ in shape: {sorted({im.shape for im in images})}")
+    widths = ((0, 0), (pad, pad), (0, 0)) if images[0].ndim == 3 else ((0, 0), (pad, pad))
+    return np.concatenate([np.pad(im, widths, constant_values=255) for im in images], axis=1)
+
+
 def _wrap(text: str, width: int) -> list:
     lines, line = [], ""
     for word in text.replace("\n", " ").split():
