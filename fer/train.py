@@ -45,6 +45,10 @@ class TrainConfig:
     dropout: Optional[float] = _option(None, "dropout rate (default: the architecture's)")
     activation: Optional[str] = _option(None, choices=ACTIVATIONS)
     match_params: Optional[int] = _option(None, "dnn: solve its width to this parameter count")
+    stem: Optional[str] = _option(None, "mobilenet: 'full' adds a full-resolution conv before the strided stem",
+                                  choices=("strided", "full"))
+    head: Optional[str] = _option(None, "mobilenet: 'gap' averages the last feature map instead of flattening it",
+                                  choices=("flatten", "gap"))
     epochs: int = _option(20)
     batch_size: int = _option(64)
     learning_rate: float = _option(1e-3, flag="--lr")
@@ -68,6 +72,8 @@ class TrainConfig:
         opts = {"depth": self.depth, "batchnorm": self.batchnorm, "dropout": self.dropout, "activation": self.activation}
         if self.arch == "dnn":
             opts["match_params"] = self.match_params
+        if self.arch == "mobilenet":
+            opts.update(stem=self.stem, head=self.head)
         return {k: v for k, v in opts.items() if v is not None}
 
     def validate(self):
@@ -75,6 +81,8 @@ class TrainConfig:
         architectures.check_width(self.width)
         if self.depth is not None:
             architectures.check_depth(self.arch, self.depth)
+        if self.arch != "mobilenet" and (self.stem is not None or self.head is not None):
+            raise ModelConfigError(f"--stem and --head are MobileNet options; {self.arch} has neither")
         if self.epochs < 1 or self.batch_size < 1:
             raise ModelConfigError("epochs and batch size must be at least 1")
         if not 0 < self.learning_rate < 1:

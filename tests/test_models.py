@@ -63,3 +63,29 @@ def test_summary_table_lists_layers_and_counts():
     assert table["params"].sum() == counts["total"] == model.count_params()
     assert counts["trainable"] + counts["non_trainable"] == counts["total"]
     assert "DepthwiseConv2D" in set(table["type"])
+
+
+def test_mobilenet_full_stem_and_gap_head_stay_under_the_peer_budget():
+    plain = build_model("mobilenet", width=1.0)
+    full = build_model("mobilenet", width=1.0, stem="full", head="gap")
+    assert full.count_params() <= 61_000 and full.count_params() != plain.count_params()
+    first = full.get_layer("stem_full_conv")
+    assert tuple(first.output.shape[1:3]) == (48, 48)  # the full-resolution conv sees every pixel
+    assert full.get_layer("gap") is not None and len(full.get_layer(LAST_CONV).output.shape) == 4
+    faces = np.random.default_rng(1).integers(0, 256, (2, 48, 48, 1)).astype("float32")
+    assert np.asarray(full(faces, training=False)).shape == (2, 7)
+
+
+@pytest.mark.parametrize("bad", [dict(stem="wide"), dict(head="attention")])
+def test_mobilenet_rejects_unknown_stems_and_heads(bad):
+    with pytest.raises(ModelConfigError, match="mobilenet (stem|head) must be one of"):
+        build_model("mobilenet", **bad)
+
+
+def test_stem_and_head_are_refused_for_other_architectures():
+    from fer.train import TrainConfig
+
+    with pytest.raises(ModelConfigError, match="MobileNet options"):
+        TrainConfig(arch="cnn", stem="full").validate()
+    assert TrainConfig(arch="mobilenet", stem="full", head="gap").model_options()["head"] == "gap"
+    assert "stem" not in TrainConfig(arch="mobilenet").model_options()  # old runs' options are unchanged
