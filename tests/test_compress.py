@@ -94,6 +94,7 @@ def test_every_step_writes_its_file_with_the_reported_size_and_scores_like_float
     by = dict(zip(ladder.key, ladder.bytes))
     assert by["npz16"] < by["npz32"] and by["flat16"] <= by["npz16"]
     assert by["tflite16"] < by["tflite32"] and by["tflite_int8"] < by["tflite16"]
+    assert by["tflite_int8_small"] < by["tflite_int8"]  # no per-channel scales, no names
     assert by["pruned"] < by["flat16"]  # half the kernels are zeros: the sparse file is smaller
     assert by["flat16"] < keras_bytes / 1.9
     assert ladder.attrs["kernel_sparsity"] == pytest.approx(0.5, abs=0.01)
@@ -161,6 +162,9 @@ def test_ladder_artefacts_load_back_from_disk_alone(ladder, cnn, faces):
     int8 = TFLiteModel(files["tflite_int8"])
     assert int8.input["dtype"] == np.float32  # float I/O, int8 inside
     assert np.mean(predict_proba(int8, xt).argmax(1) == ref.argmax(1)) > 0.9
+    small = TFLiteModel(files["tflite_int8_small"])
+    assert not any(t["name"] for t in small.interpreter.get_tensor_details())  # names stripped, still runs
+    assert np.mean(predict_proba(small, xt).argmax(1) == ref.argmax(1)) > 0.85
     pruned = load_weights_file(files["pruned"], template_like(cnn))
     assert kernel_sparsity(pruned) == pytest.approx(0.5, abs=0.01)
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-N_LADDER_STEPS = 9
+from fer.compress.ladder import DEFAULT_STEPS
+
+N_LADDER_STEPS = len(DEFAULT_STEPS)  # every step of the ladder, each with its download button
 APP = Path(__file__).resolve().parents[1] / "streamlit_app.py"
 
 

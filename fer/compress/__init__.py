@@ -22,6 +22,8 @@ tflite16            `model_float16.tflite`: float16 weights, float compute
 tflite_dynamic      `model_dynamic_int8.tflite`: int8 weights, activations quantised on the fly
 tflite_int8         `model_full_int8.tflite`: int8 weights and activations, calibrated on a
                     representative dataset; input and output stay float32
+tflite_int8_small   `model_full_int8_small.tflite`: the same with one scale per weight tensor
+                    (not per channel) and no tensor names: for a tiny model, a third smaller
 pruned              `pruned_sparse_float16.npz`: magnitude pruning of the Conv/Dense kernels to
                     the asked sparsity (one global threshold), a short fine-tune with the
                     masks re-applied after every step, BatchNorm statistics re-estimated,

@@ -25,6 +25,7 @@ STEPS = {
     "tflite16": ("TFLite float16", "model_float16.tflite"),
     "tflite_dynamic": ("TFLite dynamic-range int8", "model_dynamic_int8.tflite"),
     "tflite_int8": ("TFLite full int8", "model_full_int8.tflite"),
+    "tflite_int8_small": ("TFLite full int8, per-tensor, names stripped", "model_full_int8_small.tflite"),
     "pruned": ("pruned {sparsity:.0%} + fine-tune, sparse float16", "pruned_sparse_float16.npz"),
     "distilled": ("distilled MobileNet w{width:g} (float16 flat)", "distilled_student_float16_flat.npz"),
 }
@@ -122,12 +123,16 @@ def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_
         elif key.startswith("tflite"):
             if saved_model is None:
                 saved_model = export_saved_model(model, workdir / "saved_model")
-            mode = {"tflite32": "float32", "tflite16": "float16", "tflite_dynamic": "dynamic_int8", "tflite_int8": "full_int8"}[key]
-            path.write_bytes(tflite_convert(saved_model, mode, representative))
+            mode = {"tflite32": "float32", "tflite16": "float16", "tflite_dynamic": "dynamic_int8", "tflite_int8": "full_int8",
+                    "tflite_int8_small": "full_int8"}[key]
+            small = key == "tflite_int8_small"
+            path.write_bytes(tflite_convert(saved_model, mode, representative, per_channel=not small, strip_names=small))
             loaded = TFLiteModel(path)
             acc = accuracy(loaded, images, labels)
             note = {"float32": "", "float16": "float16 weights", "dynamic_int8": "int8 weights, float activations",
                     "full_int8": f"int8 weights + activations, {min(len(representative), 200)} calibration images, float I/O"}[mode]
+            if small:
+                note += "; one scale per weight tensor, no tensor names"
         elif key == "pruned":
             pruned, masks = prune(model, sparsity, train_images, train_labels, epochs=prune_epochs,
                                   learning_rate=prune_learning_rate, seed=seed, scope=prune_scope)
