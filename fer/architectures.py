@@ -12,6 +12,8 @@ from fer.errors import ModelConfigError
 
 WIDTH_RANGE = (0.05, 8.0)  # what any builder accepts
 ACTIVATIONS = ("relu", "leaky_relu", "prelu")
+MOBILENET_STEMS = ("strided", "full")  # fer.models.build_mobilenet's `stem` and `head`
+MOBILENET_HEADS = ("flatten", "gap")
 
 
 @dataclass(frozen=True)

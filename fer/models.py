@@ -12,7 +12,7 @@ import keras
 from keras import layers
 
 from fer import IMAGE_SIZE, NUM_CLASSES
-from fer.architectures import ACTIVATIONS, DEFAULT_DEPTH, check_depth, check_width, get
+from fer.architectures import ACTIVATIONS, DEFAULT_DEPTH, MOBILENET_HEADS, MOBILENET_STEMS, check_depth, check_width, get
 from fer.errors import ModelConfigError
 
 LAST_CONV = "last_conv"
@@ -73,8 +73,6 @@ def build_cnn(width=1.0, depth=DEFAULT_DEPTH["cnn"], batchnorm=True, dropout=0.3
     return keras.Model(inputs, _head(x, dropout), name=f"cnn_w{width:g}")
 
 
-MOBILENET_STEMS = ("strided", "full")
-MOBILENET_HEADS = ("flatten", "gap")
 FULL_STEM_CHANNELS = 16
 
 

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from fer import architectures, distill
-from fer.architectures import ACTIVATIONS, ARCH_NAMES
+from fer.architectures import ACTIVATIONS, ARCH_NAMES, MOBILENET_HEADS, MOBILENET_STEMS
 from fer.batchnorm import has_batchnorm, precise_batchnorm_callback, recalibrate_if_better
 from fer.errors import DataError, ModelConfigError, RunError, TrainingCancelled  # noqa: F401 - TrainingCancelled: importable from here
 from fer.pipeline import make_dataset
@@ -46,9 +46,9 @@ class TrainConfig:
     activation: Optional[str] = _option(None, choices=ACTIVATIONS)
     match_params: Optional[int] = _option(None, "dnn: solve its width to this parameter count")
     stem: Optional[str] = _option(None, "mobilenet: 'full' adds a full-resolution conv before the strided stem",
-                                  choices=("strided", "full"))
+                                  choices=MOBILENET_STEMS)
     head: Optional[str] = _option(None, "mobilenet: 'gap' averages the last feature map instead of flattening it",
-                                  choices=("flatten", "gap"))
+                                  choices=MOBILENET_HEADS)
     epochs: int = _option(20)
     batch_size: int = _option(64)
     learning_rate: float = _option(1e-3, flag="--lr")

@@ -1,6 +1,7 @@
 """Running a page's independent computations on a small thread pool, inside its script run."""
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, List
 
@@ -21,8 +22,6 @@ def map_in_threads(fn: Callable, items: Iterable, workers: int = 2) -> List:
 
     def attach():
         if ctx is not None:
-            import threading
-
             add_script_run_ctx(threading.current_thread(), ctx)
 
     with ThreadPoolExecutor(max_workers=workers, initializer=attach) as pool:

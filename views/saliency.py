@@ -306,4 +306,3 @@ with st.expander("How good are these maps?", expanded=False):
                 frame = measured("randomisation", n=n_rand)
             st.pyplot(plots.randomisation_figure(frame))
             st.dataframe(frame.pivot(index=["step", "layer"], columns="method", values="spearman").style.format("{:.2f}"))
-
