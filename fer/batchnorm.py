@@ -57,7 +57,7 @@ BN_BATCHES, BN_BATCH_SIZE = 16, 128
 
 
 def has_batchnorm(model) -> bool:
-    return any(type(layer).__name__ == "BatchNormalization" for layer in model.layers)
+    return any(type(layer).__name__ == "BatchNormalization" for layer in all_layers(model))
 
 
 def bn_sample(x_train, seed):

@@ -1,4 +1,4 @@
-"""Command line: `python -m fer train|resume|finish|predict|list|ablations|answers|evaluate|compress|explain|trust|summary`.
+"""Command line: `python -m fer train|resume|finish|predict|list|ablations|answers|evaluate|mirror|compress|explain|trust|summary`.
 
 Errors a user can cause print one clear line on stderr and exit with status 2, never a traceback.
 """
@@ -48,6 +48,11 @@ def _parser():
     e.add_argument("--data", default=None)
     e.add_argument("--split", choices=("train", "val", "test"), default="test")
     e.add_argument("--tta", action="store_true", help="also average with horizontally flipped faces")
+
+    mi = sub.add_parser("mirror", help="save a run's network averaged with its mirror image, inside the model, as a new run")
+    mi.add_argument("run_id")
+    mi.add_argument("--run-id", dest="new_run_id", required=True, help="name of the new run")
+    mi.add_argument("--data", default=None, help="the data the run was trained on (its val and test splits score the new run)")
 
     c = sub.add_parser("compress", help="the size ladder of a saved run: every compressed form written, sized, scored")
     c.add_argument("run_id")
@@ -324,6 +329,21 @@ def cmd_evaluate(args, store):
     print(pd.DataFrame(result["confusion_matrix"], index=CLASS_NAMES, columns=[c[:4] for c in CLASS_NAMES]).to_string())
 
 
+def cmd_mirror(args, store):
+    from fer.mirror import mirror_run
+    from fer.runs import RunError
+
+    source = store.get(args.run_id)  # fail before the (slow) data load
+    if source.meta.get("mirror"):
+        raise RunError(f"run {args.run_id} is already mirror-averaged (from {source.meta['mirror'].get('run')})")
+    ds = _load(args.data)
+    command = "python -m fer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    run = mirror_run(store, args.run_id, ds, args.new_run_id, command=command)
+    plain = run.meta["mirror"].get("test_accuracy")
+    print(f"{run.id}: test {100 * run.meta['test_accuracy']:.2f}%"
+          + (f" (plain {args.run_id}: {100 * plain:.2f}%)" if plain is not None else "") + f", saved in {run.path}")
+
+
 def cmd_compress(args, store):
     import tempfile
 
@@ -400,7 +420,7 @@ def cmd_summary(args, store):
     print(f"total {counts['total']:,}  trainable {counts['trainable']:,}  non-trainable {counts['non_trainable']:,}")
 
 
-COMMANDS = {"predict": cmd_predict, "train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "compress": cmd_compress, "explain": cmd_explain, "trust": cmd_trust, "summary": cmd_summary}
+COMMANDS = {"predict": cmd_predict, "train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "mirror": cmd_mirror, "compress": cmd_compress, "explain": cmd_explain, "trust": cmd_trust, "summary": cmd_summary}
 
 
 def main(argv=None) -> int:

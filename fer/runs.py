@@ -87,7 +87,8 @@ class Run:
     def label(self) -> str:
         acc = self.meta.get("test_accuracy")
         acc_text = f"{100 * acc:.1f}%" if isinstance(acc, (int, float)) else "n/a"
-        return f"{self.id} — {self.meta.get('arch')} w{self.meta.get('width', '?')}, {self.meta.get('params', '?'):,} params, test {acc_text}"
+        kind = f"{self.meta.get('arch')} w{self.meta.get('width', '?')}" + (", mirror-averaged" if self.meta.get("mirror") else "")
+        return f"{self.id} — {kind}, {self.meta.get('params', '?'):,} params, test {acc_text}"
 
     def load_model(self):
         """Load in Keras safe mode, uncompiled."""

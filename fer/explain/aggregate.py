@@ -180,8 +180,10 @@ class Exemplars:
 
 def receptive_field(model, layer: str) -> tuple:
     """(size, stride) in input pixels of one position of `layer`'s output (square kernels)."""
+    from fer.mirror import network_of
+
     size, stride = 1, 1
-    for lyr in model.layers:
+    for lyr in network_of(model).layers:
         kernel = getattr(lyr, "kernel_size", None) or getattr(lyr, "pool_size", None)
         strides = getattr(lyr, "strides", None)
         if kernel is not None:

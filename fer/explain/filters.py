@@ -60,7 +60,11 @@ class FilterImages:
 
 
 def conv_layers(model) -> list:
-    """[{name, type, filters, output}] for every Conv2D / DepthwiseConv2D layer, input to output."""
+    """[{name, type, filters, output}] for every Conv2D / DepthwiseConv2D layer, input to output
+    (a mirror-averaged model's are its network's)."""
+    from fer.mirror import network_of
+
+    model = network_of(model)
     out = []
     for layer in model.layers:
         kind = type(layer).__name__
@@ -180,6 +184,10 @@ def _conv_bn(x, conv, bn):
 
 
 def _extractor(model, layer: str) -> _Extractor:
+    """Cached per network: a mirror-averaged model's layers are its network's, seeing one view."""
+    from fer.mirror import network_of
+
+    model = network_of(model)
     with _LOCK:
         per_model = _EXTRACTORS.setdefault(model, {})
         if layer not in per_model:
@@ -388,12 +396,14 @@ def visualize_filters_tfkv(model, layer: str, filters: Optional[Sequence[int]] =
     from tf_keras_vis.activation_maximization import ActivationMaximization
     from tf_keras_vis.utils.model_modifiers import ExtractIntermediateLayer
 
+    from fer.mirror import network_of
+
     SeededJitter, TV, L2 = _tfkv_pieces()
     ex = _extractor(model, layer)
     f = _filters(ex, filters)
     start = time.perf_counter()
     # ExtractIntermediateLayer builds a new model from the shared one's graph: nothing is mutated
-    am = ActivationMaximization(model, model_modifier=ExtractIntermediateLayer(layer), clone=False)
+    am = ActivationMaximization(network_of(model), model_modifier=ExtractIntermediateLayer(layer), clone=False)
     x0 = _start_images(len(f), settings.seed)
     scale = _scale(ex, x0)
     shifts = _shifts(settings.steps, settings.jitter, settings.seed)

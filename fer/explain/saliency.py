@@ -63,7 +63,11 @@ def _keras():
 
 def cam_layer(model) -> Optional[str]:
     """The layer the CAM methods weight: `LAST_CONV` if the model names it, else its last
-    convolution layer; None for a model without one (the DNN)."""
+    convolution layer; None for a model without one (the DNN). A mirror-averaged model's is
+    its network's."""
+    from fer.mirror import network_of
+
+    model = network_of(model)
     names = [layer.name for layer in model.layers]
     if LAST_CONV in names:
         return LAST_CONV
@@ -120,8 +124,44 @@ class _Compiled:
         return Compiled()
 
 
-def _fast_model(linear, layer: Optional[str]):
-    """face -> [layer: compiled trunk] -> probabilities: compiled head (linear output)."""
+def _mirror_parts(trunk, head):
+    """The trunk and head of a mirror-averaged model, for the compiled stand-in.
+
+    The trunk's output is the face's feature maps beside those of its mirror image flipped back
+    (2c channels, all in the face's coordinates), so a CAM method weighs both views' channels
+    and its map is the averaged model's own; the head flips the second half back, runs the
+    network's head on each view and averages the two views' class scores (linear outputs)."""
+    import keras
+    from keras import layers
+
+    from fer.mirror import mirror_image
+
+    inp = keras.Input(tuple(trunk.input.shape[1:]))
+    both = layers.Concatenate(axis=-1)([trunk(inp), mirror_image(trunk(mirror_image(inp)))])
+    mtrunk = keras.Model(inp, both)
+    if head is None:
+        return mtrunk, None
+    c = int(trunk.output.shape[-1])
+    feat = keras.Input(tuple(both.shape[1:]))
+    face_view, mirror_view = feat[..., :c], mirror_image(feat[..., c:])
+    mhead = keras.Model(feat, layers.Average()([head(face_view), head(mirror_view)]))
+    return mtrunk, mhead
+
+
+def _mirror_whole(linear):
+    """face -> mean of the network's class scores on the face and on its mirror image."""
+    import keras
+    from keras import layers
+
+    from fer.mirror import mirror_image
+
+    inp = keras.Input(tuple(linear.input.shape[1:]))
+    return keras.Model(inp, layers.Average()([linear(inp), linear(mirror_image(inp))]))
+
+
+def _fast_model(linear, layer: Optional[str], mirror: bool = False):
+    """face -> [layer: compiled trunk] -> probabilities: compiled head (linear output).
+    `mirror`: the stand-in of the mirror-averaged model around the network `linear`."""
     keras = _keras()
 
     class FastModel(keras.Model):
@@ -132,42 +172,59 @@ def _fast_model(linear, layer: Optional[str]):
 
     inp = keras.Input(tuple(linear.input.shape[1:]), name="face")
     if layer is None:
-        out = _Compiled.make(linear, "probabilities")(inp)
+        out = _Compiled.make(_mirror_whole(linear) if mirror else linear, "probabilities")(inp)
     else:
         feat = linear.get_layer(layer).output
         trunk = keras.Model(linear.input, feat)
         head = keras.Model(feat, linear.output)
+        if mirror:
+            trunk, head = _mirror_parts(trunk, head)
         out = _Compiled.make(head, "probabilities")(_Compiled.make(trunk, layer)(inp))
     return FastModel([inp], out, name=f"{linear.name}_fast")
 
 
 class Prepared:
-    """A model's linear-output copy and its compiled stand-ins (one per target layer)."""
+    """A model's linear-output copy and its compiled stand-ins (one per target layer).
+
+    For a mirror-averaged model (`fer.mirror`) the copy is of the network inside, and the
+    stand-ins run it on both views: every method explains the averaged model itself."""
 
     def __init__(self, model):
         from tf_keras_vis.saliency import Saliency
         from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 
+        from fer.mirror import network_of
+
+        network = network_of(model)
+        self.mirror = network is not model
         # tf-keras-vis' own clone: clone_model + set_weights, then ReplaceToLinear on the copy
-        self.linear = Saliency(model, model_modifier=ReplaceToLinear(), clone=True).model
+        self.linear = Saliency(network, model_modifier=ReplaceToLinear(), clone=True).model
         self.cam_layer = cam_layer(self.linear)
-        self._fast: Dict[Optional[str], object] = {}
+        self._fast: Dict[tuple, object] = {}
         self._lock = threading.Lock()
 
-    def fast(self, layer: Optional[str] = None):
+    def fast(self, layer: Optional[str] = None, mirror: Optional[bool] = None):
+        key = (layer, self.mirror if mirror is None else mirror)
         with self._lock:
-            if layer not in self._fast:
-                self._fast[layer] = _fast_model(self.linear, layer)
-            return self._fast[layer]
+            if key not in self._fast:
+                self._fast[key] = _fast_model(self.linear, *key)
+            return self._fast[key]
 
     def logits(self, x, batch_size=256) -> np.ndarray:
-        return self.fast(self.cam_layer).predict(as_input(x), batch_size=batch_size)
+        """The network's class scores on the faces as given (one view)."""
+        return self.fast(self.cam_layer, mirror=False).predict(as_input(x), batch_size=batch_size)
 
     def probs(self, x, batch_size=256) -> np.ndarray:
-        z = self.logits(x, batch_size).astype(np.float64)
-        z -= z.max(1, keepdims=True)
-        e = np.exp(z)
-        return (e / e.sum(1, keepdims=True)).astype(np.float32)
+        """The model's probabilities: a mirror-averaged model's mean of both views' softmax."""
+        x = as_input(x)
+        views = (x, x[:, :, ::-1]) if self.mirror else (x,)
+        out = []
+        for v in views:
+            z = self.logits(v, batch_size).astype(np.float64)
+            z -= z.max(1, keepdims=True)
+            e = np.exp(z)
+            out.append(e / e.sum(1, keepdims=True))
+        return np.mean(out, axis=0).astype(np.float32)
 
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
