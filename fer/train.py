@@ -62,6 +62,8 @@ class TrainConfig:
     patience: int = _option(8, "early stopping on val accuracy after this many epochs without gain (0 = off)")
     seed: int = _option(0)
     max_train_images: Optional[int] = _option(None, "cap for quick demo runs")
+    train_on_val: bool = _option(False, "also train on the validation faces (a final leg on a fixed schedule: needs "
+                                        "patience 0, keeps the last epoch, and its val accuracy is no longer held out)")
     description: str = _option("")
     init_from: Optional[str] = _option(None, "start from this saved run's weights (same arch and width)")
     teacher: Optional[str] = _option(None, "distil from this saved run (knowledge distillation, fer.distill)")
@@ -97,6 +99,8 @@ class TrainConfig:
             raise ModelConfigError("label smoothing must be in [0, 1)")
         if not 0 <= self.erasing <= 1:
             raise ModelConfigError(f"random erasing is a chance per face, in [0, 1], got {self.erasing}")
+        if self.train_on_val and self.patience:
+            raise ModelConfigError("training on the validation faces leaves nothing held out to stop on: set patience to 0")
         if self.erasing and not self.augment:
             raise ModelConfigError("random erasing is part of the augmentation: turn augmentation on, or set erasing to 0")
         if not 0 <= self.distill_alpha <= 1:
@@ -164,7 +168,8 @@ def _class_weights(labels):
 
 
 def _train_val(config, dataset):
-    """The training images (capped by max_train_images) and the validation images."""
+    """The training images (capped by max_train_images; with train_on_val, the validation
+    images too) and the validation images."""
     x_train, y_train = dataset.split("train")
     if config.max_train_images and len(x_train) > config.max_train_images:
         keep = np.random.default_rng(config.seed).permutation(len(x_train))[: config.max_train_images]
@@ -174,6 +179,8 @@ def _train_val(config, dataset):
         raise DataError(f"{dataset.origin}: the training split is empty")
     if len(x_val) == 0:  # tiny data sets: validate on the training images rather than fail
         x_val, y_val = x_train, y_train
+    elif config.train_on_val:
+        x_train, y_train = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
     return (x_train, y_train), (x_val, y_val)
 
 
@@ -244,7 +251,9 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     callbacks = [keras.callbacks.BackupAndRestore(str(store.backup_dir(run_id)), delete_checkpoint=False),
                  _progress_callback(record, cancel, config.epochs, steps)]
     best_path = store.best_weights(run_id)
-    callbacks.append(keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", mode="max", save_best_only=True, save_weights_only=True))
+    # the best epoch on held-out faces; with train_on_val nothing is held out: the last epoch
+    callbacks.append(keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", mode="max",
+                                                     save_best_only=not config.train_on_val, save_weights_only=True))
     if config.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience))
     if has_batchnorm(model):
@@ -354,7 +363,8 @@ def _finish(model, config, dataset, store, run_id, history, wall, command, save=
                     "train": int(len(x_train)), "val": int(len(x_val)), "test": int(len(x_test))},
         "history": history,
         "epochs_run": epochs_run,
-        "best_epoch": int(np.argmax(history["val_accuracy"])) + 1 if history.get("val_accuracy") else None,
+        "best_epoch": (epochs_run if config.train_on_val else
+                       int(np.argmax(history["val_accuracy"])) + 1 if history.get("val_accuracy") else None),
         "val_accuracy": val["accuracy"],
         "test_accuracy": test["accuracy"] if test else None,
         "test_accuracy_tta": test_tta["accuracy"] if test else None,

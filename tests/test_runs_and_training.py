@@ -407,3 +407,22 @@ def test_shipped_store_opens_on_the_main_cnn_then_the_main_mobilenet():
     assert [(r.meta["arch"], r.meta.get("featured")) for r in demo[:1]] == [("cnn", True)]
     for group in (fer2013, demo):
         assert group[0].meta["test_accuracy"] == max(r.meta["test_accuracy"] for r in group)
+
+
+def test_training_on_the_validation_faces_adds_them_and_keeps_the_last_epoch(small_faces, tmp_path, monkeypatch):
+    from fer.errors import ModelConfigError
+
+    with pytest.raises(ModelConfigError, match="patience to 0"):
+        TrainConfig(train_on_val=True, patience=3).validate()
+    seen = record_training_batches(monkeypatch)
+    store = RunStore(tmp_path)
+    config = TrainConfig(arch="mobilenet", width=0.25, epochs=3, batch_size=50, learning_rate=3e-3, patience=0,
+                         augment=False, train_on_val=True)
+    run = train(config, small_faces, store)
+    n_train, n_val = len(small_faces.split("train")[0]), len(small_faces.split("val")[0])
+    assert sum(len(b) for b in seen[: (n_train + n_val) // 50]) == n_train + n_val  # one epoch: both sets
+    assert run.meta["dataset"]["train"] == n_train + n_val and run.meta["best_epoch"] == 3
+    # the saved weights are the last epoch's, whatever the (no longer held-out) val curve says
+    x_val, y_val = small_faces.split("val")
+    saved = float((predict_proba(run.load_model(), x_val).argmax(1) == y_val).mean())
+    assert run.meta["history"]["val_accuracy"][-1] == pytest.approx(saved, abs=1e-6)
