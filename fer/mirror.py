@@ -14,10 +14,7 @@ where the maps and the preferred inputs live.
 from __future__ import annotations
 
 import keras
-from keras import layers, ops
-
-AVERAGE_LAYER = "mirror_average"
-
+from keras import ops
 
 def mirror_image(x):
     """The faces (or feature maps) flipped left-right: the width axis of NHWC. On a symbolic
@@ -27,10 +24,16 @@ def mirror_image(x):
 
 
 def mirror_average(network: keras.Model) -> keras.Model:
-    """face -> mean(network(face), network(mirror(face))): one copy of the weights."""
+    """face -> mean(network(face), network(mirror(face))), one copy of the weights.
+
+    The two views go through the network as one batch (faces, then their mirrors) and the
+    halves of its output are averaged: one call of the network in the graph, so a TFLite
+    export holds its operations once (the full-int8 MobileNet: 71 KB, against 84 KB for two
+    calls) and one larger batch runs faster on CPU than two."""
     inp = keras.Input(tuple(network.input.shape[1:]), name="face")
-    views = [network(inp), network(mirror_image(inp))]
-    out = layers.Average(name=AVERAGE_LAYER)(views)
+    both = ops.concatenate([inp, mirror_image(inp)], axis=0)
+    probs = network(both)
+    out = ops.mean(ops.reshape(probs, (2, -1, probs.shape[-1])), axis=0)
     return keras.Model(inp, out, name=f"{network.name}_mirror")
 
 
@@ -39,8 +42,9 @@ def _networks(model) -> list:
 
 
 def is_mirror_average(model) -> bool:
-    names = [layer.name for layer in getattr(model, "layers", ())]
-    return AVERAGE_LAYER in names and len(_networks(model)) == 1
+    """A model built by `mirror_average`: one nested network and a Flip operation around it."""
+    flips = [op for op in getattr(model, "operations", ()) if type(op).__name__ == "Flip"]
+    return len(flips) == 1 and len(_networks(model)) == 1
 
 
 def network_of(model):

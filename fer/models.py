@@ -227,13 +227,14 @@ def count_params(model: keras.Model) -> int:
 
 
 def count_flops(model: keras.Model) -> int:
-    """Forward-pass FLOPs per image (2 x multiply-adds of conv and dense layers); a nested
-    network counts once per call (a mirror-averaged model runs its network twice)."""
+    """Forward-pass FLOPs per image (2 x multiply-adds of conv and dense layers); a
+    mirror-averaged model runs its network on two views of each face."""
+    from fer.mirror import is_mirror_average, network_of
+
+    if is_mirror_average(model):
+        return 2 * count_flops(network_of(model))
     macs = 0
     for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            macs += count_flops(layer) // 2 * max(1, len(layer._inbound_nodes))
-            continue
         out = layer.output.shape
         if isinstance(layer, layers.DepthwiseConv2D):
             kh, kw = layer.kernel_size
