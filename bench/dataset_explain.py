@@ -1,6 +1,6 @@
 """Explaining a whole test split: how long class maps take, and preferred inputs in Fourier vs pixel space.
 
-    python bench/dataset_explain.py [--data ../shared/data/fer2013] [--run fer2013-cnn-w0.5-leg9]
+    python bench/dataset_explain.py [--data ../shared/data/fer2013] [--run fer2013-cnn-w1-mirror]
 
 Printed, on this CPU:
   * Grad-CAM maps of every test face (3,589 on FER2013's PublicTest), batched, and the class and
@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013"))
-    p.add_argument("--run", default="fer2013-cnn-w0.5-leg9")
+    p.add_argument("--run", default="fer2013-cnn-w1-mirror")
     p.add_argument("--method", default="Grad-CAM")
     args = p.parse_args()
 

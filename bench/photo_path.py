@@ -1,6 +1,6 @@
 """The photo path measured: FER2013 test faces pasted into larger scenes, found, framed, classified.
 
-    python bench/photo_path.py [--data ../shared/data/fer2013] [--run fer2013-cnn-w0.5-leg9] [--scenes 300]
+    python bench/photo_path.py [--data ../shared/data/fer2013] [--run fer2013-cnn-w1-mirror] [--scenes 300]
 
 Each scene is a 640x480 or 1280x720 photo (flat, gradient, noise or blurred-texture
 background) holding one to three FER2013 PublicTest faces, each upscaled 2-5x to a random free
@@ -12,11 +12,15 @@ photo, detector milliseconds per photo, the direct accuracy (the same 48x48 face
 to the model) and the photo-path accuracy of each framing. Targets: >= 90% found, <= 0.1 false
 boxes per photo, photo-path accuracy within 5 points of the direct accuracy.
 
-Measured here (300 scenes, 606 faces, the main CNN fer2013-cnn-w0.5-leg9, MTCNN at two scales then
+Measured here (300 scenes, 606 faces, the then main CNN fer2013-cnn-w0.5-leg9, MTCNN at two scales then
 the Haar cascade as the fallback): 94.1% found, 0.023 false boxes per photo, 298 ms per photo;
 direct 65.02%, photo path 62.38% (-2.64 points). With `--scenes 200 --seed 1` (scenes not used
 for tuning): 94.6% found, 0.065 false boxes per photo, direct 68.06%, photo path 63.14% (-4.91).
-All three targets met.
+All three targets met then. With the width-1, mirror-averaged main CNN fer2013-cnn-w1-mirror (same
+300 scenes): direct 70.13%, photo path 64.03% (-6.11 points: the third target missed). Of the
+gap, 3.8 points are the 36 faces the detector misses (counted wrong; the model gets 63.89% of them
+fed directly) and 2.3 the framing (70.53% direct on the faces found, 68.07% through the photo
+path); averaging the probabilities over three framings (sides 1.1, 1.2, 1.3) gains 0.49 (64.52%).
 """
 import argparse
 import os
@@ -77,7 +81,7 @@ def _near(a, b, gap=10):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013"))
-    p.add_argument("--run", default="fer2013-cnn-w0.5-leg9")
+    p.add_argument("--run", default="fer2013-cnn-w1-mirror")
     p.add_argument("--scenes", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
@@ -125,6 +129,10 @@ def main():
           f"({', '.join(f'{d} {n}' for d, n in by.items())})   false boxes per photo: {false_boxes / args.scenes:.3f}   "
           f"detectors: {1000 * np.median(seconds):.0f} ms per photo (median)")
     print(f"direct accuracy (the same 48x48 faces): {100 * direct:.2f}%")
+    hits = predict_proba(model, np.stack(direct_faces)).argmax(1) == labels
+    found_mask = np.array([f is not None for f in found])
+    print(f"  of which on the faces found: {100 * hits[found_mask].mean():.2f}% direct "
+          f"(the faces missed: {100 * hits[~found_mask].mean() if (~found_mask).any() else float('nan'):.2f}%)")
 
     def photo_path(framings):
         crops = [np.zeros((48, 48), np.uint8) if f is None else crop_like_fer2013(f[0], f[1], framings[f[1].detector])
@@ -143,6 +151,15 @@ def main():
                   f"{100 * acc:.2f}% ({100 * (acc - direct):+.2f} points)")
     acc = photo_path(FRAMINGS)
     print(f"photo path with fer.detect.FRAMINGS: {100 * acc:.2f}% ({100 * (acc - direct):+.2f} points)")
+
+    # the probabilities averaged over three framings around each box (sides 1.1, 1.2, 1.3 x its width)
+    probs = 0
+    for scale in (1.1, 1.2, 1.3):
+        crops = [np.zeros((48, 48), np.uint8) if f is None else crop_like_fer2013(f[0], f[1], Framing(scale, 0.0))
+                 for f in found]
+        probs = probs + predict_proba(model, np.stack(crops))
+    acc = float(np.mean((probs.argmax(1) == labels) & found_mask))
+    print(f"photo path averaged over framings 1.1, 1.2, 1.3: {100 * acc:.2f}% ({100 * (acc - direct):+.2f} points)")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ from fer.train import TrainConfig
 SWITCHES = ("batchnorm", "augment", "depth")
 # TrainConfig fields newer than some saved runs: those runs trained with the field's default.
 _ADDED_LATER = {f.name: f.default for f in dataclasses.fields(TrainConfig)
-                if f.name in ("optimizer", "weight_decay", "erasing", "init_from", "teacher", "distill_alpha", "distill_temperature")}
+                if f.name in ("optimizer", "weight_decay", "erasing", "init_from", "teacher", "distill_alpha", "distill_temperature",
+                                  "stem", "head", "train_on_val")}
 
 
 def switches(meta: dict) -> dict:

@@ -107,8 +107,11 @@ def answer_cnn(runs):
     best = _best(runs, "cnn")
     if best is None:
         return None
-    tta = best.meta.get("test_accuracy_tta")
-    flip = f" ({_pct(tta)} averaged with its mirror image)" if isinstance(tta, (int, float)) else ""
+    tta, plain = best.meta.get("test_accuracy_tta"), (best.meta.get("mirror") or {}).get("test_accuracy")
+    if isinstance(plain, (int, float)):  # the average is inside the model already
+        flip = f", averaging the face with its mirror image inside the model ({_pct(plain)} without)"
+    else:
+        flip = f" ({_pct(tta)} averaged with its mirror image)" if isinstance(tta, (int, float)) else ""
     return f"Best CNN `{best.id}`: {_params(best):,} params, **{_pct(_acc(best))}** test{flip}."
 
 

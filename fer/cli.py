@@ -243,9 +243,12 @@ def cmd_list(args, store):
         m = run.meta
         acc = m.get("test_accuracy")
         tta = m.get("test_accuracy_tta")
+        plain = (m.get("mirror") or {}).get("test_accuracy")
+        extra = (f" (mirror inside; {100 * plain:5.2f}% without)" if plain is not None else
+                 "" if tta is None else f" (flip {100 * tta:5.2f}%)")
         print(f"{run.id:40s} {m.get('arch', '?'):9s} w{m.get('width', 0):<5g} {m.get('params', 0):>9,} params  "
               f"test {'n/a' if acc is None else f'{100 * acc:5.2f}%'}"
-              f"{'' if tta is None else f' (flip {100 * tta:5.2f}%)'}  {m.get('dataset', {}).get('name', '?'):10s} {m.get('description', '')}")
+              f"{extra}  {m.get('dataset', {}).get('name', '?'):10s} {m.get('description', '')}")
     for b in broken:
         print(f"{b.id:40s} BROKEN: {b.reason}")
     holder = store.busy()

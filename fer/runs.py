@@ -129,7 +129,7 @@ class RunStore:
                 runs.append(self._read(entry))
             except RunError as exc:
                 broken.append(BrokenRun(entry.name, entry, str(exc)))
-        runs.sort(key=lambda r: (r.meta.get("featured") is True, str(r.meta.get("created", ""))), reverse=True)
+        runs.sort(key=_listing_order, reverse=True)
         return runs, broken
 
     def list(self):
@@ -281,6 +281,17 @@ class RunStore:
             with contextlib.suppress(OSError):
                 fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
+
+
+def _listing_order(run):
+    """Featured runs first, in the registry's order of architectures (the main CNN, then its
+    DNN and MobileNet), then every run newest first."""
+    from fer.architectures import ARCH_NAMES
+
+    featured = run.meta.get("featured") is True
+    arch = run.meta.get("arch")
+    rank = -ARCH_NAMES.index(arch) if featured and arch in ARCH_NAMES else -len(ARCH_NAMES)
+    return featured, rank, str(run.meta.get("created", ""))
 
 
 def on_real_faces(run) -> bool:

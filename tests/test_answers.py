@@ -114,13 +114,13 @@ def test_confusion_answer_names_the_lowest_recall_classes_and_where_their_faces_
 def test_shipped_runs_answer_the_dnn_question_with_their_recorded_accuracies():
     runs = RunStore(MODELS).list()
     by_id = {r.id: r for r in runs}
-    cnn, dnn = by_id["fer2013-cnn-w0.5-leg9"].meta, by_id["fer2013-dnn-matched"].meta
+    cnn, dnn = by_id["fer2013-cnn-w1-mirror"].meta, by_id["fer2013-dnn-matched-w1-mirror"].meta
     [fer2013] = [g for g in group_by_dataset(runs) if g.name == "fer2013"]
     answers = course_answers(fer2013.runs)
     gap = 100 * (cnn["test_accuracy"] - dnn["test_accuracy"])
-    assert f"{gap:.1f} points lower" in answers["dnn"] and "`fer2013-dnn-matched`" in answers["dnn"]
+    assert f"{gap:.1f} points lower" in answers["dnn"] and "`fer2013-dnn-matched-w1-mirror`" in answers["dnn"]
     assert f"{100 * cnn['test_accuracy']:.1f}% for the CNN of {cnn['params']:,} params" in answers["dnn"]
-    assert answers["compressed"].startswith("MobileNet `fer2013-mobilenet-w1-leg8`")
+    assert answers["compressed"].startswith("MobileNet `fer2013-mobilenet-w1-mirror`")
 
 
 def test_cli_prints_the_answers_without_markdown(tmp_path):
@@ -128,7 +128,7 @@ def test_cli_prints_the_answers_without_markdown(tmp_path):
     out = subprocess.run([sys.executable, "-m", "fer", "answers"], capture_output=True, text=True, env=env, cwd=tmp_path,
                          timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "fer2013 (" in out.stdout and "dnn        DNN fer2013-dnn-matched" in out.stdout
+    assert "fer2013 (" in out.stdout and "dnn        DNN fer2013-dnn-matched-w1-mirror" in out.stdout
     assert "**" not in out.stdout and "course: ~42%" in out.stdout
     empty = subprocess.run([sys.executable, "-m", "fer", "answers"], capture_output=True, text=True, cwd=tmp_path,
                            env={**env, "FER_MODELS_DIR": str(tmp_path / "none")}, timeout=120)
@@ -144,7 +144,7 @@ def test_overview_page_shows_the_answers_of_the_shipped_runs(monkeypatch):
     text = " ".join(m.value for m in at.markdown)
     assert "DNN `demo-dnn-matched`" in text and "points lower" in text
     assert any("show them live" in c.value for c in at.caption)
-    fer2013 = RunStore(MODELS).get("fer2013-cnn-w0.5-leg9").meta["dataset"]["fingerprint"]
+    fer2013 = RunStore(MODELS).get("fer2013-cnn-w1-mirror").meta["dataset"]["fingerprint"]
     at.selectbox(key="home_answers_data").select(fer2013).run()  # the shipped FER2013 runs, said so
     assert not at.exception, [e.value for e in at.exception]
     text = " ".join(m.value for m in at.markdown)
@@ -179,3 +179,15 @@ def test_overview_answers_from_the_data_the_app_is_on_and_lets_the_user_switch(t
     assert at.selectbox(key="home_answers_data").value == fer2013
     assert "Best CNN `fer2013-cnn-w0.125-leg3`" in text and "demo-cnn" not in text
     assert any("point the sidebar at this data" in c.value for c in at.caption)
+
+
+def test_the_cnn_answer_says_when_the_mirror_average_is_inside_the_model():
+    from fer.answers import answer_cnn
+
+    plain = _run("plain", 0.6779, 1000)
+    plain.meta["test_accuracy_tta"] = 0.6888
+    assert answer_cnn([plain]) == "Best CNN `plain`: 1,000 params, **67.8%** test (68.9% averaged with its mirror image)."
+    inside = _run("inside", 0.6888, 1000)
+    inside.meta.update(test_accuracy_tta=0.6888, mirror={"run": "plain", "test_accuracy": 0.6779})
+    assert answer_cnn([inside]) == ("Best CNN `inside`: 1,000 params, **68.9%** test, averaging the face with its "
+                                    "mirror image inside the model (67.8% without).")

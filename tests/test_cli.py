@@ -110,4 +110,4 @@ def test_predict_finds_faces_and_reports_bad_and_empty_photos_one_line_each(dirs
         assert d["probs"][d["label"]] == max(d["probs"].values())
     assert [d for d in lines if d["file"].endswith("wall.png")] == [{"file": files[2], "box": None, "label": None, "probs": None}]
     text = fer("predict", files[0], models=ROOT / "models", cache=dirs[1])
-    assert text.returncode == 0 and "run fer2013-cnn-w0.5-leg9" in text.stdout and "face 2 at" in text.stdout
+    assert text.returncode == 0 and "run fer2013-cnn-w1-mirror" in text.stdout and "face 2 at" in text.stdout

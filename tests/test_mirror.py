@@ -173,3 +173,18 @@ def test_every_page_works_on_mirror_averaged_runs(mirror_only_store, monkeypatch
     assert not at.exception, [e.value for e in at.exception]
     assert not [e.value for e in at.error], [e.value for e in at.error]
     assert at.title
+
+
+def test_a_mirror_run_warm_starts_a_plain_training_from_its_networks_weights(store):
+    """--init-from takes a mirror-averaged run: its weights are its network's."""
+    from fer.data import load_dataset
+    from fer.train import TrainConfig, train
+
+    data = load_dataset(None)
+    model, meta = train(TrainConfig(arch="cnn", width=0.125, epochs=1, max_train_images=256, learning_rate=1e-9,
+                                    schedule="constant", augment=False, init_from="demo-cnn-w0.125-mirror"),
+                        data, store, run_id="warm", save=False)
+    source = store.get("demo-cnn-w0.125").load_model()
+    kernel = next(w for w in source.weights if "kernel" in w.path)
+    np.testing.assert_allclose(next(w for w in model.weights if w.path == kernel.path).numpy(), kernel.numpy(), atol=1e-5)
+    assert meta["init_from"]["run"] == "demo-cnn-w0.125-mirror"

@@ -85,12 +85,14 @@ def test_featured_runs_list_first_then_newest_first(tmp_path):
     store = RunStore(tmp_path)
     for run_id, created, extra in (("old-featured", "2026-01-01T00:00:00", {"featured": True}),
                                    ("newest", "2026-03-01T00:00:00", {}), ("middle", "2026-02-01T00:00:00", {}),
-                                   ("string-flag", "2026-04-01T00:00:00", {"featured": "yes"})):
+                                   ("string-flag", "2026-04-01T00:00:00", {"featured": "yes"}),
+                                   ("featured-mobilenet", "2026-05-01T00:00:00", {"featured": True, "arch": "mobilenet"})):
         (tmp_path / run_id).mkdir()
         (tmp_path / run_id / "model.keras").write_bytes(b"x")
         (tmp_path / run_id / "run.json").write_text(json.dumps(
             {"id": run_id, "arch": "cnn", "params": 1, "test_accuracy": 0.5, "created": created, **extra}))
-    assert [r.id for r in store.list()] == ["old-featured", "string-flag", "newest", "middle"]
+    # featured: the registry's order of architectures (the CNN first, though the MobileNet is newer)
+    assert [r.id for r in store.list()] == ["old-featured", "featured-mobilenet", "string-flag", "newest", "middle"]
 
 
 @pytest.mark.parametrize("bad", ["../etc", "a/b", ".hidden", "", "x" * 200, "runs/../../x"])

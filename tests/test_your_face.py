@@ -13,7 +13,7 @@ pytest.importorskip("streamlit.testing.v1")
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "streamlit_app.py")
 FER2013_TEST = ROOT.parent / "shared" / "data" / "fer2013" / "test"
-REAL = ("fer2013-mobilenet-w0.25-leg2", "fer2013-dnn-matched")  # small shipped runs trained on FER2013
+REAL = ("fer2013-mobilenet-w0.25-leg2", "fer2013-cnn-w0.125-leg3")  # small shipped runs trained on FER2013
 
 
 def _your_face_page(store, monkeypatch, runs):

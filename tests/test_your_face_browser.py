@@ -17,7 +17,7 @@ from browser_harness import CHROMIUM_ARGS, RunWatcher, chromium_path, playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 FER2013 = ROOT.parent / "shared" / "data" / "fer2013"
-REAL = ("fer2013-mobilenet-w0.25-leg2", "fer2013-dnn-matched")
+REAL = ("fer2013-mobilenet-w0.25-leg2", "fer2013-cnn-w0.125-leg3")
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 TIMEOUT_S = 240
 

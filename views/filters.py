@@ -56,6 +56,9 @@ if not runs:
 labels = {r.id: r.label for r in runs}
 run_id = st.selectbox("Run (CNN or MobileNet)", list(labels), format_func=labels.get, key="filters_run")
 model = load_model(run_id)
+if {r.id: r for r in runs}[run_id].meta.get("mirror"):
+    st.caption("This run averages each face with its mirror image inside the model: the filters and feature maps "
+               "here are its network's, which sees one view at a time.")
 layers = conv_layers(model)
 layer_names = [x["name"] for x in layers]
 info = {x["name"]: x for x in layers}

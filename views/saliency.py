@@ -246,6 +246,9 @@ if trust_rows:
                "image more than the model (Adebayo et al., 2018). Details: \"How good are these maps?\" below.")
 st.caption("Each map is scaled to [0,1] on its own. Gradient maps (Saliency, SmoothGrad) show which pixels the class "
            "score is most sensitive to; CAM maps weight the last conv layer's feature maps (coarse, 6x6 upsampled).")
+if any(r.meta.get("mirror") for r in runs if r.id in run_ids):
+    st.caption("A mirror-averaged run averages each face with its mirror image inside the model; its maps explain "
+               "that average (the CAM methods weigh both views' feature maps, each flipped back onto the face).")
 
 # ---- measuring the maps
 with st.expander("How good are these maps?", expanded=False):
