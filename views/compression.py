@@ -151,7 +151,9 @@ def ladder_section(run):
     if not ladder["file"].astype(bool).any():
         st.info("These figures were measured once and kept beside the run (`python -m fer compress RUN --keep`): "
                 "the artefacts themselves are not shipped.")
-        if st.button("Write the artefacts to download them (about a minute)", key=f"compress_write_btn_{run.id}"):
+        minutes = max(1, round(float(ladder["seconds"].sum()) / 60)) if "seconds" in ladder else 1  # as measured
+        took = "about a minute" if minutes == 1 else f"about {minutes} minutes"
+        if st.button(f"Write the artefacts to download them ({took})", key=f"compress_write_btn_{run.id}"):
             st.session_state[f"compress_write_{run.id}"] = True
             st.rerun()
     st.caption(
