@@ -328,6 +328,8 @@ def _lineage(store, run_id, with_history=False):
 
     A warm-start source also keeps its per-epoch history, so the whole chain's training
     curves can be drawn after its earlier legs' run folders are gone (`fer.runs.chain_history`).
+    A mirror-averaged source keeps its `mirror` record: its own `command` is the averaging, the
+    training that made its weights is `mirror.command`.
     """
     from fer.runs import RunError
 
@@ -336,7 +338,7 @@ def _lineage(store, run_id, with_history=False):
     except RunError:
         return {"run": run_id}
     keys = ("arch", "width", "params", "command", "epochs_run", "wall_time_s", "total_epochs", "total_wall_time_s", "machine",
-            "test_accuracy", "init_from", "teacher") + (("history",) if with_history else ())
+            "test_accuracy", "init_from", "teacher", "mirror") + (("history",) if with_history else ())
     return {"run": run_id, **{k: src.get(k) for k in keys if src.get(k) is not None}}
 
 

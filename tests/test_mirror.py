@@ -188,3 +188,6 @@ def test_a_mirror_run_warm_starts_a_plain_training_from_its_networks_weights(sto
     kernel = next(w for w in source.weights if "kernel" in w.path)
     np.testing.assert_allclose(next(w for w in model.weights if w.path == kernel.path).numpy(), kernel.numpy(), atol=1e-5)
     assert meta["init_from"]["run"] == "demo-cnn-w0.125-mirror"
+    # the chain of commands reaches the training behind the averaging, not only the averaging
+    assert meta["init_from"]["command"].startswith("python -m fer mirror")
+    assert meta["init_from"]["mirror"]["command"] == store.get("demo-cnn-w0.125").meta["command"]
