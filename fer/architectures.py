@@ -14,6 +14,7 @@ WIDTH_RANGE = (0.05, 8.0)  # what any builder accepts
 ACTIVATIONS = ("relu", "leaky_relu", "prelu")
 MOBILENET_STEMS = ("strided", "full")  # fer.models.build_mobilenet's `stem` and `head`
 MOBILENET_HEADS = ("flatten", "gap")
+MOBILENET_BLOCK_KINDS = ("separable", "xception")  # build_mobilenet's `blocks`
 
 
 @dataclass(frozen=True)

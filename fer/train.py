@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from fer import architectures, distill
-from fer.architectures import ACTIVATIONS, ARCH_NAMES, MOBILENET_HEADS, MOBILENET_STEMS
+from fer.architectures import ACTIVATIONS, ARCH_NAMES, MOBILENET_BLOCK_KINDS, MOBILENET_HEADS, MOBILENET_STEMS
 from fer.batchnorm import has_batchnorm, precise_batchnorm_callback, recalibrate_if_better
 from fer.errors import DataError, ModelConfigError, RunError, TrainingCancelled  # noqa: F401 - TrainingCancelled: importable from here
 from fer.pipeline import make_dataset
@@ -49,6 +49,8 @@ class TrainConfig:
                                   choices=MOBILENET_STEMS)
     head: Optional[str] = _option(None, "mobilenet: 'gap' averages the last feature map instead of flattening it",
                                   choices=MOBILENET_HEADS)
+    blocks: Optional[str] = _option(None, "mobilenet: 'xception' uses mini-Xception's residual modules (their own stem "
+                                          "and averaged head; --depth 4 is the whole model)", choices=MOBILENET_BLOCK_KINDS)
     epochs: int = _option(20)
     batch_size: int = _option(64)
     learning_rate: float = _option(1e-3, flag="--lr")
@@ -75,7 +77,7 @@ class TrainConfig:
         if self.arch == "dnn":
             opts["match_params"] = self.match_params
         if self.arch == "mobilenet":
-            opts.update(stem=self.stem, head=self.head)
+            opts.update(stem=self.stem, head=self.head, blocks=self.blocks)
         return {k: v for k, v in opts.items() if v is not None}
 
     def validate(self):
@@ -83,8 +85,8 @@ class TrainConfig:
         architectures.check_width(self.width)
         if self.depth is not None:
             architectures.check_depth(self.arch, self.depth)
-        if self.arch != "mobilenet" and (self.stem is not None or self.head is not None):
-            raise ModelConfigError(f"--stem and --head are MobileNet options; {self.arch} has neither")
+        if self.arch != "mobilenet" and (self.stem is not None or self.head is not None or self.blocks is not None):
+            raise ModelConfigError(f"--stem, --head and --blocks are MobileNet options; {self.arch} has none of them")
         if self.epochs < 1 or self.batch_size < 1:
             raise ModelConfigError("epochs and batch size must be at least 1")
         if not 0 < self.learning_rate < 1:

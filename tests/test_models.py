@@ -76,6 +76,35 @@ def test_mobilenet_full_stem_and_gap_head_stay_under_the_peer_budget():
     assert np.asarray(full(faces, training=False)).shape == (2, 7)
 
 
+def test_mobilenet_xception_blocks_are_residual_modules_under_the_peer_budget():
+    from fer.models import count_flops
+
+    model = build_model("mobilenet", width=1.1, depth=4, blocks="xception")
+    assert model.count_params() <= 61_000
+    assert tuple(model.get_layer("stem1_conv").output.shape[1:3]) == (46, 46)  # full resolution, valid padding
+    adds = [layer for layer in model.layers if type(layer).__name__ == "Add"]
+    assert len(adds) == 4 and adds[-1].output is model.get_layer(LAST_CONV).input  # all paths meet at the CAM layer
+    assert tuple(model.get_layer(LAST_CONV).output.shape[1:]) == (3, 3, 141)
+    # FLOPs count the separable convolutions: the first module's alone is 44*44*8*(9+18) MACs
+    shallow = build_model("mobilenet", width=1.1, depth=2, blocks="xception")
+    assert count_flops(model) > count_flops(shallow) > 2 * 44 * 44 * 8 * (9 + 18)
+    faces = np.random.default_rng(2).integers(0, 256, (2, 48, 48, 1)).astype("float32")
+    assert np.asarray(model(faces, training=False)).shape == (2, 7)
+
+
+def test_xception_blocks_refuse_a_stem_or_head_and_unknown_kinds():
+    from fer.train import TrainConfig
+
+    with pytest.raises(ModelConfigError, match="bring their own stem"):
+        build_model("mobilenet", blocks="xception", stem="full")
+    with pytest.raises(ModelConfigError, match="mobilenet blocks must be one of"):
+        build_model("mobilenet", blocks="dense")
+    with pytest.raises(ModelConfigError, match="MobileNet options"):
+        TrainConfig(arch="cnn", blocks="xception").validate()
+    assert TrainConfig(arch="mobilenet", blocks="xception").model_options()["blocks"] == "xception"
+    assert "blocks" not in TrainConfig(arch="mobilenet").model_options()
+
+
 @pytest.mark.parametrize("bad", [dict(stem="wide"), dict(head="attention")])
 def test_mobilenet_rejects_unknown_stems_and_heads(bad):
     with pytest.raises(ModelConfigError, match="mobilenet (stem|head) must be one of"):
