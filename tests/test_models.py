@@ -85,7 +85,12 @@ def test_mobilenet_xception_blocks_are_residual_modules_under_the_peer_budget():
     adds = [layer for layer in model.layers if type(layer).__name__ == "Add"]
     assert len(adds) == 4 and adds[-1].output is model.get_layer(LAST_CONV).input  # all paths meet at the CAM layer
     assert tuple(model.get_layer(LAST_CONV).output.shape[1:]) == (3, 3, 141)
-    # FLOPs count the separable convolutions: the first module's alone is 44*44*8*(9+18) MACs
+    # separable = depthwise + pointwise layers, so pruning sees every kernel
+    from fer.compress.pruning import prunable_layers
+
+    pruned = {layer.name for layer in prunable_layers(model)}
+    assert {"module1_sep1_depthwise", "module4_sep2_pointwise", "module4_shortcut"} <= pruned
+    assert sum(layer.kernel.numpy().size for layer in prunable_layers(model)) > 0.9 * model.count_params()  # the rest: BatchNorm
     shallow = build_model("mobilenet", width=1.1, depth=2, blocks="xception")
     assert count_flops(model) > count_flops(shallow) > 2 * 44 * 44 * 8 * (9 + 18)
     faces = np.random.default_rng(2).integers(0, 256, (2, 48, 48, 1)).astype("float32")
