@@ -204,6 +204,11 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     (x_train, y_train), (x_val, y_val) = _train_val(config, dataset)
 
     previous = store.work_status(run_id) or {}
+    clash = _recipe_changes(previous, config, dataset)
+    if clash:  # its checkpoint would restore another model, or continue another recipe unnoticed
+        raise RunError(f"run id {run_id} holds an unfinished training with another recipe (it differs in "
+                       f"{', '.join(clash)}): resume it with `python -m fer resume {run_id}`, or give this training "
+                       f"another run id")
     chain_epochs = _chain_epochs(store.get(config.init_from).meta) if config.init_from else 0
     stream_seed = _stream_seed(config.seed, chain_epochs + len(previous.get("history", {}).get("loss", [])))
     keras.utils.set_random_seed(stream_seed)
@@ -282,6 +287,22 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     recalibrate_if_better(model, x_train, x_val, y_val, config.seed)
     wall = seconds_before + wall
     return _finish(model, config, dataset, store, run_id, status["history"], wall, command, save)
+
+
+def _recipe_changes(previous: dict, config: TrainConfig, dataset) -> list:
+    """The recipe fields (and "data") in which an unfinished training differs from `config`."""
+    old = previous.get("config")
+    if not isinstance(old, dict):
+        return []
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    try:  # fields added since it started take their defaults, as they did then
+        old = dataclasses.asdict(TrainConfig(**{k: v for k, v in old.items() if k in names}))
+    except TypeError:
+        return ["its saved recipe, which is unreadable"]
+    changed = [k for k, v in dataclasses.asdict(config).items() if k != "description" and old.get(k) != v]
+    if previous.get("fingerprint") not in (None, dataset.fingerprint):
+        changed.append("data")
+    return changed
 
 
 def _optimizer(config, lr):

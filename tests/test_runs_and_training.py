@@ -142,6 +142,11 @@ def test_cancel_keeps_a_resumable_checkpoint_and_resume_finishes(small_faces, tm
     interrupted = dict(store.interrupted())
     assert interrupted["resumable"]["state"] == "cancelled"
     assert len(interrupted["resumable"]["history"]["loss"]) == 1
+    # the same run id with another recipe would restore this checkpoint into another model: refused
+    other = dataclasses.replace(config, width=0.2, learning_rate=0.01, description="a new note is no change")
+    with pytest.raises(RunError, match=r"another recipe \(it differs in width, learning_rate\).*fer resume resumable"):
+        train(other, small_faces, store, run_id="resumable")
+    assert dict(store.interrupted())["resumable"]["state"] == "cancelled"
     epochs_seen = []
     run = resume("resumable", small_faces, store, progress=lambda e: e["phase"] == "epoch" and epochs_seen.append(e["epoch"]))
     assert epochs_seen == [2, 3]  # continued from the checkpoint, not from scratch
