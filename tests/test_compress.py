@@ -183,6 +183,30 @@ def test_integer_only_tflite_quantises_its_input_and_output(cnn, faces, tmp_path
     assert np.mean(probs.argmax(1) == predict_proba(cnn, xt).argmax(1)) > 0.85
 
 
+def test_xception_blocks_quantise_to_full_int8_and_prune_every_kernel(faces, tmp_path):
+    """The residual MobileNet: its Add layers and separable pairs survive full-int8 TFLite, and
+    pruning reaches its depthwise and pointwise kernels."""
+    import keras
+
+    from fer.compress import export_saved_model, recalibrate_batchnorm, tflite_convert
+    from fer.models import build_model
+    from fer.pipeline import make_dataset
+
+    x, y = faces.split("train")
+    xt = faces.split("test")[0][:200]
+    keras.utils.set_random_seed(0)
+    model = build_model("mobilenet", 0.5, depth=4, blocks="xception", dropout=0.0)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="categorical_crossentropy")
+    model.fit(make_dataset(x, y, 32, shuffle=True), epochs=2, verbose=0)
+    recalibrate_batchnorm(model, x)
+    ref = predict_proba(model, xt)
+    int8 = TFLiteModel(tflite_convert(export_saved_model(model, tmp_path / "sm"), "full_int8", x[:100]))
+    assert np.mean(predict_proba(int8, xt).argmax(1) == ref.argmax(1)) > 0.85
+    pruned, masks = prune(model, 0.5, x[:256], None, epochs=0)
+    assert {"module1_sep1_depthwise", "module4_sep2_pointwise"} <= set(masks)
+    assert kernel_sparsity(pruned) == pytest.approx(0.5, abs=0.005)
+
+
 def test_bad_weight_files_are_refused_with_a_reason(cnn, tmp_path):
     from fer.models import build_model
 

@@ -23,7 +23,10 @@ def tiny():
     import keras
 
     keras.utils.set_random_seed(0)
-    return {arch: build_model(arch, width=0.25) for arch in ("cnn", "mobilenet", "dnn")}
+    models = {arch: build_model(arch, width=0.25) for arch in ("cnn", "mobilenet", "dnn")}
+    keras.utils.set_random_seed(0)  # on random weights a CAM map can be empty: an initialisation with none
+    models["xception"] = build_model("mobilenet", width=0.5, depth=4, blocks="xception")  # residual: paths meet at the CAM layer
+    return models
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,7 @@ def _sample(ds, n=3):
 # the methods
 
 
-@pytest.mark.parametrize("arch", ["cnn", "mobilenet"])
+@pytest.mark.parametrize("arch", ["cnn", "mobilenet", "xception"])
 def test_every_method_gives_finite_non_constant_maps_of_the_input_shape(tiny, faces, arch):
     model = tiny[arch]
     x, _ = _sample(faces)
@@ -76,7 +79,8 @@ def test_every_method_gives_finite_non_constant_maps_of_the_input_shape(tiny, fa
     np.testing.assert_allclose(one[0], METHODS["Grad-CAM"](model, x, cls)[0], atol=1e-5)
 
 
-def test_maps_equal_tf_keras_vis_run_directly_on_the_linear_model(tiny, faces):
+@pytest.mark.parametrize("arch", ["mobilenet", "xception"])
+def test_maps_equal_tf_keras_vis_run_directly_on_the_linear_model(tiny, faces, arch):
     """The compiled stand-in changes speed, not results."""
     from tf_keras_vis.gradcam import Gradcam
     from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
@@ -84,7 +88,7 @@ def test_maps_equal_tf_keras_vis_run_directly_on_the_linear_model(tiny, faces):
     from tf_keras_vis.scorecam import Scorecam
     from tf_keras_vis.utils.scores import CategoricalScore
 
-    model = tiny["mobilenet"]
+    model = tiny[arch]
     x, _ = _sample(faces, 2)
     cls = [1, 3]
     lin = prepared(model).linear
@@ -286,6 +290,7 @@ def test_conv_layers_list_conv_and_depthwise_layers(tiny):
     assert [x["name"] for x in cnn][:2] == ["block1_conv1", "block1_conv2"] and cnn[0]["filters"] == 8
     kinds = {x["type"] for x in conv_layers(tiny["mobilenet"])}
     assert kinds == {"Conv2D", "DepthwiseConv2D"}
+    assert {x["type"] for x in conv_layers(tiny["xception"])} == {"Conv2D", "DepthwiseConv2D"}
     assert conv_layers(tiny["dnn"]) == []
 
 
