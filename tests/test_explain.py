@@ -112,6 +112,15 @@ def test_maps_equal_tf_keras_vis_run_directly_on_the_linear_model(tiny, faces, a
         np.testing.assert_allclose(got, norm(ref), atol=2e-4, err_msg=name)
 
 
+def test_cam_grid_names_each_models_map_size(tiny):
+    from fer.explain import cam_grid
+    from fer.mirror import mirror_average
+
+    assert cam_grid(tiny["cnn"]) == cam_grid(mirror_average(tiny["cnn"])) == "6x6"
+    assert cam_grid(tiny["xception"]) == "3x3"  # four halvings after the 44x44 stem
+    assert cam_grid(tiny["dnn"]) is None
+
+
 def test_cam_upsampling_keeps_each_cell_over_its_own_pixels():
     """tf-keras-vis' zoom aligns corners (a cell drifts outwards); the default aligns pixel centres."""
     from scipy.ndimage import zoom

@@ -9,7 +9,7 @@ import streamlit as st
 
 from fer import CLASS_NAMES
 from fer.data import SPLITS
-from fer.explain import DEFAULT_OPTIONS, MEASURES, METHOD_NAMES, METHODS, applicable_methods, plots, predict
+from fer.explain import DEFAULT_OPTIONS, MEASURES, METHOD_NAMES, METHODS, applicable_methods, cam_grid, plots, predict
 from ui import nav
 from ui.cache import load_model, per_run
 from ui.data import get_dataset
@@ -245,7 +245,8 @@ if trust_rows:
                "the trained model's after every layer is re-initialised; at 0.5 or more (⚠️) the method shows the "
                "image more than the model (Adebayo et al., 2018). Details: \"How good are these maps?\" below.")
 st.caption("Each map is scaled to [0,1] on its own. Gradient maps (Saliency, SmoothGrad) show which pixels the class "
-           "score is most sensitive to; CAM maps weight the last conv layer's feature maps (coarse, 6x6 upsampled).")
+           "score is most sensitive to; CAM maps weight the last conv layer's feature maps (coarse: "
+           f"{' and '.join(sorted({g for g in map(cam_grid, models_ok.values()) if g})) or 'none here'}, upsampled).")
 if any(r.meta.get("mirror") for r in runs if r.id in run_ids):
     st.caption("A mirror-averaged run averages each face with its mirror image inside the model; its maps explain "
                "that average (the CAM methods weigh both views' feature maps, each flipped back onto the face).")

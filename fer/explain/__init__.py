@@ -24,6 +24,7 @@ from fer.explain.saliency import (  # noqa: F401
     Explainer,
     applicable_methods,
     as_input,
+    cam_grid,
     cam_layer,
     compute_maps,
     predict,
@@ -31,4 +32,4 @@ from fer.explain.saliency import (  # noqa: F401
 )
 
 __all__ = ["METHODS", "METHOD_NAMES", "MEASURES", "DEFAULT_OPTIONS", "UPSAMPLING", "Explainer", "Measure",
-           "applicable_methods", "cam_layer", "compute_maps", "predict", "prepared", "as_input"]
+           "applicable_methods", "cam_grid", "cam_layer", "compute_maps", "predict", "prepared", "as_input"]

@@ -77,6 +77,18 @@ def cam_layer(model) -> Optional[str]:
     return None
 
 
+def cam_grid(model) -> Optional[str]:
+    """The CAM layer's map size as shown to users ("6x6"); None without a conv layer. A CAM map
+    has one value per cell of it, upsampled to the face."""
+    from fer.mirror import network_of
+
+    name = cam_layer(model)
+    if name is None:
+        return None
+    h, w = network_of(model).get_layer(name).output.shape[1:3]
+    return f"{h}x{w}"
+
+
 class _Compiled:
     """Factory for a Keras layer that runs a sub-model as one `tf.function`, with a compiled
     gradient: tf-keras-vis' eager GradientTape would otherwise differentiate the function op by
