@@ -387,8 +387,10 @@ def cmd_trust(args, store):
     for row in table.itertuples():
         flag = ("FAILS the randomisation check" if row.fails_randomisation else
                 "passes" if row.randomised_rho == row.randomised_rho else "n/a (the randomised model's maps are empty)")
+        empty = getattr(row, "empty_share", None)
         print(f"  {row.method:11s} deletion AUC {row.deletion_auc:.3f} (random {row.random_deletion_auc:.3f})  "
-              f"randomised rho {row.randomised_rho:+.2f}: {flag}")
+              f"randomised rho {row.randomised_rho:+.2f}: {flag}"
+              + (f"; empty maps on {100 * empty:.0f}% of test faces" if empty == empty and empty is not None else ""))
     if args.keep:
         print(f"kept: {keep_trust(run.path, table, ds.fingerprint)}")
 

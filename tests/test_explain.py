@@ -112,6 +112,26 @@ def test_maps_equal_tf_keras_vis_run_directly_on_the_linear_model(tiny, faces, a
         np.testing.assert_allclose(got, norm(ref), atol=2e-4, err_msg=name)
 
 
+def test_trust_table_rows_and_the_share_of_empty_cam_maps(trained, faces):
+    import keras
+
+    from fer.explain.measure import empty_share, trust_table
+
+    model = trained[0]
+    methods = ["Saliency", "Grad-CAM", "Grad-CAM++"]
+    table = trust_table(model, faces, methods).set_index("method")
+    assert list(table.index) == methods and table["deletion_auc"].between(0, 1).all()
+    assert np.isnan(table.loc["Saliency", "empty_share"])  # a gradient magnitude map is not counted
+    assert 0 <= table.loc["Grad-CAM", "empty_share"] < 0.5  # a trained model shows evidence on most faces
+    # a model that ignores its input has no positive evidence anywhere: every Grad-CAM map is empty
+    blind = keras.models.clone_model(model)
+    blind.set_weights(model.get_weights())
+    head = blind.get_layer("probabilities")
+    head.kernel.assign(np.zeros(head.kernel.shape, "float32"))
+    head.bias.assign(np.arange(7, dtype="float32"))
+    assert empty_share(blind, faces, ["Grad-CAM", "Grad-CAM++", "Saliency"], n=14) == {"Grad-CAM": 1.0, "Grad-CAM++": 1.0}
+
+
 def test_cam_grid_names_each_models_map_size(tiny):
     from fer.explain import cam_grid
     from fer.mirror import mirror_average

@@ -39,7 +39,9 @@ def _trust_text(row) -> str:
     rho = row["randomised_rho"]
     check = ("randomised maps empty: n/a" if rho is None or rho != rho else
              f"randomised ρ {rho:+.2f} " + ("⚠️" if row["fails_randomisation"] else "✓"))
-    return f"deletion AUC {row['deletion_auc']:.2f} (random {row['random_deletion_auc']:.2f}) · {check}"
+    empty = row.get("empty_share")  # CAM methods only; absent from tables kept before it was measured
+    blank = f" · empty maps {empty:.0%}" if isinstance(empty, float) and empty == empty and empty > 0 else ""
+    return f"deletion AUC {row['deletion_auc']:.2f} (random {row['random_deletion_auc']:.2f}) · {check}{blank}"
 
 
 def trust_for(run_id: str, methods: tuple, method_options: tuple):
@@ -243,7 +245,9 @@ if trust_rows:
     st.caption("Deletion AUC: the class probability as the most salient pixels are removed first, averaged over the "
                "steps (lower is better; a random order is the baseline). Randomised ρ: rank correlation of the maps with "
                "the trained model's after every layer is re-initialised; at 0.5 or more (⚠️) the method shows the "
-               "image more than the model (Adebayo et al., 2018). Details: \"How good are these maps?\" below.")
+               "image more than the model (Adebayo et al., 2018). Empty maps: the share of 70 test faces whose CAM map of "
+               "the predicted class has nothing positive to show (a ReLU of weighted feature maps can leave none). "
+               "Details: \"How good are these maps?\" below.")
 st.caption("Each map is scaled to [0,1] on its own. Gradient maps (Saliency, SmoothGrad) show which pixels the class "
            "score is most sensitive to; CAM maps weight the last conv layer's feature maps (coarse: "
            f"{' and '.join(sorted({g for g in map(cam_grid, models_ok.values()) if g})) or 'none here'}, upsampled).")

@@ -23,7 +23,7 @@ import numpy as np
 
 from fer import CLASS_NAMES
 from fer.errors import DataError
-from fer.explain.saliency import METHOD_NAMES, applicable_methods, as_input, compute_maps, prepared
+from fer.explain.saliency import METHOD_NAMES, METHODS, applicable_methods, as_input, compute_maps, prepared
 
 
 def _methods(model, methods):
@@ -318,14 +318,32 @@ MEASURES = {"regions": RegionEnergy(), "deletion": DeletionInsertion(), "randomi
 # one line of trust per method, for showing under the maps
 
 RANDOMISED_RHO_LIMIT = 0.5  # mean Spearman with the trained model's maps once every layer is re-initialised
-TRUST_SETTINGS = {"deletion_n": 14, "deletion_steps": 16, "randomisation_n": 2}
+TRUST_SETTINGS = {"deletion_n": 14, "deletion_steps": 16, "randomisation_n": 2, "empty_n": 70}
+
+
+def empty_share(model, dataset, methods=None, method_options=None, n: int = 70, seed: int = 3) -> dict:
+    """{CAM method: share of `n` test faces (stratified) whose map of the predicted class is
+    empty}. A CAM map is a ReLU of the layer's feature maps weighted by the class: where every
+    weighted sum is negative nothing is left to show (Grad-CAM's mean-gradient weights on a
+    flatten head, which gives each cell its own weights, do this to many faces). Gradient maps
+    are magnitudes and are not counted."""
+    from fer.explain.saliency import _CamExplainer, predict
+
+    ok = applicable_methods(model)
+    cams = [m for m in (methods or METHOD_NAMES) if isinstance(METHODS[m], _CamExplainer) and ok[m] is None]
+    images, _ = Measure._test_sample(dataset, n, max(1, -(-n // len(CLASS_NAMES))), seed)
+    if not cams or not len(images):
+        return {}
+    maps = compute_maps(model, images, predict(model, images).argmax(1), cams, method_options)
+    return {m: float(np.mean(np.ptp(v.reshape(len(v), -1), axis=1) == 0)) for m, v in maps.items()}
 
 
 def trust_table(model, dataset, methods=None, method_options=None, settings=None):
     """Per method: deletion AUC and the random order's on the same faces (lower is better), the
     mean Spearman rank correlation of its maps with the trained model's after all layers are
-    re-initialised, and whether it fails the randomisation check (that correlation stays at or
-    above RANDOMISED_RHO_LIMIT: the maps explain the image more than the model)."""
+    re-initialised, whether it fails the randomisation check (that correlation stays at or
+    above RANDOMISED_RHO_LIMIT: the maps explain the image more than the model), and for the
+    CAM methods the share of test faces whose map is empty (`empty_share`; None otherwise)."""
     import pandas as pd
 
     s = {**TRUST_SETTINGS, **(settings or {})}
@@ -333,11 +351,13 @@ def trust_table(model, dataset, methods=None, method_options=None, settings=None
     random_auc = float(deletion.loc[deletion["method"] == "random order", "deletion_auc"].iloc[0])
     cascade = MEASURES["randomisation"](model, dataset, methods, method_options, n=s["randomisation_n"])
     last = cascade[cascade["step"] == cascade["step"].max()].groupby("method")["spearman"].mean()
+    empty = empty_share(model, dataset, methods, method_options, n=s["empty_n"])
     rows = []
     for row in deletion.itertuples():
         if row.method == "random order":
             continue
         rho = float(last.get(row.method, float("nan")))
         rows.append({"method": row.method, "deletion_auc": float(row.deletion_auc), "random_deletion_auc": random_auc,
-                     "randomised_rho": rho, "fails_randomisation": bool(rho >= RANDOMISED_RHO_LIMIT)})
+                     "randomised_rho": rho, "fails_randomisation": bool(rho >= RANDOMISED_RHO_LIMIT),
+                     "empty_share": empty.get(row.method)})
     return pd.DataFrame(rows)
