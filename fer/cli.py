@@ -390,7 +390,7 @@ def cmd_trust(args, store):
         empty = getattr(row, "empty_share", None)
         print(f"  {row.method:11s} deletion AUC {row.deletion_auc:.3f} (random {row.random_deletion_auc:.3f})  "
               f"randomised rho {row.randomised_rho:+.2f}: {flag}"
-              + (f"; empty maps on {100 * empty:.0f}% of test faces" if empty == empty and empty is not None else ""))
+              + (f"; empty maps on {100 * empty:.0f}% of 70 test faces (10 per class)" if empty == empty and empty is not None else ""))
     if args.keep:
         print(f"kept: {keep_trust(run.path, table, ds.fingerprint)}")
 

@@ -245,8 +245,8 @@ if trust_rows:
     st.caption("Deletion AUC: the class probability as the most salient pixels are removed first, averaged over the "
                "steps (lower is better; a random order is the baseline). Randomised ρ: rank correlation of the maps with "
                "the trained model's after every layer is re-initialised; at 0.5 or more (⚠️) the method shows the "
-               "image more than the model (Adebayo et al., 2018). Empty maps: the share of 70 test faces whose CAM map of "
-               "the predicted class has nothing positive to show (a ReLU of weighted feature maps can leave none). "
+               "image more than the model (Adebayo et al., 2018). Empty maps: the share of 70 test faces (10 per class) whose "
+               "CAM map of the predicted class has nothing positive to show (a ReLU of weighted feature maps can leave none). "
                "Details: \"How good are these maps?\" below.")
 st.caption("Each map is scaled to [0,1] on its own. Gradient maps (Saliency, SmoothGrad) show which pixels the class "
            "score is most sensitive to; CAM maps weight the last conv layer's feature maps (coarse: "

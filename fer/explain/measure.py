@@ -322,7 +322,7 @@ TRUST_SETTINGS = {"deletion_n": 14, "deletion_steps": 16, "randomisation_n": 2, 
 
 
 def empty_share(model, dataset, methods=None, method_options=None, n: int = 70, seed: int = 3) -> dict:
-    """{CAM method: share of `n` test faces (stratified) whose map of the predicted class is
+    """{CAM method: share of `n` test faces (as many per class) whose map of the predicted class is
     empty}. A CAM map is a ReLU of the layer's feature maps weighted by the class: where every
     weighted sum is negative nothing is left to show (Grad-CAM's mean-gradient weights on a
     flatten head, which gives each cell its own weights, do this to many faces). Gradient maps
