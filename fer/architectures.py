@@ -15,6 +15,12 @@ ACTIVATIONS = ("relu", "leaky_relu", "prelu")
 MOBILENET_STEMS = ("strided", "full")  # fer.models.build_mobilenet's `stem` and `head`
 MOBILENET_HEADS = ("flatten", "gap")
 MOBILENET_BLOCK_KINDS = ("separable", "xception")  # build_mobilenet's `blocks`
+# The MobileNet designs the pages offer, as (label, build_mobilenet's stem/head/blocks options).
+MOBILENET_DESIGNS = {
+    "course": ("the course's: strided stem, separable stages, flattened head", {}),
+    "full": ("full-resolution stem, separable stages, averaged head", {"stem": "full", "head": "gap"}),
+    "xception": ("mini-Xception's residual separable modules, averaged head", {"blocks": "xception"}),
+}
 
 
 @dataclass(frozen=True)
@@ -65,3 +71,4 @@ def check_depth(name: str, depth: int) -> int:
 def title(name) -> str:
     """"CNN" for "cnn"; an unknown name as it is."""
     return ARCHITECTURES[name].title if name in ARCHITECTURES else str(name)
+

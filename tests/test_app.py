@@ -126,6 +126,38 @@ def test_retrain_at_this_width_prefills_the_train_page(models_env):
 
     for arch in ("cnn", "dnn", "mobilenet"):  # the Train page opens on the registry's default depths
         assert at.session_state[f"train_depth_{arch}"] == DEFAULT_DEPTH[arch]
+    assert at.selectbox(key="train_design").value == "course"
+
+
+def test_a_mobilenet_design_counts_its_own_parameters_and_trains_as_chosen(models_env):
+    from fer.models import build_model
+
+    at = open_page("models", models_view="MobileNet")
+    at.slider(key="models_mobilenet_width").set_value(0.5)
+    at.slider(key="models_mobilenet_depth").set_value(4).run()
+    course = metric(at, "Total parameters")
+    at.selectbox(key="models_mobilenet_design").set_value("xception").run()
+    assert_clean(at)
+    xception = int(metric(at, "Total parameters").replace(",", ""))
+    assert xception != int(course.replace(",", ""))
+    assert xception == build_model("mobilenet", 0.5, depth=4, blocks="xception").count_params()
+    at.button(key="models_mobilenet_retrain").click().run()
+    assert_clean(at)
+    assert at.title[0].value == "Train" and at.selectbox(key="train_design").value == "xception"
+    at = open_page("train")  # (AppTest reruns the page it opened, not the one switched to)
+    at.selectbox(key="train_arch").set_value("mobilenet").run()
+    at.slider(key="train_width").set_value(0.5)
+    at.slider(key="train_depth_mobilenet").set_value(4)
+    at.selectbox(key="train_design").set_value("xception")
+    at.number_input(key="train_epochs").set_value(1)
+    at.number_input(key="train_cap").set_value(200)
+    at.number_input(key="train_patience").set_value(0)
+    at.button(key="train_start").click().run()
+    assert_clean(at)
+    job = fjobs.manager_for(RunStore(models_env)).wait(at.session_state["train_job"], timeout=600)
+    assert job.status == fjobs.DONE, job.error or job.message
+    meta = RunStore(models_env).get(job.run_id).meta
+    assert meta["options"]["blocks"] == "xception" and meta["params"] == xception
 
 
 def test_training_from_the_train_page_adds_a_run_and_evaluate_shows_its_confusion_matrix(models_env):

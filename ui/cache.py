@@ -95,11 +95,16 @@ def test_probs_or_stop(run, dataset):
 
 
 @st.cache_data(show_spinner="Building the model…", max_entries=256)
-def model_summary(arch: str, width: float, depth: int | None = None, batchnorm: bool = True, match_params: int | None = None):
-    """(layer table, counts dict) of an untrained model; cached per configuration."""
+def model_summary(arch: str, width: float, depth: int | None = None, batchnorm: bool = True, match_params: int | None = None,
+                  design: str = "course"):
+    """(layer table, counts dict) of an untrained model; cached per configuration (`design`: a
+    fer.architectures.MOBILENET_DESIGNS key, MobileNet only)."""
+    from fer.architectures import MOBILENET_DESIGNS
     from fer.models import build_model, summary_table
 
     opts = {"depth": depth, "batchnorm": batchnorm}
+    if arch == "mobilenet":
+        opts.update(MOBILENET_DESIGNS[design][1])
     if arch == "dnn" and match_params:
         opts["match_params"] = int(match_params)
     return summary_table(build_model(arch, float(width), **opts))

@@ -1,7 +1,7 @@
 """Models: the three families' layer tables and parameter counts; width sliders update instantly."""
 import streamlit as st
 
-from fer.architectures import ARCHITECTURES, DEFAULT_DEPTH
+from fer.architectures import ARCHITECTURES, DEFAULT_DEPTH, MOBILENET_DESIGNS
 from fer.errors import ModelConfigError
 from ui import nav
 from ui.cache import model_summary
@@ -18,7 +18,7 @@ widget_defaults({
     **{f"models_{a}_width": spec.slider_width[2] for a, spec in ARCHITECTURES.items()},
     **{f"models_{a}_depth": spec.depth for a, spec in ARCHITECTURES.items()},
     **{f"models_{a}_bn": True for a in ARCHITECTURES},
-    "models_pair_cnn_width": 0.5, "models_pair_dnn_depth": DEFAULT_DEPTH["dnn"],
+    "models_pair_cnn_width": 0.5, "models_pair_dnn_depth": DEFAULT_DEPTH["dnn"], "models_mobilenet_design": "course",
 })
 
 
@@ -34,9 +34,9 @@ def counts_row(counts):
     c.metric("Non-trainable", f"{counts['non_trainable']:,}")
 
 
-def summary_or_error(arch, width, depth, batchnorm, match_params=None):
+def summary_or_error(arch, width, depth, batchnorm, match_params=None, design="course"):
     try:
-        return model_summary(arch, float(width), int(depth), bool(batchnorm), match_params)
+        return model_summary(arch, float(width), int(depth), bool(batchnorm), match_params, design)
     except ModelConfigError as exc:
         st.error(f"Cannot build this model: {exc}")
         return None
@@ -52,13 +52,17 @@ def arch_tab(arch):
     depth = c2.slider("Depth", dmin, dmax, key=f"models_{arch}_depth",
                       help=spec.depth_unit)
     batchnorm = c3.checkbox("BatchNorm", key=f"models_{arch}_bn")
-    result = summary_or_error(arch, width, depth, batchnorm)
+    design = "course"
+    if arch == "mobilenet":
+        design = st.selectbox("Design", list(MOBILENET_DESIGNS), key="models_mobilenet_design",
+                              format_func=lambda k: MOBILENET_DESIGNS[k][0])
+    result = summary_or_error(arch, width, depth, batchnorm, design=design)
     if result is None:
         return
     table, counts = result
     counts_row(counts)
     if st.button(f"Retrain {spec.title} at width {width:g}", key=f"models_{arch}_retrain", type="primary"):
-        send_to_train(arch=arch, width=float(width), depth=int(depth), batchnorm=bool(batchnorm))
+        send_to_train(arch=arch, width=float(width), depth=int(depth), batchnorm=bool(batchnorm), design=design)
     st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 520))
 
 

@@ -3,7 +3,7 @@ import streamlit as st
 
 from fer import estimates, figures
 from fer import jobs as fjobs
-from fer.architectures import ARCH_NAMES, ARCHITECTURES
+from fer.architectures import ARCH_NAMES, ARCHITECTURES, MOBILENET_DESIGNS
 from fer.errors import FerError
 from fer.train import TrainConfig
 from ui import nav
@@ -27,7 +27,7 @@ widget_defaults({
     "train_match": d.match_params or 0, "train_epochs": d.epochs, "train_lr": d.learning_rate, "train_batch": d.batch_size,
     "train_smoothing": d.label_smoothing, "train_erasing": d.erasing, "train_cap": d.max_train_images or 0,
     "train_patience": d.patience, "train_description": d.description, "train_teacher": d.teacher or "",
-    "train_alpha": d.distill_alpha, "train_temperature": d.distill_temperature,
+    "train_alpha": d.distill_alpha, "train_temperature": d.distill_temperature, "train_design": "course",
     **{f"train_depth_{a}": spec.depth for a, spec in ARCHITECTURES.items()},
 })
 
@@ -42,7 +42,10 @@ if request:
         st.session_state[f"train_depth_{arch}"] = min(max(int(request["depth"]), lo), hi)
     st.session_state["train_bn"] = bool(request.get("batchnorm", True))
     st.session_state["train_match"] = int(request.get("match_params") or 0)
+    if request.get("design") in MOBILENET_DESIGNS:
+        st.session_state["train_design"] = request["design"]
     st.info(f"Settings from the Models page: {arch} width {st.session_state['train_width']:g}"
+            + (f", {MOBILENET_DESIGNS[request['design']][0]}" if arch == "mobilenet" and request.get("design") in MOBILENET_DESIGNS else "")
             + (f", {request['match_params']:,} parameters matched" if request.get("match_params") else "")
             + ". Check the rest and press **Train**.", icon="📥")
 
@@ -63,7 +66,10 @@ with st.container(border=True):
     with c4:
         batchnorm = st.checkbox("BatchNorm", key="train_bn")
         augment = st.checkbox("Augmentation", key="train_aug", help="flip, shift, zoom, rotation")
-    match = 0
+    match, design = 0, {}
+    if arch == "mobilenet":
+        design = MOBILENET_DESIGNS[st.selectbox("MobileNet design", list(MOBILENET_DESIGNS), key="train_design",
+                                                format_func=lambda k: MOBILENET_DESIGNS[k][0])][1]
     if arch == "dnn":
         match = st.number_input("Match this many parameters (0 = use the width)", 0, 50_000_000, step=10_000,
                                 key="train_match", help="Solves the hidden width so the DNN has this parameter count.")
@@ -102,7 +108,7 @@ with st.container(border=True):
                          label_smoothing=float(smoothing), erasing=float(erasing) if augment else 0.0,
                          max_train_images=int(cap) or None, patience=int(patience),
                          match_params=int(match) or None, description=description.strip(), teacher=teacher or None,
-                         distill_alpha=float(alpha), distill_temperature=float(temperature))
+                         distill_alpha=float(alpha), distill_temperature=float(temperature), **design)
     n_train = min(n_train_all, int(cap)) if cap else n_train_all
     st.caption(f"⏱️ On this machine this takes {estimates.estimate_text(config, n_train, runs, **estimates.split_sizes(ds))}"
                + (" or less with early stopping." if patience else "."))
