@@ -159,7 +159,11 @@ def _mobilenet_xception(width, depth, batchnorm, dropout, activation):
         x = _act(bn(x, f"stem{i + 1}_bn"), activation, f"stem{i + 1}_{activation}")
     for m in range(depth):
         channels, name = _scaled(XCEPTION_CHANNELS[m], width), f"module{m + 1}"
-        shortcut = layers.Conv2D(channels, 1, strides=2, padding="same", use_bias=not batchnorm, name=f"{name}_shortcut")(x)
+        # the strided 1x1 shortcut as a subsample (a 1x1 max-pool, stride 2: the same positions)
+        # then a plain 1x1 conv: TF 2.21's gradient of a strided 1x1 conv corrupts the heap on
+        # CPU (a crash in training and in every gradient map); the weights are the same
+        shortcut = layers.MaxPooling2D(1, strides=2, padding="same", name=f"{name}_subsample")(x)
+        shortcut = layers.Conv2D(channels, 1, use_bias=not batchnorm, name=f"{name}_shortcut")(shortcut)
         shortcut = bn(shortcut, f"{name}_shortcut_bn")
         x = _act(bn(_separable(x, channels, f"{name}_sep1", batchnorm), f"{name}_sep1_bn"), activation, f"{name}_{activation}")
         x = bn(_separable(x, channels, f"{name}_sep2", batchnorm), f"{name}_sep2_bn")

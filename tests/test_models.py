@@ -97,6 +97,33 @@ def test_mobilenet_xception_blocks_are_residual_modules_under_the_peer_budget():
     assert np.asarray(model(faces, training=False)).shape == (2, 7)
 
 
+def test_xception_gradients_survive_any_batch_size():
+    """TF 2.21's CPU gradient of a strided 1x1 conv corrupts the heap (a crash at batch 1 or 43,
+    not 64): the shortcuts subsample first, and no model has such a layer. The gradients run in
+    a child process, so a crash fails this test instead of ending the whole test run."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    for arch, opts in (("mobilenet", {"blocks": "xception", "depth": 4}), ("mobilenet", {}), ("cnn", {})):
+        convs = [layer for layer in build_model(arch, width=1.1, **opts).layers if type(layer).__name__ == "Conv2D"]
+        assert not [c.name for c in convs if c.kernel_size == (1, 1) and c.strides != (1, 1)], arch
+    code = ("import numpy as np, tensorflow as tf\n"
+            "from fer.models import build_model\n"
+            "model = build_model('mobilenet', width=1.1, depth=4, blocks='xception')\n"
+            "for batch in (1, 43, 37):\n"
+            "    x = tf.constant(np.random.default_rng(batch).uniform(0, 255, (batch, 48, 48, 1)).astype('float32'))\n"
+            "    with tf.GradientTape() as tape:\n"
+            "        tape.watch(x)\n"
+            "        top = tf.reduce_sum(model(x, training=True)[:, 0])\n"
+            "    grads = tape.gradient(top, [x] + model.trainable_weights)\n"
+            "    assert all(np.isfinite(g.numpy()).all() for g in grads)\n"
+            "print('gradients ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0 and "gradients ok" in out.stdout, out.stderr[-1500:]
+
+
 def test_xception_blocks_refuse_a_stem_or_head_and_unknown_kinds():
     from fer.train import TrainConfig
 
