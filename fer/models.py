@@ -151,7 +151,9 @@ def _mobilenet_xception(width, depth, batchnorm, dropout, activation):
     separable design starts at 24x24, and the shortcuts let the four modules train as one.
     On FER2013, 10 epochs (the recipe above, `--blocks xception --depth 4`): val 56.5% at
     51,255 params against 55.4% for the full-stem separable design at 58,167; an epoch takes
-    ~0.7x as long. The separable convolutions are depthwise + pointwise layer pairs (`_separable`)."""
+    ~0.7x as long; 65 epochs in two legs at width 1.1 (60,947 params): 63.92% on PublicTest with
+    the mirror average, against 63.47% for the full-stem design after 90. The separable
+    convolutions are depthwise + pointwise layer pairs (`_separable`)."""
     bn = (lambda t, name: layers.BatchNormalization(name=name)(t)) if batchnorm else (lambda t, name: t)
     inputs, x = _inputs()
     for i in range(2):  # valid padding: 48 -> 46 -> 44, as in mini-Xception
