@@ -71,4 +71,3 @@ def check_depth(name: str, depth: int) -> int:
 def title(name) -> str:
     """"CNN" for "cnn"; an unknown name as it is."""
     return ARCHITECTURES[name].title if name in ARCHITECTURES else str(name)
-

@@ -42,10 +42,11 @@ if request:
         st.session_state[f"train_depth_{arch}"] = min(max(int(request["depth"]), lo), hi)
     st.session_state["train_bn"] = bool(request.get("batchnorm", True))
     st.session_state["train_match"] = int(request.get("match_params") or 0)
-    if request.get("design") in MOBILENET_DESIGNS:
-        st.session_state["train_design"] = request["design"]
+    design_key = request.get("design") if arch == "mobilenet" and request.get("design") in MOBILENET_DESIGNS else None
+    if design_key:
+        st.session_state["train_design"] = design_key
     st.info(f"Settings from the Models page: {arch} width {st.session_state['train_width']:g}"
-            + (f", {MOBILENET_DESIGNS[request['design']][0]}" if arch == "mobilenet" and request.get("design") in MOBILENET_DESIGNS else "")
+            + (f", {MOBILENET_DESIGNS[design_key][0]}" if design_key else "")
             + (f", {request['match_params']:,} parameters matched" if request.get("match_params") else "")
             + ". Check the rest and press **Train**.", icon="📥")
 
