@@ -19,7 +19,7 @@ SWITCHES = ("batchnorm", "augment", "depth")
 # TrainConfig fields newer than some saved runs: those runs trained with the field's default.
 _ADDED_LATER = {f.name: f.default for f in dataclasses.fields(TrainConfig)
                 if f.name in ("optimizer", "weight_decay", "erasing", "init_from", "teacher", "distill_alpha", "distill_temperature",
-                                  "stem", "head", "blocks", "train_on_val")}
+                                  "stem", "head", "blocks", "upsample", "train_on_val")}
 
 
 def switches(meta: dict) -> dict:

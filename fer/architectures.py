@@ -15,11 +15,14 @@ ACTIVATIONS = ("relu", "leaky_relu", "prelu")
 MOBILENET_STEMS = ("strided", "full")  # fer.models.build_mobilenet's `stem` and `head`
 MOBILENET_HEADS = ("flatten", "gap")
 MOBILENET_BLOCK_KINDS = ("separable", "xception")  # build_mobilenet's `blocks`
-# The MobileNet designs the pages offer, as (label, build_mobilenet's stem/head/blocks options).
+UPSAMPLE_RANGE = (49, 128)  # build_mobilenet's `upsample`: the side the 48x48 face is resized to
+# The MobileNet designs the pages offer, as (label, build_mobilenet's stem/head/blocks/upsample options).
 MOBILENET_DESIGNS = {
     "course": ("the course's: strided stem, separable stages, flattened head", {}),
     "full": ("full-resolution stem, separable stages, averaged head", {"stem": "full", "head": "gap"}),
     "xception": ("mini-Xception's residual separable modules, averaged head", {"blocks": "xception"}),
+    "xception64": ("mini-Xception's modules on the face upsampled to 64x64 (as the `fer` package)",
+                   {"blocks": "xception", "upsample": 64}),
 }
 
 
@@ -66,6 +69,14 @@ def check_depth(name: str, depth: int) -> int:
     if not lo <= depth <= hi:
         raise ModelConfigError(f"{name} depth must be {lo}..{hi} {get(name).depth_unit}, got {depth}")
     return depth
+
+
+def check_upsample(size):
+    """None (the face as it is) or an integer side in UPSAMPLE_RANGE."""
+    lo, hi = UPSAMPLE_RANGE
+    if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and lo <= size <= hi):
+        raise ModelConfigError(f"upsample must be a whole number of pixels from {lo} to {hi} (the face is 48x48), got {size!r}")
+    return size
 
 
 def title(name) -> str:

@@ -12,11 +12,13 @@ is the final scoring (validation three times: before and after BatchNorm re-esti
 the record; the test split plain and mirrored). `ips` is the steady training speed at the
 architecture's reference width, scaled by (width / reference) ** -exponent and by
 (batch / 64) ** 0.25 (smaller batches are slower per image on a CPU). It comes from a run of
-the same architecture on this machine (on the same data when there is one: `throughput`),
-else from SPEEDS.
+the same architecture on this machine (on the same data and MobileNet design when there is
+one: `throughput`), else from SPEEDS; a MobileNet of another design (stem, head, blocks,
+upsampling, depth) is scaled by the two designs' FLOPs at the same width.
 """
 from __future__ import annotations
 
+import functools
 import math
 import platform
 from dataclasses import dataclass
@@ -57,20 +59,52 @@ def _scale(arch: str, width: float, from_width: float, batch: int = 64, from_bat
     return ratio * (max(batch, 1) / max(from_batch, 1)) ** 0.25
 
 
+DESIGN_KEYS = ("depth", "stem", "head", "blocks", "upsample")  # the MobileNet options that change its cost
+
+
+def design_of(arch: str, options) -> tuple:
+    """A MobileNet's design as a hashable key ((option, value) pairs; () is the course's at its
+    default depth); other architectures scale by width alone."""
+    if arch != "mobilenet":
+        return ()
+    from fer.architectures import DEFAULT_DEPTH
+
+    options = {**(options or {})}
+    if options.get("depth") == DEFAULT_DEPTH["mobilenet"]:
+        options.pop("depth")
+    return tuple((k, options[k]) for k in DESIGN_KEYS if options.get(k) is not None)
+
+
+@functools.lru_cache(maxsize=64)
+def _flops(arch: str, width: float, design: tuple) -> int:
+    from fer.models import build_model, count_flops
+
+    return count_flops(build_model(arch, width, **dict(design)))
+
+
+def _design_factor(arch: str, width: float, measured: tuple, wanted: tuple) -> float:
+    """Speed of `wanted` over that of the `measured` design: their FLOPs' inverse ratio."""
+    if measured == wanted:
+        return 1.0
+    return _flops(arch, width, measured) / _flops(arch, width, wanted)
+
+
 def _epoch_units(arch: str, n_train: float, n_val: float) -> float:
     return n_train + n_val / _speed(arch).val_factor
 
 
 def throughput(arch: str, width: float, runs=(), host: Optional[str] = None, batch_size: int = 64,
-               fingerprint: Optional[str] = None):
+               fingerprint: Optional[str] = None, options=None):
     """(training images/s, where the figure comes from) for `arch` at `width` on this machine.
 
     From the run on this host with the same architecture, on the same data (`fingerprint`) if
-    there is one, and the nearest width: its fit time less the fixed parts, over its epochs'
-    work (runs under MIN_TIMED_S and distilled runs are skipped); else from SPEEDS. Either is
-    scaled to `width` and `batch_size`. The same data first: FER2013 runs trained at about half
-    the generated faces' speed per image here (augmented, on a CPU shared with other work).
+    there is one, of the same design (`options`, a MobileNet's) if there is one, and the nearest
+    width: its fit time less the fixed parts, over its epochs' work (runs under MIN_TIMED_S and
+    distilled runs are skipped); else from SPEEDS (the course's design). Either is scaled to
+    `width`, `batch_size` and the design's FLOPs. The same data first: FER2013 runs trained at
+    about half the generated faces' speed per image here (augmented, on a CPU shared with other work).
     """
+    wanted = design_of(arch, options)
     host = host or platform.node()
     s = _speed(arch)
     best = None
@@ -87,17 +121,19 @@ def throughput(arch: str, width: float, runs=(), host: Optional[str] = None, bat
             ips = epochs * _epoch_units(arch, float(data["train"]), float(data.get("val", 0))) / steady
             w = float(meta.get("width", 1.0))
             batch = int((meta.get("config") or {}).get("batch_size") or 64)
+            design = design_of(arch, meta.get("options"))
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
             continue
         if not math.isfinite(ips) or ips <= 0 or wall < MIN_TIMED_S:
             continue
         other_data = fingerprint is not None and (meta.get("dataset") or {}).get("fingerprint") != fingerprint
-        key = (other_data, round(abs(math.log(max(w, 0.05) / max(width, 0.05))), 3), -wall)  # same data, nearest width, longest
+        # the same data, then the same design, the nearest width, the longest
+        key = (other_data, design != wanted, round(abs(math.log(max(w, 0.05) / max(width, 0.05))), 3), -wall)
         if best is None or key < best[0]:
-            best = (key, ips * _scale(arch, width, w, batch_size, batch), getattr(run, "id", "a run"))
+            best = (key, ips * _scale(arch, width, w, batch_size, batch), getattr(run, "id", "a run"), design)
     if best is not None:
-        return best[1], f"measured by run {best[2]} on this machine"
-    return s.ips * _scale(arch, width, s.width, batch_size), "measured on a 2-core CPU"
+        return best[1] * _design_factor(arch, width, best[3], wanted), f"measured by run {best[2]} on this machine"
+    return s.ips * _scale(arch, width, s.width, batch_size) * _design_factor(arch, width, (), wanted), "measured on a 2-core CPU"
 
 
 def split_sizes(dataset) -> dict:
@@ -113,7 +149,7 @@ def estimate_seconds(config, n_train: int, runs=(), host: Optional[str] = None, 
                      n_test: int = 1000, fingerprint: Optional[str] = None) -> float:
     """Wall-clock seconds of a training without early stopping (see the module doc)."""
     arch = config.arch
-    ips, _ = throughput(arch, config.width, runs, host, config.batch_size, fingerprint)
+    ips, _ = throughput(arch, config.width, runs, host, config.batch_size, fingerprint, config.model_options())
     s = _speed(arch)
     n_val = n_val or n_train  # tiny data sets validate on the training images
     per_epoch = s.epoch_s + _epoch_units(arch, max(n_train, 1), n_val) / ips
@@ -129,7 +165,7 @@ def estimate_seconds(config, n_train: int, runs=(), host: Optional[str] = None, 
 def estimate_text(config, n_train: int, runs=(), host: Optional[str] = None, n_val: int = 1000,
                   n_test: int = 1000, fingerprint: Optional[str] = None) -> str:
     """'about 36 s (850 training images/s, measured on a 2-core CPU)' for the pages."""
-    ips, basis = throughput(config.arch, config.width, runs, host, config.batch_size, fingerprint)
+    ips, basis = throughput(config.arch, config.width, runs, host, config.batch_size, fingerprint, config.model_options())
     seconds = estimate_seconds(config, n_train, runs, host, n_val, n_test, fingerprint)
     return f"about {format_duration(seconds)} ({ips:,.0f} training images/s, {basis})"
 

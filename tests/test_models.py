@@ -124,6 +124,36 @@ def test_xception_gradients_survive_any_batch_size():
     assert out.returncode == 0 and "gradients ok" in out.stdout, out.stderr[-1500:]
 
 
+def test_upsampled_face_gives_a_finer_grid_with_the_same_weights():
+    """`upsample=64`: the same parameters (a 48x48 run's weights load as they are), more FLOPs,
+    a 4x4 last map instead of 3x3, and raw 48x48 faces in as before."""
+    from fer.models import count_flops
+
+    plain = build_model("mobilenet", width=1.1, depth=4, blocks="xception")
+    fine = build_model("mobilenet", width=1.1, depth=4, blocks="xception", upsample=64)
+    assert fine.count_params() == plain.count_params() and fine.get_layer("upsample_64").count_params() == 0
+    assert tuple(fine.input.shape[1:]) == (48, 48, 1)
+    assert tuple(fine.get_layer("stem1_conv").output.shape[1:3]) == (62, 62)
+    assert tuple(fine.get_layer(LAST_CONV).output.shape[1:3]) == (4, 4)
+    assert 1.7 < count_flops(fine) / count_flops(plain) < 2.0
+    fine.set_weights(plain.get_weights())  # a warm start from a 48x48 run
+    faces = np.random.default_rng(3).integers(0, 256, (2, 48, 48, 1)).astype("float32")
+    probs = np.asarray(fine(faces, training=False))
+    assert probs.shape == (2, 7) and not np.allclose(probs, np.asarray(plain(faces, training=False)))
+    course = build_model("mobilenet", width=0.5, upsample=56)
+    assert course.count_params() == build_model("mobilenet", width=0.5).count_params()
+
+
+@pytest.mark.parametrize("bad", [48, 20, 300, 64.0, True])
+def test_upsample_sizes_outside_the_range_are_refused(bad):
+    from fer.train import TrainConfig
+
+    with pytest.raises(ModelConfigError, match="upsample must be a whole number of pixels from 49 to 128"):
+        build_model("mobilenet", blocks="xception", upsample=bad)
+    with pytest.raises(ModelConfigError, match="upsample must be"):
+        TrainConfig(arch="mobilenet", upsample=bad).validate()
+
+
 def test_xception_blocks_refuse_a_stem_or_head_and_unknown_kinds():
     from fer.train import TrainConfig
 
@@ -133,6 +163,10 @@ def test_xception_blocks_refuse_a_stem_or_head_and_unknown_kinds():
         build_model("mobilenet", blocks="dense")
     with pytest.raises(ModelConfigError, match="MobileNet options"):
         TrainConfig(arch="cnn", blocks="xception").validate()
+    with pytest.raises(ModelConfigError, match="--upsample are MobileNet options"):
+        TrainConfig(arch="dnn", upsample=64).validate()
+    assert TrainConfig(arch="mobilenet", blocks="xception", upsample=64).model_options()["upsample"] == 64
+    assert "upsample" not in TrainConfig(arch="mobilenet", blocks="xception").model_options()
     assert TrainConfig(arch="mobilenet", blocks="xception").model_options()["blocks"] == "xception"
     assert "blocks" not in TrainConfig(arch="mobilenet").model_options()
 
