@@ -96,6 +96,20 @@ def test_filter_exemplars_are_the_faces_that_drive_each_filter_most(trained):
     assert ex.receptive_field == 3  # the first 3x3 conv sees 3x3 pixels
 
 
+def test_receptive_fields_are_in_face_pixels_when_the_model_upsamples_the_face():
+    from fer.models import build_model
+
+    plain = build_model("mobilenet", 1.1, depth=4, blocks="xception")
+    fine = build_model("mobilenet", 1.1, depth=4, blocks="xception", upsample=64)
+    assert aggregate.receptive_field(plain, "stem2_conv") == (5, 1)
+    assert aggregate.receptive_field(fine, "stem2_conv") == (4, 0.75)  # 5 steps of 3/4 pixel: 4 pixels
+    size, stride = aggregate.receptive_field(fine, "module1_pool")
+    assert stride == 1.5 and size < aggregate.receptive_field(plain, "module1_pool")[0]
+    ex = aggregate.filter_exemplars(fine, "stem2_conv", np.random.default_rng(0).integers(0, 256, (6, 48, 48)), k=2)
+    top, left, bottom, right = np.moveaxis(ex.patches, -1, 0)
+    assert (top >= 0).all() and (bottom <= 48).all() and ((bottom - top) <= 4).all() and (right > left).all()
+
+
 # ----------------------------------------------------------------------------------------------
 # python -m fer explain
 

@@ -179,21 +179,37 @@ class Exemplars:
 
 
 def receptive_field(model, layer: str) -> tuple:
-    """(size, stride) in input pixels of one position of `layer`'s output (square kernels)."""
+    """(size, stride) in face pixels of one position of `layer`'s output (square kernels), over
+    the widest path from the face to it (a residual module's shortcut sees less than its convs).
+
+    A model that resizes the face inside (`upsample`) works on a finer grid: a step of it is a
+    fraction of a face pixel until the pools make it up, so the stride is then a float and the
+    size is rounded up."""
     from fer.mirror import network_of
 
-    size, stride = 1, 1
-    for lyr in network_of(model).layers:
+    net = network_of(model)
+    memo = {}
+
+    def field(lyr):
+        if lyr.name in memo:
+            return memo[lyr.name]
+        if type(lyr).__name__ == "InputLayer":
+            return 1.0, 1.0
+        inputs = lyr.input if isinstance(lyr.input, (list, tuple)) else [lyr.input]
+        size, stride = max((field(t._keras_history.operation) for t in inputs), key=lambda f: f[0])
+        if type(lyr).__name__ == "Resizing":  # one step of the new grid is in / out face pixels
+            stride *= lyr.input.shape[1] / lyr.output.shape[1]
         kernel = getattr(lyr, "kernel_size", None) or getattr(lyr, "pool_size", None)
-        strides = getattr(lyr, "strides", None)
         if kernel is not None:
+            strides = getattr(lyr, "strides", None)
             k = int(np.atleast_1d(kernel)[0])
-            s = int(np.atleast_1d(strides)[0]) if strides is not None else k
             size += (k - 1) * stride
-            stride *= s
-        if lyr.name == layer:
-            break
-    return size, stride
+            stride *= int(np.atleast_1d(strides)[0]) if strides is not None else k
+        memo[lyr.name] = size, stride
+        return size, stride
+
+    size, stride = field(net.get_layer(layer))
+    return int(np.ceil(size - 1e-9)), (int(stride) if float(stride).is_integer() else stride)
 
 
 def filter_exemplars(model, layer: str, images, k: int = 9, chunk: int = 256) -> Exemplars:
@@ -214,7 +230,7 @@ def filter_exemplars(model, layer: str, images, k: int = 9, chunk: int = 256) ->
     size, stride = receptive_field(model, layer)
     cols = np.arange(act.shape[1])[:, None]
     rows = peak[order, cols]  # (C, k, 2)
-    top = np.clip(rows[..., 0] * stride + (stride - size) // 2, 0, 48)
-    left = np.clip(rows[..., 1] * stride + (stride - size) // 2, 0, 48)
+    top = np.clip(np.floor(rows[..., 0] * stride + (stride - size) / 2), 0, 48)
+    left = np.clip(np.floor(rows[..., 1] * stride + (stride - size) / 2), 0, 48)
     patches = np.stack([top, left, np.clip(top + size, 0, 48), np.clip(left + size, 0, 48)], axis=-1)
     return Exemplars(layer, order, act[order, cols], patches.astype(int), size)
