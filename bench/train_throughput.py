@@ -68,8 +68,8 @@ def main():
         import dataclasses
 
         recipe = RunStore().get(args.recipe).meta["config"]
-        keep = ("arch", "width", "depth", "batchnorm", "dropout", "activation", "match_params", "stem", "head",
-                "learning_rate", "optimizer", "weight_decay", "label_smoothing")
+        keep = ("arch", "width", "depth", "batchnorm", "dropout", "activation", "match_params", "stem", "head", "blocks",
+                "upsample", "learning_rate", "optimizer", "weight_decay", "label_smoothing")
         config = dataclasses.replace(config, **{k: recipe[k] for k in keep if k in recipe})
 
     # fer: epoch-end times from its own progress events (each epoch includes validation and checkpoints)
