@@ -58,7 +58,7 @@ def main():
     from fer.data.synthetic import generate
     from fer.models import build_model, count_flops
     from fer.runs import RunStore
-    from fer.train import TrainConfig, _optimizer, train
+    from fer.train import MODEL_OPTIONS, TrainConfig, _optimizer, train
 
     ds = generate(n_train=args.images, n_val=256, n_test=256, seed=0)
     x, y = ds.split("train")
@@ -68,8 +68,7 @@ def main():
         import dataclasses
 
         recipe = RunStore().get(args.recipe).meta["config"]
-        keep = ("arch", "width", "depth", "batchnorm", "dropout", "activation", "match_params", "stem", "head", "blocks",
-                "upsample", "learning_rate", "optimizer", "weight_decay", "label_smoothing")
+        keep = ("arch", "width", *MODEL_OPTIONS, "learning_rate", "optimizer", "weight_decay", "label_smoothing")
         config = dataclasses.replace(config, **{k: recipe[k] for k in keep if k in recipe})
 
     # fer: epoch-end times from its own progress events (each epoch includes validation and checkpoints)

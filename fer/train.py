@@ -34,6 +34,13 @@ def _option(default, help="", **cli):
     return dataclasses.field(default=default, metadata={"help": help, **cli})
 
 
+# The TrainConfig fields that shape the network besides arch and width, each with the only
+# architecture it applies to (None: all). `model_options` reads them from here, and anything that
+# rebuilds a saved run's network copies them from here, so a new option cannot be left behind.
+MODEL_OPTIONS = {"depth": None, "batchnorm": None, "dropout": None, "activation": None, "match_params": "dnn",
+                 "stem": "mobilenet", "head": "mobilenet", "blocks": "mobilenet", "upsample": "mobilenet"}
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """One training's whole recipe. The CLI's `train` flags are made from these fields."""
@@ -75,12 +82,9 @@ class TrainConfig:
     distill_temperature: float = _option(4.0)
 
     def model_options(self) -> dict:
-        opts = {"depth": self.depth, "batchnorm": self.batchnorm, "dropout": self.dropout, "activation": self.activation}
-        if self.arch == "dnn":
-            opts["match_params"] = self.match_params
-        if self.arch == "mobilenet":
-            opts.update(stem=self.stem, head=self.head, blocks=self.blocks, upsample=self.upsample)
-        return {k: v for k, v in opts.items() if v is not None}
+        """The `build_model` options beyond arch and width: the set fields of MODEL_OPTIONS that apply to this arch."""
+        return {k: getattr(self, k) for k, only in MODEL_OPTIONS.items()
+                if only in (None, self.arch) and getattr(self, k) is not None}
 
     def validate(self):
         architectures.get(self.arch)

@@ -184,3 +184,21 @@ def test_stem_and_head_are_refused_for_other_architectures():
         TrainConfig(arch="cnn", stem="full").validate()
     assert TrainConfig(arch="mobilenet", stem="full", head="gap").model_options()["head"] == "gap"
     assert "stem" not in TrainConfig(arch="mobilenet").model_options()  # old runs' options are unchanged
+
+
+def test_copying_model_options_from_a_saved_config_rebuilds_the_same_network():
+    """What rebuilds a run's network (bench --recipe) copies MODEL_OPTIONS; nothing model_options
+    passes to build_model may be missing from it (the bench once timed the wrong MobileNet so)."""
+    import dataclasses
+
+    from fer.train import MODEL_OPTIONS, TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert set(MODEL_OPTIONS) <= fields
+    run = TrainConfig(arch="mobilenet", width=1.1, depth=4, blocks="xception", upsample=64, dropout=0.0)
+    saved = dataclasses.asdict(run)
+    rebuilt = dataclasses.replace(TrainConfig(), **{k: saved[k] for k in ("arch", "width", *MODEL_OPTIONS)})
+    assert rebuilt.model_options() == run.model_options() == {
+        "depth": 4, "batchnorm": True, "dropout": 0.0, "blocks": "xception", "upsample": 64}
+    assert "match_params" not in TrainConfig(arch="cnn", match_params=1000).model_options()
+    assert TrainConfig(arch="dnn", match_params=1000).model_options()["match_params"] == 1000
