@@ -91,8 +91,10 @@ class TrainConfig:
         architectures.check_width(self.width)
         if self.depth is not None:
             architectures.check_depth(self.arch, self.depth)
-        if self.arch != "mobilenet" and any(v is not None for v in (self.stem, self.head, self.blocks, self.upsample)):
-            raise ModelConfigError(f"--stem, --head, --blocks and --upsample are MobileNet options; {self.arch} has none of them")
+        only_mobilenet = [k for k, only in MODEL_OPTIONS.items() if only == "mobilenet"]
+        if self.arch != "mobilenet" and any(getattr(self, k) is not None for k in only_mobilenet):
+            flags = [f"--{k}" for k in only_mobilenet]
+            raise ModelConfigError(f"{', '.join(flags[:-1])} and {flags[-1]} are MobileNet options; {self.arch} has none of them")
         architectures.check_upsample(self.upsample)
         if self.epochs < 1 or self.batch_size < 1:
             raise ModelConfigError("epochs and batch size must be at least 1")
