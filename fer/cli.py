@@ -375,15 +375,16 @@ def cmd_compress(args, store):
 def cmd_trust(args, store):
     from fer.compress.shipped import keep_trust
     from fer.explain import METHOD_NAMES, applicable_methods
-    from fer.explain.measure import RANDOMISED_RHO_LIMIT, trust_table
+    from fer.explain.measure import RANDOMISED_RHO_LIMIT, TRUST_SETTINGS, trust_table
 
     run = store.get(args.run_id)
     model = run.load_model()
     ds = _load(args.data)
     ok = applicable_methods(model)
     table = trust_table(model, ds, [m for m in METHOD_NAMES if ok[m] is None])
-    print(f"{run.id} on {ds.name}: deletion AUC (lower is better) against a random order; Spearman of the maps with "
-          f"the trained model's once every layer is re-initialised (>= {RANDOMISED_RHO_LIMIT} fails)")
+    print(f"{run.id} on {ds.name}: deletion AUC (lower is better, {TRUST_SETTINGS['deletion_n']} test faces) against a "
+          f"random order; Spearman of the maps with the trained model's once every layer is re-initialised "
+          f"({TRUST_SETTINGS['randomisation_n']} test faces, one per class; >= {RANDOMISED_RHO_LIMIT} fails)")
     for row in table.itertuples():
         flag = ("FAILS the randomisation check" if row.fails_randomisation else
                 "passes" if row.randomised_rho == row.randomised_rho else "n/a (the randomised model's maps are empty)")
@@ -392,7 +393,7 @@ def cmd_trust(args, store):
               f"randomised rho {row.randomised_rho:+.2f}: {flag}"
               + (f"; empty maps on {100 * empty:.0f}% of 70 test faces (10 per class)" if empty == empty and empty is not None else ""))
     if args.keep:
-        print(f"kept: {keep_trust(run.path, table, ds.fingerprint)}")
+        print(f"kept: {keep_trust(run.path, table, ds.fingerprint, TRUST_SETTINGS)}")
 
 
 def cmd_explain(args, store):

@@ -132,6 +132,22 @@ def test_trust_table_rows_and_the_share_of_empty_cam_maps(trained, faces):
     assert empty_share(blind, faces, ["Grad-CAM", "Grad-CAM++", "Saliency"], n=14) == {"Grad-CAM": 1.0, "Grad-CAM++": 1.0}
 
 
+def test_a_kept_trust_table_is_used_only_for_its_model_file_data_and_settings(tmp_path):
+    import pandas as pd
+
+    from fer.compress.shipped import MODEL_FILE, keep_trust, kept_trust
+
+    (tmp_path / MODEL_FILE).write_bytes(b"weights v1")
+    table = pd.DataFrame([{"method": "Grad-CAM", "deletion_auc": 0.2, "randomised_rho": 0.15}])
+    settings = {"deletion_n": 14, "randomisation_n": 7}
+    keep_trust(tmp_path, table, "fp", settings)
+    pd.testing.assert_frame_equal(kept_trust(tmp_path, "fp", settings), table)
+    assert kept_trust(tmp_path, "other data", settings) is None
+    assert kept_trust(tmp_path, "fp", {**settings, "randomisation_n": 2}) is None  # measured on fewer faces
+    (tmp_path / MODEL_FILE).write_bytes(b"weights v2, retrained")
+    assert kept_trust(tmp_path, "fp", settings) is None
+
+
 def test_cam_grid_names_each_models_map_size(tiny):
     from fer.explain import cam_grid
     from fer.mirror import mirror_average

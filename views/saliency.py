@@ -29,10 +29,10 @@ def _maps(model, face_key: str, method: str, targets: tuple, settings: tuple, _f
 
 
 @per_run(show_spinner=False, max_entries=64, persist="disk")
-def _trust(model, fingerprint: str, methods: tuple, method_options: tuple, _dataset):
+def _trust(model, fingerprint: str, methods: tuple, method_options: tuple, settings: tuple, _dataset):
     from fer.explain.measure import trust_table
 
-    return trust_table(model, _dataset, list(methods), method_options=dict(method_options))
+    return trust_table(model, _dataset, list(methods), method_options=dict(method_options), settings=dict(settings))
 
 
 def _trust_text(row) -> str:
@@ -48,16 +48,17 @@ def trust_for(run_id: str, methods: tuple, method_options: tuple):
     """The run's trust table: kept beside it (shipped runs), else measured on the current data
     when the run was trained on it (once per run, kept on disk), else None."""
     from fer.compress.shipped import kept_trust
+    from fer.explain.measure import TRUST_SETTINGS
 
     run = next(r for r in runs if r.id == run_id)
     trained_on = (run.meta.get("dataset") or {}).get("fingerprint")
-    kept = kept_trust(run.path, trained_on)
+    kept = kept_trust(run.path, trained_on, TRUST_SETTINGS)
     if kept is not None:
         return kept
     if trained_on != ds.fingerprint:
         return None
     with st.spinner(f"Checking each method on {run_id} (deletion and randomisation, once per run)…"):
-        return _trust(run_id, ds.fingerprint, methods, method_options, ds)
+        return _trust(run_id, ds.fingerprint, methods, method_options, tuple(TRUST_SETTINGS.items()), ds)
 
 
 @per_run(show_spinner=False, max_entries=500)

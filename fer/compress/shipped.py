@@ -76,21 +76,23 @@ def keep_ladder(run_path: Path, ladder, fingerprint: str, sparsity: float) -> Pa
 TRUST_FILE = "trust.json"
 
 
-def keep_trust(run_path: Path, table, fingerprint: str) -> Path:
-    """Write a `fer.explain.measure.trust_table` beside the run (`trust.json`), keyed like a ladder."""
-    data = {"model_sha256": model_sha256(run_path), "fingerprint": fingerprint,
+def keep_trust(run_path: Path, table, fingerprint: str, settings: dict) -> Path:
+    """Write a `fer.explain.measure.trust_table` beside the run (`trust.json`), keyed like a ladder
+    and by the settings it was measured with (how many faces each check saw)."""
+    data = {"model_sha256": model_sha256(run_path), "fingerprint": fingerprint, "settings": dict(settings),
             "rows": json.loads(table.to_json(orient="records"))}
     path = Path(run_path) / TRUST_FILE
     atomic_write_text(path, json.dumps(data, indent=1))
     return path
 
 
-def kept_trust(run_path: Path, fingerprint: str):
-    """The kept trust table for this model file and data, or None."""
+def kept_trust(run_path: Path, fingerprint: str, settings: dict):
+    """The kept trust table for this model file, data and settings, or None."""
     import pandas as pd
 
     data = _read(run_path, TRUST_FILE)
-    if not data or data.get("fingerprint") != fingerprint or data.get("model_sha256") != _sha_or_none(run_path):
+    if (not data or data.get("fingerprint") != fingerprint or data.get("settings") != dict(settings)
+            or data.get("model_sha256") != _sha_or_none(run_path)):
         return None
     return pd.DataFrame(data.get("rows") or [])
 

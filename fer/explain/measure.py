@@ -318,7 +318,9 @@ MEASURES = {"regions": RegionEnergy(), "deletion": DeletionInsertion(), "randomi
 # one line of trust per method, for showing under the maps
 
 RANDOMISED_RHO_LIMIT = 0.5  # mean Spearman with the trained model's maps once every layer is re-initialised
-TRUST_SETTINGS = {"deletion_n": 14, "deletion_steps": 16, "randomisation_n": 2, "empty_n": 70}
+# randomisation on one face per class: on two faces the featured MobileNet's Grad-CAM read 0.76
+# (a false fail), on all seven 0.15
+TRUST_SETTINGS = {"deletion_n": 14, "deletion_steps": 16, "randomisation_n": 7, "empty_n": 70}
 
 
 def empty_share(model, dataset, methods=None, method_options=None, n: int = 70, seed: int = 3) -> dict:
