@@ -58,6 +58,9 @@ def test_saliency_page_shows_every_run_and_says_why_the_dnn_has_no_cam(app):
     assert sorted(at.multiselect(key="sal_runs").value) == sorted(runs.values())
     assert "no convolutional layer" in " ".join(_messages(at)), _messages(at)
     assert len(at.get("image")) >= 2  # the face, probabilities and the map grid
+    # the trust table under the maps, measured on these runs, says how many faces each check saw
+    assert any("How far to trust" in m.value for m in at.markdown)
+    assert any("Randomised ρ (7 test faces, one per class)" in c.value for c in at.caption), [c.value for c in at.caption]
     # a face the models never trained on, as on Filters and Misclassified
     assert at.selectbox(key="sal_split").value == "test"
     assert at.number_input(key="sal_index").label.startswith("Index in test")

@@ -10,6 +10,7 @@ import streamlit as st
 from fer import CLASS_NAMES
 from fer.data import SPLITS
 from fer.explain import DEFAULT_OPTIONS, MEASURES, METHOD_NAMES, METHODS, applicable_methods, cam_grid, plots, predict
+from fer.explain.measure import TRUST_SETTINGS
 from ui import nav
 from ui.cache import load_model, per_run
 from ui.data import get_dataset
@@ -48,7 +49,6 @@ def trust_for(run_id: str, methods: tuple, method_options: tuple):
     """The run's trust table: kept beside it (shipped runs), else measured on the current data
     when the run was trained on it (once per run, kept on disk), else None."""
     from fer.compress.shipped import kept_trust
-    from fer.explain.measure import TRUST_SETTINGS
 
     run = next(r for r in runs if r.id == run_id)
     trained_on = (run.meta.get("dataset") or {}).get("fingerprint")
@@ -243,10 +243,11 @@ for rid, trust in trusts.items():
 if trust_rows:
     st.markdown("**How far to trust each method on these runs** (measured on test faces, not on this face):")
     st.dataframe(pd.DataFrame(trust_rows).T, width="stretch")
-    st.caption("Deletion AUC: the class probability as the most salient pixels are removed first, averaged over the "
-               "steps (lower is better; a random order is the baseline). Randomised ρ: rank correlation of the maps with "
-               "the trained model's after every layer is re-initialised; at 0.5 or more (⚠️) the method shows the "
-               "image more than the model (Adebayo et al., 2018). Empty maps: the share of 70 test faces (10 per class) whose "
+    st.caption(f"Deletion AUC ({TRUST_SETTINGS['deletion_n']} test faces): the class probability as the most salient "
+               "pixels are removed first, averaged over the steps (lower is better; a random order is the baseline). "
+               f"Randomised ρ ({TRUST_SETTINGS['randomisation_n']} test faces, one per class): rank correlation of the "
+               "maps with the trained model's after every layer is re-initialised; at 0.5 or more (⚠️) the method shows "
+               "the image more than the model (Adebayo et al., 2018). Empty maps: the share of 70 test faces (10 per class) whose "
                "CAM map of the predicted class has nothing positive to show (a ReLU of weighted feature maps can leave none). "
                "Details: \"How good are these maps?\" below.")
 st.caption("Each map is scaled to [0,1] on its own. Gradient maps (Saliency, SmoothGrad) show which pixels the class "
