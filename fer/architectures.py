@@ -82,3 +82,24 @@ def check_upsample(size):
 def title(name) -> str:
     """"CNN" for "cnn"; an unknown name as it is."""
     return ARCHITECTURES[name].title if name in ARCHITECTURES else str(name)
+
+
+# Short names of the MobileNet designs, for titles: the featured small model is built of
+# mini-Xception's modules, and a title that says only "MobileNet" would hide it.
+_DESIGN_NAMES = {"course": "", "full": "full stem", "xception": "mini-Xception modules",
+                 "xception64": "mini-Xception modules at 64x64"}
+
+
+def design_of(options: dict) -> str:
+    """The MOBILENET_DESIGNS key whose options a model's options carry ("course" when none match)."""
+    options = options or {}
+    for key, (_, wanted) in sorted(MOBILENET_DESIGNS.items(), key=lambda kv: -len(kv[1][1])):
+        if wanted and all(options.get(k) == v for k, v in wanted.items()):
+            return key
+    return "course"
+
+
+def model_title(arch, options=None) -> str:
+    """What a model is, in a few words: "CNN", "MobileNet (mini-Xception modules)"."""
+    name = _DESIGN_NAMES[design_of(options)] if arch == "mobilenet" else ""
+    return f"{title(arch)} ({name})" if name else title(arch)

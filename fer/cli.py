@@ -1,4 +1,4 @@
-"""Command line: `python -m fer train|resume|finish|predict|list|ablations|answers|evaluate|mirror|compress|explain|trust|summary`.
+"""Command line: `python -m fer train|resume|finish|predict|list|ablations|answers|evaluate|mirror|compress|explain|trust|cards|results|summary`.
 
 Errors a user can cause print one clear line on stderr and exit with status 2, never a traceback.
 """
@@ -80,6 +80,11 @@ def _parser():
     x.add_argument("--layers", nargs="*", default=None, help="conv layers for the filters (default: all)")
     x.add_argument("--top-k", type=int, default=9, help="test faces kept per filter")
     x.add_argument("--steps", type=int, default=100, help="gradient-ascent steps per preferred input")
+
+    for name, what in (("cards", "write a model card (README.md) beside every run, from its records"),
+                       ("results", "write docs/results.md from the runs' records and the benchmark records")):
+        d = sub.add_parser(name, help=what)
+        d.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file is out of date")
 
     s = sub.add_parser("summary", help="print a model's layers and parameter counts (no training)")
     s.add_argument("--arch", choices=ARCH_NAMES, default="cnn")
@@ -417,6 +422,29 @@ def cmd_explain(args, store):
                  steps=args.steps)
 
 
+def cmd_cards(args, store):
+    from fer.documents import write_cards
+
+    stale = write_cards(store, check=args.check)
+    for path in stale:
+        print(f"{'out of date' if args.check else 'wrote'}: {path}")
+    print(f"{len(stale)} of {len(store.list())} cards {'out of date' if args.check else 'rewritten'}")
+    if args.check and stale:
+        raise SystemExit(1)
+
+
+def cmd_results(args, store):
+    from pathlib import Path
+
+    from fer.documents import RESULTS_FILE, write_results
+
+    root = Path(__file__).resolve().parents[1]
+    stale = write_results(store, root, check=args.check)
+    print(f"{root / RESULTS_FILE}: {'out of date' if stale and args.check else 'rewritten' if stale else 'up to date'}")
+    if args.check and stale:
+        raise SystemExit(1)
+
+
 def cmd_summary(args, store):
     from fer.models import build_model, summary_table
 
@@ -426,7 +454,8 @@ def cmd_summary(args, store):
     print(f"total {counts['total']:,}  trainable {counts['trainable']:,}  non-trainable {counts['non_trainable']:,}")
 
 
-COMMANDS = {"predict": cmd_predict, "train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "mirror": cmd_mirror, "compress": cmd_compress, "explain": cmd_explain, "trust": cmd_trust, "summary": cmd_summary}
+COMMANDS = {"predict": cmd_predict, "train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "mirror": cmd_mirror, "compress": cmd_compress, "explain": cmd_explain, "trust": cmd_trust, "cards": cmd_cards,
+            "results": cmd_results, "summary": cmd_summary}
 
 
 def main(argv=None) -> int:

@@ -87,7 +87,10 @@ class Run:
     def label(self) -> str:
         acc = self.meta.get("test_accuracy")
         acc_text = f"{100 * acc:.1f}%" if isinstance(acc, (int, float)) else "n/a"
-        kind = f"{self.meta.get('arch')} w{self.meta.get('width', '?')}" + (", mirror-averaged" if self.meta.get("mirror") else "")
+        from fer.architectures import model_title
+
+        kind = (f"{model_title(self.meta.get('arch'), self.meta.get('options'))} w{self.meta.get('width', '?')}"
+                + (", mirror-averaged" if self.meta.get("mirror") else ""))
         return f"{self.id} — {kind}, {self.meta.get('params', '?'):,} params, test {acc_text}"
 
     def load_model(self):

@@ -1,10 +1,13 @@
-"""Models: the three families' layer tables and parameter counts; width sliders update instantly."""
+"""Models: the three families' layer tables and parameter counts (width sliders update instantly),
+and each saved run's model card."""
 import streamlit as st
 
 from fer.architectures import ARCHITECTURES, DEFAULT_DEPTH, MOBILENET_DESIGNS
+from fer.documents import model_card
 from fer.errors import ModelConfigError
 from ui import nav
 from ui.cache import model_summary
+from ui.store import list_runs
 from ui.widgets import widget_defaults
 
 st.title("Models")
@@ -66,13 +69,26 @@ def arch_tab(arch):
     st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 520))
 
 
-VIEWS = {**{spec.title: a for a, spec in ARCHITECTURES.items()}, "CNN vs matched DNN": "pair"}
+def cards_view():
+    """The card of any saved run, written from its records as `python -m fer cards` writes it."""
+    runs = list_runs()
+    if not runs:
+        st.info("No saved runs yet: a card appears here for each run once it is trained.")
+        return
+    labels = {r.id: r.label for r in runs}
+    run_id = st.selectbox("Run", list(labels), key="models_card_run", format_func=labels.get)
+    st.markdown(model_card(next(r for r in runs if r.id == run_id)))
+
+
+VIEWS = {**{spec.title: a for a, spec in ARCHITECTURES.items()}, "CNN vs matched DNN": "pair", "Model cards": "cards"}
 widget_defaults({"models_view": "CNN"})
 # a segmented control rather than tabs: only the chosen view builds its models (a cold start
 # imports TensorFlow and builds each model once; tabs would build all five)
 view = st.segmented_control("Model family", list(VIEWS), key="models_view", required=True,
                             label_visibility="collapsed") or "CNN"
-if VIEWS[view] != "pair":
+if VIEWS[view] == "cards":
+    cards_view()
+elif VIEWS[view] != "pair":
     arch_tab(VIEWS[view])
 else:
     st.markdown(

@@ -114,6 +114,13 @@ def kept_ladder(run_path: Path, fingerprint: str, sparsity: float):
     return df
 
 
+def kept_records(run_path: Path, name: str):
+    """A kept file (`ladder.json` or `trust.json`) as its dict, when it was written for the run's
+    model file as it is now; else None. For documents that show every kept entry as it stands."""
+    data = _read(run_path, name)
+    return data if data and data.get("model_sha256") == _sha_or_none(run_path) else None
+
+
 def _sha_or_none(run_path: Path) -> Optional[str]:
     try:
         return model_sha256(run_path)
