@@ -44,7 +44,7 @@ def main(argv=None):
 
     import keras
 
-    from fer.compress import DEFAULT_STEPS, format_bytes, recalibrate_batchnorm, size_ladder
+    from fer.compress import DEFAULT_STEPS, DistillOptions, format_bytes, recalibrate_batchnorm, size_ladder
     from fer.data import load_dataset
 
     t0 = time.time()
@@ -87,7 +87,8 @@ def main(argv=None):
 
     t1 = time.time()
     df = size_ladder(model, x_test, y_test, out, sparsity=args.sparsity, train_images=x_train, train_labels=y_train,
-                     steps=steps, distill_width=args.student_width, distill_epochs=args.distill_epochs, progress=progress)
+                     steps=steps, distill=DistillOptions(width=args.student_width, epochs=args.distill_epochs),
+                     progress=progress)
     total = time.time() - t1
     print(f"\nsize ladder on {len(y_test):,} test images ({dataset.name}); float32 accuracy "
           f"{100 * df.attrs['reference_accuracy']:.2f}%; files in {out}\n")

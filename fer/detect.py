@@ -6,25 +6,14 @@
 Two detectors whose weights ship inside pinned pip packages (nothing is downloaded): MTCNN
 (`mtcnn` 1.0, on TensorFlow), run on the photo and on a 0.6x copy with its stage thresholds
 lowered, and OpenCV's frontal-face Haar cascade `alt2` (inside the `opencv-python-headless` 4.x
-wheel; the 5.0 wheels ship no cascades) as the fallback when MTCNN finds nothing. Measured with
-`bench/photo_path.py` on scenes of 1-3 FER2013 faces pasted into larger photos (a face counts as
-found when a box is centred on it with a side 0.4-1.6 x its side; 100-300 scenes):
+wheel; the 5.0 wheels ship no cascades) as the fallback when MTCNN finds nothing.
 
-| detector | found | false boxes per photo | ms per photo |
-|---|---|---|---|
-| Haar `default`, minNeighbors 5 / 3 | 67.7% / 73.1% | 0.26 / 0.55 | ~100 |
-| Haar `alt`, minNeighbors 5 / 3 | 65.2% / 69.2% | 0.02 / 0.07 | ~100 |
-| Haar `alt2`, minNeighbors 5 / 3 | 67.7% / 70.6% | 0.04 / 0.10 | ~100 |
-| MTCNN (its defaults: thresholds 0.6, 0.7, 0.8) | 85.6% | 0.00 | ~200 |
-| MTCNN, then Haar `alt2` (minNeighbors 5) for the faces MTCNN missed | 88.6% | 0.06 | ~330 |
-| MTCNN, thresholds 0.5, 0.5, 0.5 | 91.9% | 0.03 | ~260 |
-| **the same at two scales (1 and 0.6), Haar only when MTCNN finds nothing** | **94.1%** | **0.02** | **~300** |
-
-The last row is `python bench/photo_path.py` (300 scenes, seed 0); on other scenes (`--scenes 200
---seed 1`, not used for tuning): 94.6% found, 0.07 false boxes per photo. With MTCNN at two
-scales the cascade found no further face, only false boxes; it stays as the fallback for photos
-where MTCNN finds nothing. (Histogram equalisation before the cascade cost 9-13 points of faces
-found; a denser MTCNN pyramid, `scale_factor` 0.8, found half as many faces in mtcnn 1.0.)
+Chosen with `bench/photo_path.py` (scenes of FER2013 faces pasted into larger photos; it prints
+faces found, false boxes and ms per photo for each setting): each cascade alone finds far fewer
+faces than MTCNN; lowered thresholds and a second scale find more for few false boxes; with
+MTCNN at two scales the cascade found no further face, only false boxes, so it stays as the
+fallback for photos where MTCNN finds nothing. Histogram equalisation before the cascade and a
+denser MTCNN pyramid (`scale_factor` 0.8) both found fewer faces.
 
 FER2013's faces are tight, centred squares; neither detector's box is framed that way (MTCNN's
 is ~0.8 x a FER2013 face's side and taller than wide, the cascade's ~0.9 x). `FRAMINGS` turns
@@ -77,17 +66,17 @@ class Framing:
     shift: float = 0.0
 
 
-# The best of a 7 x 5 grid per detector (bench/photo_path.py): with the detectors above the photo
-# path scores 62.4% against 65.0% for the same faces fed directly (-2.6 points; seed 1: -4.9); on
-# the faces found it is as accurate as the direct path: the points lost are the faces not found.
+# The best of a grid of scales and shifts per detector (bench/photo_path.py): on the faces found
+# the photo path is about as accurate as the same faces fed directly, so the points it loses are
+# mostly the faces not found.
 FRAMINGS = {"mtcnn": Framing(scale=1.2, shift=0.0), "haar": Framing(scale=1.2, shift=0.0)}
-# MTCNN's stage thresholds, lowered from its defaults (0.6, 0.7, 0.8): 89.9% -> 91.9% of faces found
-# at 0.025 false boxes per photo. The cascade adds its boxes with at least HAAR_NEIGHBORS raw
+# MTCNN's stage thresholds, lowered from its defaults (0.6, 0.7, 0.8): more faces found for few
+# more false boxes (bench/photo_path.py prints both). The cascade adds its boxes with at least HAAR_NEIGHBORS raw
 # detections behind them (OpenCV's minNeighbors counts the same way) where MTCNN found nothing.
 MTCNN_THRESHOLDS = {"threshold_pnet": 0.5, "threshold_rnet": 0.5, "threshold_onet": 0.5}
 HAAR_NEIGHBORS = 8
 # MTCNN runs twice, on the photo and on a 0.6x copy: its image pyramid misses some faces at one
-# sampling of scales that it finds at another (92.0% -> 95.4% found, 200 -> 337 ms per photo).
+# sampling of scales that it finds at another (more faces found, at about 1.7x the time).
 MTCNN_SCALES = (1.0, 0.6)
 
 

@@ -3,8 +3,8 @@ mirror image, inside the model file.
 
 FER2013's faces are roughly left-right symmetric in meaning (a smile mirrored is a smile), and
 every training face is already flipped at random, so the network has learnt both views; its two
-answers disagree on the hard faces and their mean is right more often (on the width-1 CNN's
-PublicTest: 69.43% -> 70.41%). Inside the `.keras` file, `model.predict` on raw 48x48x1 faces
+answers disagree on the hard faces and their mean is right more often (each mirror-averaged
+run's card gives both figures). Inside the `.keras` file, `model.predict` on raw 48x48x1 faces
 gets the average with no code of ours, TFLite included.
 
 The averaged model holds the run's network once, as a nested model called on both views;

@@ -205,97 +205,133 @@ def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run
     """
     import keras
 
-    from fer.models import build_model
-
     config.validate()
     store = store or RunStore()
     run_id = run_id or new_run_id(config.arch, config.width)
     (x_train, y_train), (x_val, y_val) = _train_val(config, dataset)
-
-    previous = store.work_status(run_id) or {}
-    clash = _recipe_changes(previous, config, dataset)
-    if clash:  # its checkpoint would restore another model, or continue another recipe unnoticed
-        raise RunError(f"run id {run_id} holds an unfinished training with another recipe (it differs in "
-                       f"{', '.join(clash)}): resume it with `python -m fer resume {run_id}`, or give this training "
-                       f"another run id")
+    previous = _resumable_status(store, run_id, config, dataset)
     chain_epochs = _chain_epochs(store.get(config.init_from).meta) if config.init_from else 0
     stream_seed = _stream_seed(config.seed, chain_epochs + len(previous.get("history", {}).get("loss", [])))
     keras.utils.set_random_seed(stream_seed)
-    status = {"state": "training", "pid": os.getpid(), "config": dataclasses.asdict(config), "dataset": dataset.name,
-              "fingerprint": dataset.fingerprint, "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
     steps = int(np.ceil(len(x_train) / config.batch_size))
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    with scope:
+    model, teacher = _compiled_model(config, store, steps, strategy)
+    train_ds = make_dataset(x_train, y_train, config.batch_size, shuffle=True, augment=config.augment, seed=stream_seed,
+                            erasing=config.erasing)
+    val_ds = make_dataset(x_val, y_val, 256)
+    if teacher is not None:  # the teacher sees each augmented batch the student sees
+        train_ds, val_ds = distill.with_teacher(train_ds, teacher), distill.with_teacher(val_ds, teacher)
+
+    journal = _Journal(store, run_id, previous, progress, config, dataset, command)
+    callbacks = _callbacks(model, config, store, run_id, x_train, journal.record, cancel, steps)
+    wall = _fit(model, train_ds, val_ds, callbacks, config, y_train, journal, cancel)
+    best_path = store.best_weights(run_id)
+    if best_path.exists():  # best-epoch weights, also across a resumed training
+        model.load_weights(str(best_path))
+    recalibrate_if_better(model, x_train, x_val, y_val, config.seed)
+    return _finish(model, config, dataset, store, run_id, journal.status["history"], journal.seconds_before + wall,
+                   command, save)
+
+
+def _resumable_status(store, run_id, config, dataset) -> dict:
+    """The work status of an unfinished training under `run_id` ({} for none), refused when its
+    recipe differs: its checkpoint would restore another model, or continue another recipe unnoticed."""
+    previous = store.work_status(run_id) or {}
+    clash = _recipe_changes(previous, config, dataset)
+    if clash:
+        raise RunError(f"run id {run_id} holds an unfinished training with another recipe (it differs in "
+                       f"{', '.join(clash)}): resume it with `python -m fer resume {run_id}`, or give this training "
+                       f"another run id")
+    return previous
+
+
+def _compiled_model(config, store, steps, strategy):
+    """(model compiled with its optimiser, schedule and loss; the distillation teacher or None),
+    built inside `strategy`'s scope when one is given."""
+    import keras
+
+    from fer.models import build_model
+
+    teacher = None
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_model(config.arch, config.width, **config.model_options())
         if config.init_from:
             _warm_start(model, config, store)
+        lr = config.learning_rate
         if config.schedule == "cosine":
             lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.01)
-        else:
-            lr = config.learning_rate
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
-        metrics = ["accuracy"]
+        loss, metrics = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing), ["accuracy"]
         if config.teacher:
             teacher = distill.load_teacher(config.teacher, store)
             loss = distill.distillation_loss(config.distill_alpha, config.distill_temperature, config.label_smoothing)
             metrics = [distill.accuracy]
         model.compile(optimizer=_optimizer(config, lr), loss=loss, metrics=metrics)
-    train_ds = make_dataset(x_train, y_train, config.batch_size, shuffle=True, augment=config.augment, seed=stream_seed,
-                            erasing=config.erasing)
-    val_ds = make_dataset(x_val, y_val, 256)
-    if config.teacher:  # the teacher sees each augmented batch the student sees
-        train_ds, val_ds = distill.with_teacher(train_ds, teacher), distill.with_teacher(val_ds, teacher)
+    return model, teacher
 
-    def record(event):  # keep the per-epoch history in status.json so a resumed run keeps it too
+
+class _Journal:
+    """The training's `status.json` in its work folder: state, recipe and per-epoch history, kept
+    after every epoch so a resumed training keeps the epochs already done."""
+
+    def __init__(self, store, run_id, previous, progress, config, dataset, command):
+        self.store, self.run_id, self.progress = store, run_id, progress
+        self.status = {"state": "training", "pid": os.getpid(), "config": dataclasses.asdict(config),
+                       "dataset": dataset.name, "fingerprint": dataset.fingerprint, "command": command,
+                       "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "history": previous.get("history", {})}
+        self.seconds_before = float(previous.get("train_seconds", 0.0))
+        self.started = time.time()
+        store.write_work_status(run_id, self.status)
+
+    def record(self, event):
         if event["phase"] == "epoch":
             for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
                 if k in event:
-                    status.setdefault("history", {}).setdefault(k, []).append(event[k])
-            status["train_seconds"] = round(seconds_before + time.time() - start, 1)
-            store.write_work_status(run_id, status)
-            event = {**event, "history": status["history"]}
-        if progress is not None:
-            progress(event)
+                    self.status["history"].setdefault(k, []).append(event[k])
+            self.status["train_seconds"] = round(self.seconds_before + time.time() - self.started, 1)
+            self.store.write_work_status(self.run_id, self.status)
+            event = {**event, "history": self.status["history"]}
+        if self.progress is not None:
+            self.progress(event)
 
-    status.setdefault("history", {})
-    seconds_before = 0.0
-    if previous:  # resuming: keep the epochs already done
-        status["history"] = previous.get("history", {})
-        seconds_before = float(previous.get("train_seconds", 0.0))
-    store.write_work_status(run_id, status)
+    def ended(self, state: str):
+        self.status.update(state=state)
+        self.store.write_work_status(self.run_id, self.status)
+
+
+def _callbacks(model, config, store, run_id, x_train, record, cancel, steps) -> list:
+    """Checkpoints every epoch (resume), the best epoch's weights, progress and cancel, early
+    stopping, BatchNorm re-estimation and the plateau schedule, as the config asks."""
+    import keras
+
     callbacks = [keras.callbacks.BackupAndRestore(str(store.backup_dir(run_id)), delete_checkpoint=False),
-                 _progress_callback(record, cancel, config.epochs, steps)]
-    best_path = store.best_weights(run_id)
-    # the best epoch on held-out faces; with train_on_val nothing is held out: the last epoch
-    callbacks.append(keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", mode="max",
-                                                     save_best_only=not config.train_on_val, save_weights_only=True))
+                 _progress_callback(record, cancel, config.epochs, steps),
+                 # the best epoch on held-out faces; with train_on_val nothing is held out: the last epoch
+                 keras.callbacks.ModelCheckpoint(str(store.best_weights(run_id)), monitor="val_accuracy", mode="max",
+                                                 save_best_only=not config.train_on_val, save_weights_only=True)]
     if config.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience))
     if has_batchnorm(model):
         callbacks.insert(0, precise_batchnorm_callback(model, x_train, config.seed))
     if config.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
+    return callbacks
 
+
+def _fit(model, train_ds, val_ds, callbacks, config, y_train, journal, cancel) -> float:
+    """`model.fit`; the seconds it took. An interrupt or a cancel is written to the journal first,
+    so `python -m fer list` shows the training as resumable."""
     start = time.time()
     try:
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False,
                   class_weight=_class_weights(y_train) if config.class_weights else None)
     except KeyboardInterrupt:
-        status.update(state="interrupted")
-        store.write_work_status(run_id, status)
+        journal.ended("interrupted")
         raise
-    wall = time.time() - start
     if cancel is not None and cancel.is_set():
-        status.update(state="cancelled")
-        store.write_work_status(run_id, status)
+        journal.ended("cancelled")
+        run_id = journal.run_id
         raise TrainingCancelled(f"training {run_id} cancelled; resume it with `python -m fer resume {run_id}`")
-
-    if best_path.exists():  # best-epoch weights, also across a resumed training
-        model.load_weights(str(best_path))
-    recalibrate_if_better(model, x_train, x_val, y_val, config.seed)
-    wall = seconds_before + wall
-    return _finish(model, config, dataset, store, run_id, status["history"], wall, command, save)
+    return time.time() - start
 
 
 def _recipe_changes(previous: dict, config: TrainConfig, dataset) -> list:

@@ -1,8 +1,31 @@
-"""Shared pytest fixtures (keep this small)."""
+"""Shared pytest fixtures and the two tiers (keep this small).
+
+`python -m pytest` runs the fast tier; `python -m pytest --all` (CI) also runs the tests marked
+`slow` (long trainings, concurrency, kill tests), `browser` (real Chromium) and `fer2013` (the real
+data set at ../shared). The markers are declared in pytest.ini.
+"""
 import os
 from pathlib import Path
 
 import pytest
+
+FULL_ONLY = ("slow", "browser", "fer2013")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--all", action="store_true", dest="run_all",
+                     help="run the whole suite: also the tests marked " + ", ".join(FULL_ONLY))
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("run_all"):
+        return
+    kept, left = [], []
+    for item in items:
+        (left if any(item.get_closest_marker(m) for m in FULL_ONLY) else kept).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
 """Compression: how small can the model get? The size ladder, distillation, and the
-parameters-vs-accuracy scatter with a background width sweep. The work is in fer/compress.py
+parameters-vs-accuracy scatter with a background width sweep. The work is in fer/compress/
 and fer/sweep.py; this page only draws it."""
 from __future__ import annotations
 
@@ -201,7 +201,7 @@ else:
     alpha = c6.slider("Weight of the label loss (alpha)", 0.0, 1.0, step=0.05, key="distill_alpha")
     if st.button("Run distillation", type="primary", key="distill_go",
                  help="Trains the student twice (alone, then distilled) in this session; a minute or two on a laptop CPU."):
-        from fer.compress import distill_compare, size_ladder
+        from fer.compress import DistillOptions, distill_compare, size_ladder
 
         try:
             with st.spinner(f"Training MobileNet w{width:g} alone, then distilled from {teacher_id}…"):
@@ -211,8 +211,8 @@ else:
                 result = distill_compare(teacher, x_train, y_train, x_test, y_test, width=float(width), epochs=int(epochs),
                                          temperature=float(temperature), alpha=float(alpha), max_train_images=int(n_images))
                 workdir = Path(tempfile.gettempdir()) / "fer-compress" / f"distill-{teacher_id}-w{width:g}"
-                rows = size_ladder(teacher, x_test, y_test, workdir, steps=("keras", "distilled"), student=result["student"],
-                                   distill_width=float(width))
+                rows = size_ladder(teacher, x_test, y_test, workdir, steps=("keras", "distilled"),
+                                   distill=DistillOptions(width=float(width), student=result["student"]))
             row = rows[rows["key"] == "distilled"].iloc[0].to_dict()
             keep = {k: v for k, v in result.items() if k not in ("student", "alone")}
             st.session_state["distill_result"] = {**keep, "teacher": teacher_id, "row": row}

@@ -40,7 +40,16 @@ re-estimation is `fer.batchnorm` and distillation `fer.distill` (training uses b
 No Streamlit here; the Compression page and `bench/compression_ladder.py` call this package.
 """
 from fer.batchnorm import recalibrate_batchnorm  # noqa: F401
-from fer.compress.ladder import DEFAULT_STEPS, LADDER_COLUMNS, STEPS, accuracy, format_bytes, size_ladder  # noqa: F401
+from fer.compress.ladder import (  # noqa: F401
+    DEFAULT_STEPS,
+    LADDER_COLUMNS,
+    STEPS,
+    DistillOptions,
+    PruneOptions,
+    accuracy,
+    format_bytes,
+    size_ladder,
+)
 from fer.compress.pruning import KERNEL_LAYERS, apply_masks, kernel_sparsity, magnitude_masks, prunable_layers, prune  # noqa: F401
 from fer.compress.tflite import TFLITE_MODES, TFLiteModel, export_saved_model, tflite_convert  # noqa: F401
 from fer.compress.weights import (  # noqa: F401

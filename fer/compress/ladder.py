@@ -5,6 +5,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
@@ -15,21 +16,6 @@ from fer.compress.weights import load_weights_file, save_flat, save_sparse, save
 from fer.distill import fit_student
 from fer.errors import ModelConfigError
 
-# key -> (step name shown to people, file name)
-STEPS = {
-    "keras": ("Keras .keras (float32)", "model.keras"),
-    "npz32": ("float32 weights (.npz)", "weights_float32.npz"),
-    "npz16": ("float16 weights (.npz)", "weights_float16.npz"),
-    "flat16": ("float16 flat, savez_compressed", "weights_float16_flat.npz"),
-    "tflite32": ("TFLite float32", "model_float32.tflite"),
-    "tflite16": ("TFLite float16", "model_float16.tflite"),
-    "tflite_dynamic": ("TFLite dynamic-range int8", "model_dynamic_int8.tflite"),
-    "tflite_int8": ("TFLite full int8", "model_full_int8.tflite"),
-    "tflite_int8_small": ("TFLite full int8, per-tensor, names stripped", "model_full_int8_small.tflite"),
-    "pruned": ("pruned {sparsity:.0%} + fine-tune, sparse float16", "pruned_sparse_float16.npz"),
-    "distilled": ("distilled MobileNet w{width:g} (float16 flat)", "distilled_student_float16_flat.npz"),
-}
-DEFAULT_STEPS = tuple(k for k in STEPS if k != "distilled")
 LADDER_COLUMNS = ("key", "step", "file", "bytes", "ratio", "smaller_x", "accuracy", "delta_points", "params",
                   "nonzero", "seconds", "note", "maps_rho")
 MAP_FACES = 16  # test faces whose occlusion maps are compared with the float32 model's (fixed: the first ones)
@@ -46,11 +32,187 @@ def _nonzero(arrays) -> int:
     return int(sum(np.count_nonzero(a) for a in arrays))
 
 
+@dataclass(frozen=True)
+class PruneOptions:
+    epochs: int = 1  # fine-tune epochs after the weights are cut
+    learning_rate: float = 1e-3
+    scope: str = "global"  # one threshold over every kernel, or one per layer ("layer")
+
+
+@dataclass(frozen=True)
+class DistillOptions:
+    width: float = 0.5  # the student MobileNet's width
+    epochs: int = 3
+    student: object = None  # a ready student to store and score instead of training one
+
+
+@dataclass
+class LadderJob:
+    """What every step reads: the model, the test faces, the training faces (None: no fine-tune,
+    the test faces calibrate int8), the options, and what one step leaves for another."""
+
+    model: object
+    workdir: Path
+    sparsity: float
+    train_images: object
+    train_labels: object
+    representative: object
+    seed: int
+    prune: PruneOptions
+    distill: DistillOptions
+    attrs: dict = field(default_factory=dict)
+    _saved_model: Optional[Path] = None
+
+    def saved_model(self) -> Path:
+        """The model exported once as a SavedModel, for every TFLite step."""
+        if self._saved_model is None:
+            self._saved_model = export_saved_model(self.model, self.workdir / "saved_model")
+        return self._saved_model
+
+
+@dataclass
+class Written:
+    """A step's file loaded back: `scored` is run on the test faces; `loaded` has its maps compared
+    with the float32 model's (None for another architecture)."""
+
+    scored: object
+    note: str
+    loaded: object = None
+    nonzero: Optional[int] = None
+    params: Optional[int] = None
+
+
+class Step:
+    """One compressed form: `write` saves it to `path` and loads it back."""
+
+    key, name, filename = "", "", ""
+
+    def title(self, job: LadderJob) -> str:
+        return self.name.format(sparsity=job.sparsity, width=job.distill.width)
+
+    def write(self, job: LadderJob, path: Path) -> Written:
+        raise NotImplementedError
+
+
+class KerasFile(Step):
+    key, name, filename = "keras", "Keras .keras (float32)", "model.keras"
+
+    def write(self, job, path):
+        import keras
+
+        from fer.runs import save_clean_model
+
+        save_clean_model(job.model, path)
+        loaded = keras.models.load_model(str(path), compile=False, safe_mode=True)
+        return Written(loaded, "architecture + weights, uncompiled", loaded)
+
+
+class WeightsNpz(Step):
+    def __init__(self, key, name, filename, dtype, note):
+        self.key, self.name, self.filename, self.dtype, self.note = key, name, filename, dtype, note
+
+    def write(self, job, path):
+        if self.dtype is None:
+            save_flat(job.model, path)
+        else:
+            save_weights_npz(job.model, path, self.dtype)
+        loaded = load_weights_file(path, template_like(job.model))
+        return Written(loaded, self.note, loaded)
+
+
+class TFLiteFile(Step):
+    NOTES = {"float32": "", "float16": "float16 weights", "dynamic_int8": "int8 weights, float activations",
+             "full_int8": "int8 weights + activations, {n} calibration images, float I/O"}
+
+    def __init__(self, key, name, filename, mode, small=False):
+        self.key, self.name, self.filename, self.mode, self.small = key, name, filename, mode, small
+
+    def write(self, job, path):
+        path.write_bytes(tflite_convert(job.saved_model(), self.mode, job.representative, per_channel=not self.small,
+                                        strip_names=self.small))
+        loaded = TFLiteModel(path)
+        note = self.NOTES[self.mode].format(n=min(len(job.representative), 200))
+        return Written(loaded, note + ("; one scale per weight tensor, no tensor names" if self.small else ""), loaded)
+
+
+class PrunedFile(Step):
+    key, name, filename = "pruned", "pruned {sparsity:.0%} + fine-tune, sparse float16", "pruned_sparse_float16.npz"
+
+    def write(self, job, path):
+        o = job.prune
+        pruned, masks = prune(job.model, job.sparsity, job.train_images, job.train_labels, epochs=o.epochs,
+                              learning_rate=o.learning_rate, seed=job.seed, scope=o.scope)
+        job.attrs["kernel_sparsity"] = kernel_sparsity(pruned, masks)
+        save_sparse(pruned, path)
+        loaded = load_weights_file(path, template_like(job.model))
+        tuned = f"{o.epochs} fine-tune epoch(s)" if job.train_images is not None and o.epochs else "no fine-tune"
+        note = (f"kernel sparsity {job.attrs['kernel_sparsity']:.1%}, {tuned}, BatchNorm statistics re-estimated; "
+                "non-zero float16 + bit mask")
+        return Written(loaded, note, loaded, nonzero=_nonzero(loaded.get_weights()))
+
+
+class DistilledFile(Step):
+    key, name, filename = "distilled", "distilled MobileNet w{width:g} (float16 flat)", "distilled_student_float16_flat.npz"
+
+    def write(self, job, path):
+        student = job.distill.student
+        if student is None:
+            if job.train_images is None:
+                raise ModelConfigError("the distilled step needs training images (or a ready student=)")
+            student = fit_student(job.train_images, job.train_labels, job.distill.width, job.model, job.distill.epochs,
+                                  seed=job.seed)
+        save_flat(student, path)  # rebuild with build_model("mobilenet", width) + load_weights_file
+        params = int(student.count_params())
+        return Written(load_weights_file(path, template_like(student)),
+                       f"student {params:,} params, teacher {int(job.model.count_params()):,}", params=params)
+
+
+STEPS = {s.key: s for s in (
+    KerasFile(),
+    WeightsNpz("npz32", "float32 weights (.npz)", "weights_float32.npz", np.float32, "np.savez of get_weights()"),
+    WeightsNpz("npz16", "float16 weights (.npz)", "weights_float16.npz", np.float16,
+               "np.savez of get_weights() cast to float16"),
+    WeightsNpz("flat16", "float16 flat, savez_compressed", "weights_float16_flat.npz", None, "one float16 array + shape index"),
+    TFLiteFile("tflite32", "TFLite float32", "model_float32.tflite", "float32"),
+    TFLiteFile("tflite16", "TFLite float16", "model_float16.tflite", "float16"),
+    TFLiteFile("tflite_dynamic", "TFLite dynamic-range int8", "model_dynamic_int8.tflite", "dynamic_int8"),
+    TFLiteFile("tflite_int8", "TFLite full int8", "model_full_int8.tflite", "full_int8"),
+    TFLiteFile("tflite_int8_small", "TFLite full int8, per-tensor, names stripped", "model_full_int8_small.tflite",
+               "full_int8", small=True),
+    PrunedFile(),
+    DistilledFile(),
+)}
+DEFAULT_STEPS = tuple(k for k in STEPS if k != "distilled")
+
+
+def with_ratios(df, keras_bytes):
+    """`ratio` (bytes / the .keras file's) and `smaller_x` (its inverse) added to a ladder table."""
+    df["ratio"], df["smaller_x"] = df["bytes"] / keras_bytes, keras_bytes / df["bytes"]
+    return df
+
+
+def _ordered_steps(steps) -> list:
+    """The steps asked for, in ladder order, the .keras file first (every ratio is against it)."""
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        raise ModelConfigError(f"unknown ladder step(s) {unknown}; choose from {', '.join(STEPS)}")
+    return ["keras", *[k for k in STEPS if k in steps and k != "keras"]]
+
+
+def _training_sample(train_images, train_labels, max_train_images, seed):
+    if train_images is None:
+        return None, None
+    train_images, train_labels = np.asarray(train_images), np.asarray(train_labels)
+    if max_train_images and len(train_images) > max_train_images:
+        keep = np.random.default_rng(seed).permutation(len(train_images))[:max_train_images]
+        train_images, train_labels = train_images[keep], train_labels[keep]
+    return train_images, train_labels
+
+
 def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_images=None, train_labels=None,
-                representative=None, steps=DEFAULT_STEPS, prune_epochs: int = 1, prune_learning_rate: float = 1e-3,
-                prune_scope: str = "global",
-                distill_width: float = 0.5, distill_epochs: int = 3, student=None, max_train_images: int = 2000,
-                seed: int = 0, progress: Optional[Callable[[dict], None]] = None, map_faces: int = MAP_FACES):
+                representative=None, steps=DEFAULT_STEPS, prune: PruneOptions = PruneOptions(),
+                distill: DistillOptions = DistillOptions(), max_train_images: int = 2000, seed: int = 0,
+                progress: Optional[Callable[[dict], None]] = None, map_faces: int = MAP_FACES):
     """Write every compressed form of `model` under `workdir`, load each back, score it.
 
     images, labels: the test split (uint8 (N,48,48) or float (N,48,48,1) in 0..255).
@@ -58,7 +220,7 @@ def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_
       (at most `max_train_images` of them, drawn with `seed`); without them pruning is not
       fine-tuned and the test images calibrate int8.
     steps: keys of STEPS to run, in ladder order ("distilled" is off by default: it trains a
-      student; pass `student=` a distilled MobileNet to store and score that one instead).
+      student; pass `DistillOptions(student=...)` a distilled MobileNet to store and score that one).
     progress: called with {"step", "key", "index", "total"} before each step.
     map_faces: the first this many test faces get occlusion maps (fer.explain.occlusion) from each
       artefact as loaded back; `maps_rho` is their mean Spearman rank correlation with the float32
@@ -70,104 +232,36 @@ def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_
     the difference to the in-memory float32 model in percentage points. `df.attrs` holds the
     reference accuracy, keras bytes, params, sparsity and the pruning masks' real sparsity.
     """
-    import keras
     import pandas as pd
-
-    from fer.runs import save_clean_model
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    unknown = [s for s in steps if s not in STEPS]
-    if unknown:
-        raise ModelConfigError(f"unknown ladder step(s) {unknown}; choose from {', '.join(STEPS)}")
-    steps = [k for k in STEPS if k in steps] if "keras" in steps else ["keras", *[k for k in STEPS if k in steps]]
-    labels = np.asarray(labels)
-    if train_images is not None:
-        train_images, train_labels = np.asarray(train_images), np.asarray(train_labels)
-        if max_train_images and len(train_images) > max_train_images:
-            keep = np.random.default_rng(seed).permutation(len(train_images))[:max_train_images]
-            train_images, train_labels = train_images[keep], train_labels[keep]
-    if representative is None:
-        representative = train_images if train_images is not None else images
-
-    reference = accuracy(model, images, labels)
-    params = int(model.count_params())
+    keys, labels = _ordered_steps(steps), np.asarray(labels)
+    train_images, train_labels = _training_sample(train_images, train_labels, max_train_images, seed)
+    job = LadderJob(model, workdir, sparsity, train_images, train_labels,
+                    representative if representative is not None else train_images if train_images is not None else images,
+                    seed, prune, distill)
+    reference, params = accuracy(model, images, labels), int(model.count_params())
+    job.attrs.update(reference_accuracy=reference, params=params, sparsity=sparsity)
     moved = _MapsMoved(model, images[:map_faces]) if map_faces else None
-    rows, saved_model = [], None
-    keras_bytes = None
-    attrs = {"reference_accuracy": reference, "params": params, "sparsity": sparsity}
-
-    for index, key in enumerate(steps):
-        name, filename = STEPS[key]
-        name = name.format(sparsity=sparsity, width=distill_width)
-        path = workdir / filename
+    rows = []
+    for index, key in enumerate(keys):
+        step = STEPS[key]
         if progress is not None:
-            progress({"step": name, "key": key, "index": index, "total": len(steps)})
-        start = time.time()
-        note, nonzero, step_params = "", None, params
-        if key == "keras":
-            save_clean_model(model, path)
-            loaded = keras.models.load_model(str(path), compile=False, safe_mode=True)
-            acc = accuracy(loaded, images, labels)
-            note = "architecture + weights, uncompiled"
-        elif key in ("npz32", "npz16"):
-            save_weights_npz(model, path, np.float32 if key == "npz32" else np.float16)
-            loaded = load_weights_file(path, template_like(model))
-            acc = accuracy(loaded, images, labels)
-            note = "np.savez of get_weights()" + (" cast to float16" if key == "npz16" else "")
-        elif key == "flat16":
-            save_flat(model, path)
-            loaded = load_weights_file(path, template_like(model))
-            acc = accuracy(loaded, images, labels)
-            note = "one float16 array + shape index"
-        elif key.startswith("tflite"):
-            if saved_model is None:
-                saved_model = export_saved_model(model, workdir / "saved_model")
-            mode = {"tflite32": "float32", "tflite16": "float16", "tflite_dynamic": "dynamic_int8", "tflite_int8": "full_int8",
-                    "tflite_int8_small": "full_int8"}[key]
-            small = key == "tflite_int8_small"
-            path.write_bytes(tflite_convert(saved_model, mode, representative, per_channel=not small, strip_names=small))
-            loaded = TFLiteModel(path)
-            acc = accuracy(loaded, images, labels)
-            note = {"float32": "", "float16": "float16 weights", "dynamic_int8": "int8 weights, float activations",
-                    "full_int8": f"int8 weights + activations, {min(len(representative), 200)} calibration images, float I/O"}[mode]
-            if small:
-                note += "; one scale per weight tensor, no tensor names"
-        elif key == "pruned":
-            pruned, masks = prune(model, sparsity, train_images, train_labels, epochs=prune_epochs,
-                                  learning_rate=prune_learning_rate, seed=seed, scope=prune_scope)
-            attrs["kernel_sparsity"] = kernel_sparsity(pruned, masks)
-            save_sparse(pruned, path)
-            reloaded = loaded = load_weights_file(path, template_like(model))
-            acc = accuracy(reloaded, images, labels)
-            nonzero = _nonzero(reloaded.get_weights())
-            tuned = f"{prune_epochs} fine-tune epoch(s)" if train_images is not None and prune_epochs else "no fine-tune"
-            note = (f"kernel sparsity {attrs['kernel_sparsity']:.1%}, {tuned}, BatchNorm statistics re-estimated; "
-                    "non-zero float16 + bit mask")
-        elif key == "distilled":
-            if student is None:
-                if train_images is None:
-                    raise ModelConfigError("the distilled step needs training images (or a ready student=)")
-                student = fit_student(train_images, train_labels, distill_width, model, distill_epochs, seed=seed)
-            save_flat(student, path)  # rebuild with build_model("mobilenet", width) + load_weights_file
-            loaded = None  # another architecture: its maps are not the original's to compare
-            acc = accuracy(load_weights_file(path, template_like(student)), images, labels)
-            step_params = int(student.count_params())
-            note = f"student {step_params:,} params, teacher {params:,}"
-        size = os.path.getsize(path)
-        if key == "keras":
-            keras_bytes = size
-            attrs["keras_bytes"] = size
-        rows.append({"key": key, "step": name, "file": str(path), "bytes": int(size),
-                     "ratio": size / keras_bytes, "smaller_x": keras_bytes / size, "accuracy": acc,
-                     "delta_points": 100 * (acc - reference), "params": step_params,
-                     "nonzero": nonzero if nonzero is not None else step_params,
-                     "seconds": round(time.time() - start, 2), "note": note,
-                     "maps_rho": moved(loaded) if moved is not None and loaded is not None else float("nan")})
-    if saved_model is not None:
-        shutil.rmtree(saved_model, ignore_errors=True)
-    df = pd.DataFrame(rows, columns=list(LADDER_COLUMNS))
-    df.attrs.update(attrs)
+            progress({"step": step.title(job), "key": key, "index": index, "total": len(keys)})
+        start, path = time.time(), workdir / step.filename
+        written = step.write(job, path)
+        acc = accuracy(written.scored, images, labels)
+        rows.append({"key": key, "step": step.title(job), "file": str(path), "bytes": int(os.path.getsize(path)),
+                     "accuracy": acc, "delta_points": 100 * (acc - reference), "params": written.params or params,
+                     "nonzero": written.nonzero if written.nonzero is not None else written.params or params,
+                     "seconds": round(time.time() - start, 2), "note": written.note,
+                     "maps_rho": moved(written.loaded) if moved is not None and written.loaded is not None else float("nan")})
+    if job._saved_model is not None:
+        shutil.rmtree(job._saved_model, ignore_errors=True)
+    job.attrs["keras_bytes"] = rows[0]["bytes"]
+    df = with_ratios(pd.DataFrame(rows, columns=list(LADDER_COLUMNS)), rows[0]["bytes"])
+    df.attrs.update(job.attrs)
     return df
 
 
@@ -227,9 +321,7 @@ def join_ladder(base, pruned, sparsity: float, kernel_sparsity):
     """One table: the base steps, then the pruned row; ratios against the .keras file."""
     import pandas as pd
 
-    keras_bytes = base.attrs["keras_bytes"]
-    df = pd.concat([base, pruned], ignore_index=True)
-    df["ratio"], df["smaller_x"] = df["bytes"] / keras_bytes, keras_bytes / df["bytes"]
+    df = with_ratios(pd.concat([base, pruned], ignore_index=True), base.attrs["keras_bytes"])
     df.attrs.update(base.attrs, sparsity=sparsity, kernel_sparsity=kernel_sparsity)
     return df
 

@@ -109,9 +109,9 @@ def kept_ladder(run_path: Path, fingerprint: str, sparsity: float):
     df = pd.DataFrame(entry["rows"])
     df["file"] = ""
     df.attrs.update(entry.get("attrs") or {})
-    keras_bytes = df.attrs.get("keras_bytes") or float(df.loc[df["key"] == "keras", "bytes"].iloc[0])
-    df["ratio"], df["smaller_x"] = df["bytes"] / keras_bytes, keras_bytes / df["bytes"]
-    return df
+    from fer.compress.ladder import with_ratios
+
+    return with_ratios(df, df.attrs.get("keras_bytes") or float(df.loc[df["key"] == "keras", "bytes"].iloc[0]))
 
 
 def kept_records(run_path: Path, name: str):
