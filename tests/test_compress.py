@@ -250,23 +250,22 @@ def test_apply_masks_zeroes_the_smallest_weights(cnn):
     assert dropped.max() <= kept.min()
 
 
-def test_distilled_student_against_the_same_student_trained_alone(cnn, faces):
-    from fer.compress import distill_compare
+def test_distill_compare_trains_one_student_alone_and_from_the_teacher_and_scores_each(cnn, faces):
+    """The comparison's two students share a design and a start; only the teacher's loss differs,
+    so their weights differ, and each reported figure is that student's own test accuracy."""
+    from fer.compress import accuracy, distill_compare
 
     x, y = faces.split("train")
     xt, yt = faces.split("test")
-    result = distill_compare(cnn, x, y, xt, yt, width=0.5, epochs=3, max_train_images=1500)
-    print(f"\ndistillation: teacher {result['teacher_accuracy']:.3f} ({result['teacher_params']:,} params); "
-          f"MobileNet w0.5 ({result['student_params']:,} params) alone {result['alone_accuracy']:.3f}, "
-          f"distilled {result['distilled_accuracy']:.3f}: {result['gain_points']:+.1f} points "
-          f"({result['seconds_alone']:.0f} s + {result['seconds_distilled']:.0f} s)")
-    if result["gain_points"] <= 0:
-        print(f"NOTE: the distilled student did NOT beat the student alone in this run: "
-              f"{result['gain_points']:+.1f} points")
+    result = distill_compare(cnn, x, y, xt, yt, width=0.5, epochs=2, max_train_images=800)
+    alone, distilled = result["alone"], result["student"]
+    assert [w.shape for w in alone.get_weights()] == [w.shape for w in distilled.get_weights()]
+    assert any(not np.allclose(a, b) for a, b in zip(alone.get_weights(), distilled.get_weights()))
+    assert result["alone_accuracy"] == pytest.approx(accuracy(alone, xt, yt))
+    assert result["distilled_accuracy"] == pytest.approx(accuracy(distilled, xt, yt))
+    assert result["gain_points"] == pytest.approx(100 * (result["distilled_accuracy"] - result["alone_accuracy"]))
+    assert result["teacher_accuracy"] == pytest.approx(accuracy(cnn, xt, yt))
     assert result["student_params"] < result["teacher_params"] / 3
-    for key in ("alone_accuracy", "distilled_accuracy"):
-        assert 0 < result[key] <= 1
-    assert result["student"] is not result["alone"]
     assert cnn.trainable  # the teacher is handed back as it came
 
 
