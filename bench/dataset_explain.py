@@ -49,11 +49,11 @@ def main():
     aggregate.cell_maps(maps, y, pred, x)
     print(f"{args.method} maps of {len(x)} faces + class and cell averages: {time.perf_counter() - start:.1f} s (target <= 60)")
     for layer in [c["name"] for c in conv_layers(model)]:
-        best = aggregate.filter_exemplars(model, layer, x, k=1).activations[:, 0]
+        ex = aggregate.filter_exemplars(model, layer, x, k=1)
         pixel = visualize_filters(model, layer)
         fourier = visualize_filters_fourier(model, layer)
-        print(f"{layer:14s} {len(best):4d} filters  pixel {pixel.seconds:5.1f} s, beats every face {np.mean(pixel.activation > best):4.0%}"
-              f"   Fourier {fourier.seconds:5.1f} s ({fourier.seconds / pixel.seconds:.2f}x), beats {np.mean(fourier.activation > best):4.0%}")
+        print(f"{layer:14s} {len(ex.indices):4d} filters  pixel {pixel.seconds:5.1f} s, beats every face {ex.beaten_by(pixel.activation).mean():4.0%}"
+              f"   Fourier {fourier.seconds:5.1f} s ({fourier.seconds / pixel.seconds:.2f}x), beats {ex.beaten_by(fourier.activation).mean():4.0%}")
 
 
 if __name__ == "__main__":

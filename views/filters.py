@@ -110,12 +110,12 @@ with tab_real:
         shared = settings.key() if engine != "tfkv" else AscentSettings().key()
         pixel = preferred_inputs(run_id, layer, "batched", shared, info[layer]["filters"])
         pref = preferred_inputs(run_id, layer, "fourier", shared, info[layer]["filters"])
-        beats = pref.activation > ex.activations[:, 0]
+        beats = ex.beaten_by(pref.activation)
         m1, m2 = st.columns(2)
         m1.metric("Filters whose Fourier-space preferred input drives them harder than every test face",
                   f"{beats.mean():.0%}", help="Activation = the filter's mean output over the layer's positions. A "
                   "preferred input that loses to real faces is not what the filter prefers: the ascent did not find it.")
-        m2.metric("... with the pixel-space ascent", f"{(pixel.activation > ex.activations[:, 0]).mean():.0%}")
+        m2.metric("... with the pixel-space ascent", f"{ex.beaten_by(pixel.activation).mean():.0%}")
         st.caption(f"Each row: filter #, its preferred inputs by the Fourier-space and the pixel-space ascent (activation), "
                    f"then the {k} test faces with the highest "
                    f"activation, the {ex.receptive_field}x{ex.receptive_field}-pixel patch of its strongest position "

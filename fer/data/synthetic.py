@@ -478,29 +478,42 @@ _COL_KEYS = EXPRESSION_PARAMS + ("skin", "brow_dark")
 
 def _render_chunk(p: dict, n: int):
     """Render n images from parameter arrays p (float64 (n,) each). Returns float32 images, uint8 masks."""
+    grid = np.arange(SIZE, dtype=_F)
+    X, Y = grid[None, None, :], grid[None, :, None]
+    U, V, T = _face_coordinates(p, X, Y)
+    img = np.empty((n, SIZE, SIZE), _F)
+    img[...] = _column(p, "background")
+    _draw_head(img, U, V, p)
+    mask = _draw_components(img, U, V, T, p, n)
+    _draw_glasses(img, U, V, p)
+    _draw_hand(img, X, Y, p)
+    img = _light_blur_noise(img, X, Y, p)
+    return img, _dilated(mask)
+
+
+def _column(p, key):
+    """A parameter as a float32 (n,1,1) array, to broadcast over the images."""
+    return p[key][:, None, None].astype(_F)
+
+
+def _face_coordinates(p, X, Y):
+    """(U, V, T): each pixel in the face's own frame (shifted, rotated, scaled) and the transform."""
     s, asp = p["scale"], p["face_aspect"]
     th = np.deg2rad(p["rotation"])
     c, si = np.cos(th), np.sin(th)
     cx, cy = FACE_CENTRE[0] + p["shift_x"], FACE_CENTRE[1] + p["shift_y"]
-    T = (cx, cy, s * asp, s, c, si)
-    P = {k: p[k][:, None, None].astype(_F) for k in _COL_KEYS}
-    col = lambda k: p[k][:, None, None].astype(_F)  # noqa: E731
-
-    grid = np.arange(SIZE, dtype=_F)
-    X = grid[None, None, :]
-    Y = grid[None, :, None]
-    dx = X - col("shift_x") - _F(FACE_CENTRE[0])  # (n,1,48)
-    dy = Y - col("shift_y") - _F(FACE_CENTRE[1])  # (n,48,1)
+    dx = X - _column(p, "shift_x") - _F(FACE_CENTRE[0])  # (n,1,48)
+    dy = Y - _column(p, "shift_y") - _F(FACE_CENTRE[1])  # (n,48,1)
     cc = c[:, None, None].astype(_F)
     ss = si[:, None, None].astype(_F)
     U = (cc * dx + ss * dy) * (1.0 / (s * asp))[:, None, None].astype(_F)  # (n,48,48)
     V = (cc * dy - ss * dx) * (1.0 / s)[:, None, None].astype(_F)
+    return U, V, (cx, cy, s * asp, s, c, si)
 
-    skin, hair = P["skin"], col("hair")
-    img = np.empty((n, SIZE, SIZE), _F)
-    img[...] = col("background")
 
-    # ---- head and hair, face with shading and fringe (nuisance only) ----
+def _draw_head(img, U, V, p):
+    """Head and hair, the face with its shading and fringe (nuisance only, no expression)."""
+    skin, hair = _column(p, "skin"), _column(p, "hair")
     U2 = U * U
     hv = V + _F(2.0)
     hv *= hv
@@ -511,10 +524,9 @@ def _render_chunk(p: dict, n: int):
     a += np.clip((_F(6.0) - V) * _F(2.0), -_BIG, 19.5)  # fade out below the ears
     _over(img, _clip01(a), hair)
 
-    jaw = col("jaw")
     vpos = np.clip(V, 0.0, _BIG)
     vpos *= vpos
-    vpos *= _F(-0.16 / 20.0**2) * (_F(1.0) + jaw)
+    vpos *= _F(-0.16 / 20.0**2) * (_F(1.0) + _column(p, "jaw"))
     vpos += _F(1.0)  # jaw narrowing factor
     rr = U2 / (vpos * vpos)
     rr *= _F(1 / 16.0**2)
@@ -527,14 +539,16 @@ def _render_chunk(p: dict, n: int):
     a *= _F(-17.0)
     a += _F(17.5)
     _clip01(a)
-    fringe = col("hair_line") + _F(0.5) - V  # hair line curving down at the temples
+    fringe = _column(p, "hair_line") + _F(0.5) - V  # hair line curving down at the temples
     fringe += _F(0.025) * U2
     _clip01(fringe)
     shade += fringe * (hair - shade)
     _over(img, a, shade)
-    del U2, hv, rr, vpos, shade, fringe, a
 
-    # ---- expression components: drawn inside their boxes only; mask = the boxes ----
+
+def _draw_components(img, U, V, T, p, n):
+    """The expression's components, drawn inside their boxes only; returns the mask of the boxes."""
+    P = {k: p[k][:, None, None].astype(_F) for k in _COL_KEYS}
     mask = np.zeros((n, SIZE, SIZE), np.uint8)
     for reg, part, box in COMPONENTS:
         bit = np.uint8(REGION_BITS[reg])
@@ -542,41 +556,52 @@ def _render_chunk(p: dict, n: int):
             _DRAW[part](img[w.sl], w, P, ind)
             m = mask[w.sl]
             m |= ind.view(np.uint8) * bit
+    return mask
 
-    # ---- occluders ----
+
+def _draw_glasses(img, U, V, p):
+    """Glasses (1) or sunglasses (2) over the eyes of the faces that wear them."""
     gl = np.flatnonzero(p["glasses"] > 0)
-    if len(gl):
-        Ag, Vg = np.abs(U[gl]), V[gl]
-        du = (Ag - _F(7.0)) * _F(1 / 5.6)
-        dv = (Vg + _F(3.0)) * _F(1 / 3.9)
-        d = (np.sqrt(du * du + dv * dv) - _F(1.0)) * _F(4.5)
-        sun = (p["glasses"][gl] == 2)[:, None, None]
-        lens = _clip01(_F(0.5) - d)
-        rim = _clip01(_F(0.9) - np.abs(d))
-        bridge = _clip01(_F(0.9) - np.abs(Vg + _F(4.0))) * (Ag < 2.0)
-        a = np.maximum(np.where(sun, np.maximum(lens * _F(0.92), rim), rim), bridge)
-        sub = img[gl]
-        _over(sub, a, _F(0.08))
-        img[gl] = sub
-    hd = np.flatnonzero(p["hand"] > 0)
-    if len(hd):
-        hy = p["hand_y"][hd, None, None].astype(_F)
-        du = (X - p["hand_x"][hd, None, None].astype(_F)) / p["hand_rx"][hd, None, None].astype(_F)
-        dv = (Y - hy) / p["hand_ry"][hd, None, None].astype(_F)
-        d = (np.sqrt(du * du + dv * dv) - _F(1.0)) * _F(6.0)
-        a = _clip01(_F(0.5) - d)
-        sub = img[hd]
-        hs = skin[hd] * _F(0.9) + _F(0.08)
-        _over(sub, a, hs * (_F(1.0) - _F(0.015) * np.maximum(Y - hy, 0)))
-        img[hd] = sub
+    if not len(gl):
+        return
+    Ag, Vg = np.abs(U[gl]), V[gl]
+    du = (Ag - _F(7.0)) * _F(1 / 5.6)
+    dv = (Vg + _F(3.0)) * _F(1 / 3.9)
+    d = (np.sqrt(du * du + dv * dv) - _F(1.0)) * _F(4.5)
+    sun = (p["glasses"][gl] == 2)[:, None, None]
+    lens = _clip01(_F(0.5) - d)
+    rim = _clip01(_F(0.9) - np.abs(d))
+    bridge = _clip01(_F(0.9) - np.abs(Vg + _F(4.0))) * (Ag < 2.0)
+    a = np.maximum(np.where(sun, np.maximum(lens * _F(0.92), rim), rim), bridge)
+    sub = img[gl]
+    _over(sub, a, _F(0.08))
+    img[gl] = sub
 
-    # ---- lighting gradient, 3x3 blur, noise (pixel by pixel or 3x3 only) ----
+
+def _draw_hand(img, X, Y, p):
+    """A hand (an ellipse of skin, shaded downwards) over part of the faces that have one."""
+    hd = np.flatnonzero(p["hand"] > 0)
+    if not len(hd):
+        return
+    hy = p["hand_y"][hd, None, None].astype(_F)
+    du = (X - p["hand_x"][hd, None, None].astype(_F)) / p["hand_rx"][hd, None, None].astype(_F)
+    dv = (Y - hy) / p["hand_ry"][hd, None, None].astype(_F)
+    d = (np.sqrt(du * du + dv * dv) - _F(1.0)) * _F(6.0)
+    a = _clip01(_F(0.5) - d)
+    sub = img[hd]
+    hs = _column(p, "skin")[hd] * _F(0.9) + _F(0.08)
+    _over(sub, a, hs * (_F(1.0) - _F(0.015) * np.maximum(Y - hy, 0)))
+    img[hd] = sub
+
+
+def _light_blur_noise(img, X, Y, p):
+    """A lighting gradient, a 3x3 blur and noise (pixel by pixel or 3x3 only); returns the images."""
     la, ls = p["light_angle"], p["light_strength"]
     gx = (ls * np.cos(la) / 24.0)[:, None, None].astype(_F)
     gy = (ls * np.sin(la) / 24.0)[:, None, None].astype(_F)
     img *= (_F(1.0) - _F(23.5) * (gx + gy)) + gx * X + gy * Y
 
-    b = col("blur")
+    b = _column(p, "blur")
     b0 = _F(1.0) - _F(2.0) * b
     tmp = img * b0
     e = img * b
@@ -594,17 +619,20 @@ def _render_chunk(p: dict, n: int):
     key = p["noise_key"].astype(np.int64)
     nz = _NOISE_A[key % len(_NOISE_A)]
     nz += _NOISE_B[(key // len(_NOISE_A)) % len(_NOISE_B)]
-    nz *= col("noise") * _F(0.7071)
+    nz *= _column(p, "noise") * _F(0.7071)
     img += nz
+    return img
 
-    # ---- mask: dilate by one pixel (the 3x3 blur spreads each change that far) ----
+
+def _dilated(mask):
+    """The mask grown by one pixel: the 3x3 blur spreads each change that far."""
     m = mask.copy()
     m[:, :, 1:] |= mask[:, :, :-1]
     m[:, :, :-1] |= mask[:, :, 1:]
     mask[:, 1:] |= m[:, :-1]
     mask[:, :-1] |= m[:, 1:]
     mask |= m
-    return img, mask
+    return mask
 
 
 def _to_uint8(img):

@@ -177,6 +177,11 @@ class Exemplars:
     patches: np.ndarray  # (F, k, 4) int: top, left, bottom, right in face pixels
     receptive_field: int
 
+    def beaten_by(self, activation) -> np.ndarray:
+        """(F,) bool: whether each filter's `activation` (of a preferred input, say) is above that
+        of every face searched; the same measure as the exemplars' (the layer's mean output)."""
+        return np.asarray(activation) > self.activations[:, 0]
+
 
 def receptive_field(model, layer: str) -> tuple:
     """(size, stride) in face pixels of one position of `layer`'s output (square kernels), over

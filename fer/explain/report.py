@@ -77,13 +77,40 @@ def write_report(run, dataset, out, method: str = "Grad-CAM", compare: Sequence 
                  top_k: int = 9, steps: int = 100, progress: Optional[Callable[[str], None]] = None) -> dict:
     """Compute and write the report of `run` (a fer.runs.Run) on `dataset`'s test split into `out`;
     `compare`: other runs whose maps are set against this one's. Returns the summary."""
-    import pandas as pd
-
-    from fer.explain import METHODS, aggregate, predict
-    from fer.explain.filters import (AscentSettings, FourierSettings, conv_layers, visualize_filters,
-                                     visualize_filters_fourier)
+    from fer.explain import predict
 
     out = Path(out)
+    x, y, model, layers = _checked_inputs(run, dataset, out, method, layers)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    started = time.perf_counter()
+    summary = {"run": run.id, "arch": run.meta.get("arch"), "data": dataset.name, "fingerprint": dataset.fingerprint,
+               "test_faces": int(len(x)), "method": method, "maps_explain": "each face's predicted class"}
+    try:
+        _say(progress, f"{run.id}: predicting {len(x)} test faces")
+        pred = np.concatenate([predict(model, x[i:i + 512]) for i in range(0, len(x), 512)]).argmax(1)
+        summary["accuracy"] = float((pred == y).mean())
+        maps = _write_maps(tmp, summary, run, model, dataset, x, y, pred, method, progress)
+        _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress)
+        summary["filters"] = {name: _write_filters(tmp, run, model, name, x, top_k, steps, progress) for name in layers}
+        summary["seconds"] = round(time.perf_counter() - started, 2)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _say(progress, f"written: {out} ({summary['seconds']:.0f} s)")
+    return summary
+
+
+def _checked_inputs(run, dataset, out, method, layers):
+    """(test faces, labels, model, conv layers), or a ReportError before anything is computed."""
+    from fer.explain import METHODS
+    from fer.explain.filters import conv_layers
+
     if method not in METHODS:
         raise ReportError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     check_out_dir(out)
@@ -99,92 +126,86 @@ def write_report(run, dataset, out, method: str = "Grad-CAM", compare: Sequence 
     unknown = [name for name in layers if name not in known]
     if unknown:
         raise ReportError(f"run {run.id} has no conv layer {', '.join(unknown)}; its conv layers: {', '.join(known) or 'none'}")
+    return x, y, model, layers
 
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    started = time.perf_counter()
-    summary = {"run": run.id, "arch": run.meta.get("arch"), "data": dataset.name, "fingerprint": dataset.fingerprint,
-               "test_faces": int(len(x)), "method": method, "maps_explain": "each face's predicted class"}
-    try:
-        _say(progress, f"{run.id}: predicting {len(x)} test faces")
-        probs = np.concatenate([predict(model, x[i:i + 512]) for i in range(0, len(x), 512)])
-        pred = probs.argmax(1)
-        summary["accuracy"] = float((pred == y).mean())
-        t = time.perf_counter()
-        _say(progress, f"{run.id}: {method} maps of {len(x)} test faces")
-        maps = aggregate.face_maps(model, x, method, class_index=pred)
-        summary["maps_seconds"] = round(time.perf_counter() - t, 2)
 
-        cls = aggregate.class_maps(maps, y, x)
-        np.save(tmp / f"class_average_{method}.npy", cls.mean)
-        np.save(tmp / f"class_std_{method}.npy", cls.std)
-        _png(tmp / f"class_average_{method}.png", _strip(cls.mean_face, cls.mean, CLASS_NAMES))
-        summary["class_counts"] = dict(zip(CLASS_NAMES, map(int, cls.count)))
-        if dataset.masks is not None and len(dataset.masks):
-            region = aggregate.class_region_masks(dataset, y)
-            share = aggregate.region_share(cls.mean, region)
-            area = region.mean(axis=(1, 2))  # a uniform random map's share
-            summary["class_map_share_in_region"] = {c: _num(v) for c, v in zip(CLASS_NAMES, share)}
-            summary["random_map_share_in_region"] = {c: _num(v) for c, v in zip(CLASS_NAMES, area)}
+def _write_maps(tmp, summary, run, model, dataset, x, y, pred, method, progress):
+    """Every face's map, averaged per true class and per confusion cell; returns the maps."""
+    import pandas as pd
 
-        cells = aggregate.cell_maps(maps, y, pred, x)
-        np.save(tmp / f"cells_{method}.npy", cells.mean)
-        pd.DataFrame(cells.count, index=CLASS_NAMES, columns=CLASS_NAMES).to_csv(tmp / f"cells_{method}_count.csv")
-        _png(tmp / f"cells_{method}.png", np.concatenate(
-            [np.concatenate([_strip(cells.mean_face[r], cells.mean[r], CLASS_NAMES), np.full((4, _strip(
-                cells.mean_face[r], cells.mean[r], CLASS_NAMES).shape[1], 3), 255, np.uint8)], 0) for r in range(7)], 0))
+    from fer.explain import aggregate
 
-        rows = []
-        for other in compare:
-            other_model = other.load_model()
-            if METHODS[method].applies_to(other_model):
-                _say(progress, f"{other.id}: {method} does not apply, left out of the agreement table")
-                continue
-            _say(progress, f"{other.id}: {method} maps of the same faces, for agreement")
-            other_maps = aggregate.face_maps(other_model, x, method, class_index=pred)  # the same class explained
-            table = aggregate.agreement(maps, other_maps, labels=y)
-            table.insert(0, "face", np.arange(len(x)))
-            table.insert(1, "compared_run", other.id)
-            rows.append(table)
-            summary.setdefault("agreement", {})[other.id] = {
-                "spearman_mean": float(table["spearman"].mean()), "top_overlap_mean": float(table["top_overlap"].mean()),
-                "faces_with_an_empty_map": int(table["spearman"].isna().sum())}
-        if rows:
-            pd.concat(rows, ignore_index=True).to_csv(tmp / f"agreement_{method}.csv", index=False)
+    t = time.perf_counter()
+    _say(progress, f"{run.id}: {method} maps of {len(x)} test faces")
+    maps = aggregate.face_maps(model, x, method, class_index=pred)
+    summary["maps_seconds"] = round(time.perf_counter() - t, 2)
+    cls = aggregate.class_maps(maps, y, x)
+    np.save(tmp / f"class_average_{method}.npy", cls.mean)
+    np.save(tmp / f"class_std_{method}.npy", cls.std)
+    _png(tmp / f"class_average_{method}.png", _strip(cls.mean_face, cls.mean, CLASS_NAMES))
+    summary["class_counts"] = dict(zip(CLASS_NAMES, map(int, cls.count)))
+    if dataset.masks is not None and len(dataset.masks):
+        region = aggregate.class_region_masks(dataset, y)
+        share = aggregate.region_share(cls.mean, region)
+        area = region.mean(axis=(1, 2))  # a uniform random map's share
+        summary["class_map_share_in_region"] = {c: _num(v) for c, v in zip(CLASS_NAMES, share)}
+        summary["random_map_share_in_region"] = {c: _num(v) for c, v in zip(CLASS_NAMES, area)}
+    cells = aggregate.cell_maps(maps, y, pred, x)
+    np.save(tmp / f"cells_{method}.npy", cells.mean)
+    pd.DataFrame(cells.count, index=CLASS_NAMES, columns=CLASS_NAMES).to_csv(tmp / f"cells_{method}_count.csv")
+    rows = [_strip(cells.mean_face[r], cells.mean[r], CLASS_NAMES) for r in range(len(CLASS_NAMES))]
+    gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
+    _png(tmp / f"cells_{method}.png", np.concatenate([part for row in rows for part in (row, gap)][:-1], 0))
+    return maps
 
-        settings = AscentSettings(steps=steps)
-        summary["filters"] = {}
-        for name in layers:
-            t = time.perf_counter()
-            _say(progress, f"{run.id}: layer {name}: exemplars among the test faces, preferred inputs ({steps} steps)")
-            ex = aggregate.filter_exemplars(model, name, x, k=top_k)
-            images = visualize_filters_fourier(model, name, settings=FourierSettings(steps=steps))
-            pixel = visualize_filters(model, name, settings=settings)
-            best_real = ex.activations[:, 0]
-            beats = images.activation > best_real
-            np.save(tmp / f"filters_{name}.npy", np.clip(images.images, 0, 255).astype(np.float32))
-            per_filter = [{"filter": int(f), "top_test_faces": [int(i) for i in ex.indices[f]],
-                           "top_activations": [float(a) for a in ex.activations[f]],
-                           "patches": ex.patches[f].tolist(),
-                           "preferred_input_activation": float(images.activation[f]), "beats_every_test_face": bool(beats[f]),
-                           "pixel_ascent_activation": float(pixel.activation[f])}
-                          for f in range(len(ex.indices))]
-            (tmp / f"filters_{name}.json").write_text(json.dumps({"layer": name, "receptive_field": ex.receptive_field,
-                                                                  "filters": per_filter}, indent=1))
-            summary["filters"][name] = {"filters": int(len(beats)), "share_beating_every_test_face": float(beats.mean()),
-                                        "pixel_ascent_share_beating_every_test_face": float((pixel.activation > best_real).mean()),
-                                        "seconds": round(time.perf_counter() - t, 2)}
-        summary["seconds"] = round(time.perf_counter() - started, 2)
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
-        if out.exists():
-            out.rmdir()  # empty (checked above)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _say(progress, f"written: {out} ({summary['seconds']:.0f} s)")
-    return summary
+
+def _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress):
+    """Each compared run's maps of the same faces and classes, set against these per face."""
+    import pandas as pd
+
+    from fer.explain import METHODS, aggregate
+
+    rows = []
+    for other in compare:
+        other_model = other.load_model()
+        if METHODS[method].applies_to(other_model):
+            _say(progress, f"{other.id}: {method} does not apply, left out of the agreement table")
+            continue
+        _say(progress, f"{other.id}: {method} maps of the same faces, for agreement")
+        other_maps = aggregate.face_maps(other_model, x, method, class_index=pred)  # the same class explained
+        table = aggregate.agreement(maps, other_maps, labels=y)
+        table.insert(0, "face", np.arange(len(x)))
+        table.insert(1, "compared_run", other.id)
+        rows.append(table)
+        summary.setdefault("agreement", {})[other.id] = {
+            "spearman_mean": float(table["spearman"].mean()), "top_overlap_mean": float(table["top_overlap"].mean()),
+            "faces_with_an_empty_map": int(table["spearman"].isna().sum())}
+    if rows:
+        pd.concat(rows, ignore_index=True).to_csv(tmp / f"agreement_{method}.csv", index=False)
+
+
+def _write_filters(tmp, run, model, name, x, top_k, steps, progress) -> dict:
+    """One conv layer's exemplars and preferred inputs (Fourier and pixel space); its summary."""
+    from fer.explain import aggregate
+    from fer.explain.filters import AscentSettings, FourierSettings, visualize_filters, visualize_filters_fourier
+
+    t = time.perf_counter()
+    _say(progress, f"{run.id}: layer {name}: exemplars among the test faces, preferred inputs ({steps} steps)")
+    ex = aggregate.filter_exemplars(model, name, x, k=top_k)
+    images = visualize_filters_fourier(model, name, settings=FourierSettings(steps=steps))
+    pixel = visualize_filters(model, name, settings=AscentSettings(steps=steps))
+    beats = ex.beaten_by(images.activation)
+    np.save(tmp / f"filters_{name}.npy", np.clip(images.images, 0, 255).astype(np.float32))
+    per_filter = [{"filter": int(f), "top_test_faces": [int(i) for i in ex.indices[f]],
+                   "top_activations": [float(a) for a in ex.activations[f]], "patches": ex.patches[f].tolist(),
+                   "preferred_input_activation": float(images.activation[f]), "beats_every_test_face": bool(beats[f]),
+                   "pixel_ascent_activation": float(pixel.activation[f])}
+                  for f in range(len(ex.indices))]
+    (tmp / f"filters_{name}.json").write_text(json.dumps({"layer": name, "receptive_field": ex.receptive_field,
+                                                          "filters": per_filter}, indent=1))
+    return {"filters": int(len(beats)), "share_beating_every_test_face": float(beats.mean()),
+            "pixel_ascent_share_beating_every_test_face": float(ex.beaten_by(pixel.activation).mean()),
+            "seconds": round(time.perf_counter() - t, 2)}
 
 
 def _num(v) -> Optional[float]:
