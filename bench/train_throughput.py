@@ -74,7 +74,7 @@ def main():
     # fer: epoch-end times from its own progress events (each epoch includes validation and checkpoints)
     fer_ends = []
     train(config, ds, RunStore(tempfile.mkdtemp()), save=False,
-          progress=lambda e: fer_ends.append(time.perf_counter()) if e["phase"] == "epoch" else None)
+          progress=lambda e: fer_ends.append(time.perf_counter()) if e.phase == "epoch" else None)
 
     # plain: the same model, compiled the same way, fit on float32 NumPy arrays
     keras.utils.set_random_seed(0)

@@ -134,12 +134,12 @@ def _load(data):
 
 
 def _print_progress(event):
-    if event["phase"] == "epoch":
-        print(f"epoch {event['epoch']}/{event['epochs']}  loss {event.get('loss', float('nan')):.4f}  "
-              f"acc {event.get('accuracy', float('nan')):.4f}  val_loss {event.get('val_loss', float('nan')):.4f}  "
-              f"val_acc {event.get('val_accuracy', float('nan')):.4f}", file=sys.stderr, flush=True)
-    elif event["phase"] == "batch" and sys.stderr.isatty() and event["batch"] % 20 == 0:
-        print(f"\r  batch {event['batch']}/{event['batches']}  eta {event['eta_s']:.0f} s   ", end="", file=sys.stderr, flush=True)
+    """A training's `fer.progress.TrainingProgress` on stderr: a line per epoch, a batch counter on a terminal."""
+    if event.phase == "epoch":
+        print(f"epoch {event.epoch}/{event.epochs}  loss {event.metric('loss'):.4f}  acc {event.metric('accuracy'):.4f}  "
+              f"val_loss {event.metric('val_loss'):.4f}  val_acc {event.metric('val_accuracy'):.4f}", file=sys.stderr, flush=True)
+    elif sys.stderr.isatty() and event.batch % 20 == 0:
+        print(f"\r  batch {event.batch}/{event.batches}  eta {event.eta_s:.0f} s   ", end="", file=sys.stderr, flush=True)
 
 
 def cmd_train(args, store):

@@ -10,7 +10,7 @@ Every browser tab (Streamlit session) shares one manager (the app gets it throug
 `st.cache_resource`), so two tabs asking to train at once are queued one after the other and
 never interleave. Around each training the worker also holds the run store's file lock
 (`RunStore.training_lock`), so a CLI training in another process is waited for, not raced.
-Progress (epoch, batch, ETA, live history) is kept on the `Job` for the pages to draw; a
+Progress (the training's last `TrainingProgress` event and the live history) is kept on the `Job` for the pages to draw; a
 failure is kept as a one-line message, never re-raised into a page.
 
 No Streamlit import here: the tests drive this module directly.
@@ -29,6 +29,7 @@ import time
 from typing import Any, Callable, Optional
 
 from fer.estimates import estimate_seconds, split_sizes
+from fer.progress import BATCH, EPOCH, TrainingProgress
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +68,8 @@ class Job:
     message: str = ""  # what is happening now, for people
     error: str = ""  # one line when status == failed
     run_id: Optional[str] = None  # the saved run (status done) or the run id being trained
-    epoch: int = 0
     epochs: int = 0
-    batch: int = 0
-    batches: int = 0
-    eta_s: Optional[float] = None
-    loss: Optional[float] = None
-    accuracy: Optional[float] = None
+    progress: Optional[TrainingProgress] = None  # the training's last event
     history: dict = dataclasses.field(default_factory=dict)
     submitted: float = dataclasses.field(default_factory=time.time)
     started: Optional[float] = None
@@ -90,10 +86,23 @@ class Job:
         """0..1 progress through all epochs (1 once finished successfully)."""
         if self.status == DONE:
             return 1.0
-        if not self.epochs or not self.epoch:
+        return self.progress.fraction if self.progress is not None else 0.0
+
+    @property
+    def epoch(self) -> int:
+        """The epoch under way (or last finished), 1-based; 0 before the first batch."""
+        return self.progress.epoch if self.progress is not None else 0
+
+    @property
+    def eta_s(self) -> Optional[float]:
+        if self.status == DONE:
             return 0.0
-        within = self.batch / self.batches if self.batches else 0.0
-        return max(0.0, min(1.0, (self.epoch - 1 + within) / self.epochs))
+        return self.progress.eta_s if self.status == RUNNING and self.progress is not None else None
+
+    @property
+    def batch_metrics(self) -> dict:
+        """The last batch's loss and accuracy ({} before the first batch)."""
+        return self.progress.metrics if self.progress is not None and self.progress.phase == BATCH else {}
 
     @property
     def elapsed_s(self) -> float:
@@ -332,25 +341,14 @@ class JobManager:
         if train_fn is None:
             from fer.train import train as train_fn
 
-        def progress(event: dict):
+        def progress(event: TrainingProgress):
             with self._lock:
-                job.epoch = int(event.get("epoch", job.epoch))
-                job.epochs = int(event.get("epochs", job.epochs))
-                if event.get("phase") == "batch":
-                    job.batch = int(event.get("batch", 0))
-                    job.batches = int(event.get("batches", job.batches))
-                    job.eta_s = event.get("eta_s")
-                    job.loss = event.get("loss")
-                    job.accuracy = event.get("accuracy")
-                    job.message = f"epoch {job.epoch}/{job.epochs}, batch {job.batch}/{job.batches}"
-                elif event.get("phase") == "epoch":
-                    job.history = {k: list(v) for k, v in (event.get("history") or {}).items()}
-                    job.batch = job.batches
-                    job.message = f"finished epoch {job.epoch}/{job.epochs}"
-                    if job.epoch >= job.epochs:
-                        job.message = "evaluating on the validation and test splits…"
-                if job.started and job.n_train and job.epoch:
-                    seen = (job.epoch - 1) * job.n_train + (job.batch / max(job.batches, 1)) * job.n_train
+                job.progress, job.epochs = event, event.epochs
+                job.message = "evaluating on the validation and test splits…" if event.last_epoch else event.line()
+                if event.phase == EPOCH:
+                    job.history = {k: list(v) for k, v in event.history.items()}
+                if job.started and job.n_train:
+                    seen = event.fraction * event.epochs * job.n_train
                     job.images_per_s = seen / max(time.time() - job.started, 1e-6)
                 self._changed.notify_all()
 
@@ -381,7 +379,6 @@ class JobManager:
     def _end(self, job: Job, status: str, message: str, error: str = ""):
         job.status, job.message, job.error = status, message, error
         job.finished = time.time()
-        job.eta_s = 0.0 if status == DONE else None
         self._datasets.pop(job.id, None)  # let the data set go
         self.finished_count += 1
         self._changed.notify_all()

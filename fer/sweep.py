@@ -78,20 +78,18 @@ class Sweep:
         return not self.running
 
     def snapshot(self) -> dict:
-        """The sweep as one dict: state, message, total, finished, done (run ids), errors, current, generation."""
+        """The sweep as one dict: state, message, total, finished, done (run ids), errors, current (the
+        running `Job`, its progress on it, or None), fraction (0..1 through the whole sweep), generation."""
         batch = self.manager.latest_batch(KIND)
         jobs = self.manager.batch(batch) if batch else []
         if not jobs:
             return {"state": IDLE, "message": "", "total": 0, "finished": 0, "done": [], "errors": [], "current": None,
-                    "generation": 0}
+                    "fraction": 0.0, "generation": 0}
         done = [j.run_id for j in jobs if j.status == DONE]
         errors = [f"{j.config.arch} width {j.config.width:g}: {j.error}" for j in jobs if j.status == FAILED]
         finished = sum(not j.active for j in jobs)
         running = next((j for j in jobs if j.status in (RUNNING, WAITING)), None)
-        current = None
-        if running is not None and running.status == RUNNING:
-            current = {"arch": running.config.arch, "width": running.config.width, "epoch": running.epoch,
-                       "epochs": running.epochs, "batch": running.batch, "batches": running.batches, "eta_s": running.eta_s}
+        current = running if running is not None and running.status == RUNNING else None
         active = [j for j in jobs if j.active]
         if active:
             first = running or active[0]
@@ -103,8 +101,10 @@ class Sweep:
         else:
             state = DONE if not errors or done else FAILED
             message = f"finished: {len(done)} run(s) saved" + (f", {len(errors)} failed" if errors else "")
+        fraction = (finished + (current.fraction if current is not None else 0.0)) / len(jobs)
         return {"state": state, "message": message, "total": len(jobs), "finished": finished, "done": done,
-                "errors": errors, "current": current, "generation": self.manager.batch_number(batch)}
+                "errors": errors, "current": current, "fraction": min(1.0, fraction),
+                "generation": self.manager.batch_number(batch)}
 
 
 def sweep_for(store) -> Sweep:

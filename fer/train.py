@@ -22,6 +22,7 @@ from fer import architectures, distill
 from fer.architectures import ACTIVATIONS, ARCH_NAMES, MOBILENET_BLOCK_KINDS, MOBILENET_HEADS, MOBILENET_STEMS
 from fer.batchnorm import has_batchnorm, precise_batchnorm_callback, recalibrate_if_better
 from fer.errors import DataError, ModelConfigError, RunError, TrainingCancelled  # noqa: F401 - TrainingCancelled: importable from here
+from fer.progress import BATCH, EPOCH, TrainingProgress
 from fer.pipeline import make_dataset
 from fer.runs import RunStore, new_run_id, pid_alive
 
@@ -124,7 +125,7 @@ def _progress_callback(progress, cancel, epochs, steps):
     import keras
 
     class Progress(keras.callbacks.Callback):
-        """Reports batches and epochs as dicts; stops training when `cancel` is set."""
+        """Reports batches and epochs as `TrainingProgress` events; stops training when `cancel` is set."""
 
         def on_train_begin(self, logs=None):
             self.start = time.time()
@@ -141,17 +142,19 @@ def _progress_callback(progress, cancel, epochs, steps):
                 elapsed = time.time() - self.start
                 left = (epochs - self.epoch) * steps - (batch + 1)
                 eta = elapsed / self.done_batches * max(left, 0)
-                progress({"phase": "batch", "epoch": self.epoch + 1, "epochs": epochs, "batch": batch + 1,
-                          "batches": steps, "eta_s": eta, **{k: float(v) for k, v in (logs or {}).items()}})
+                progress(TrainingProgress(BATCH, self.epoch + 1, epochs, batch + 1, steps, eta, _floats(logs)))
 
         def on_epoch_end(self, epoch, logs=None):
             if progress is not None:  # train() adds the whole history, resumed epochs included
-                progress({"phase": "epoch", "epoch": epoch + 1, "epochs": epochs,
-                          **{k: float(v) for k, v in (logs or {}).items()}})
+                progress(TrainingProgress(EPOCH, epoch + 1, epochs, steps, steps, metrics=_floats(logs)))
             if cancel is not None and cancel.is_set():
                 self.model.stop_training = True
 
     return Progress()
+
+
+def _floats(logs) -> dict:
+    return {k: float(v) for k, v in (logs or {}).items()}
 
 
 def _versions():
@@ -196,7 +199,7 @@ def _train_val(config, dataset):
 
 
 def train(config: TrainConfig, dataset, store: Optional[RunStore] = None, *, run_id: Optional[str] = None,
-          progress: Optional[Callable[[dict], None]] = None, cancel: Optional[threading.Event] = None,
+          progress: Optional[Callable[[TrainingProgress], None]] = None, cancel: Optional[threading.Event] = None,
           command: str = "", strategy=None, save: bool = True):
     """Train one model, evaluate it on the val and test splits, save it as a run.
 
@@ -282,14 +285,14 @@ class _Journal:
         self.started = time.time()
         store.write_work_status(run_id, self.status)
 
-    def record(self, event):
-        if event["phase"] == "epoch":
+    def record(self, event: TrainingProgress):
+        if event.phase == EPOCH:
             for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
-                if k in event:
-                    self.status["history"].setdefault(k, []).append(event[k])
+                if k in event.metrics:
+                    self.status["history"].setdefault(k, []).append(event.metrics[k])
             self.status["train_seconds"] = round(self.seconds_before + time.time() - self.started, 1)
             self.store.write_work_status(self.run_id, self.status)
-            event = {**event, "history": self.status["history"]}
+            event = dataclasses.replace(event, history={k: list(v) for k, v in self.status["history"].items()})
         if self.progress is not None:
             self.progress(event)
 

@@ -32,6 +32,7 @@ from fer.compress import (
     template_like,
 )
 from fer.evaluate import predict_proba
+from fer.progress import EPOCH, TrainingProgress
 
 CHANCE = 0.25  # share of the largest class ("happy") in FER2013 proportions
 
@@ -295,7 +296,7 @@ def test_sweep_trains_each_width_in_turn_holding_the_store_lock(tmp_path):
                 lock_held.append(False)
         except TrainingBusy:
             lock_held.append(True)
-        progress({"phase": "epoch", "epoch": 1, "epochs": config.epochs})
+        progress(TrainingProgress(EPOCH, 1, config.epochs))
         seen.append((config.arch, config.width))
         if config.width == 0.5 and config.arch == "cnn":
             raise RuntimeError("boom")

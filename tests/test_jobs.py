@@ -11,6 +11,7 @@ import pytest
 
 from fer import jobs
 from fer.data.synthetic import generate
+from fer.progress import BATCH, EPOCH, TrainingProgress
 from fer.runs import Run, RunStore
 from fer.train import TrainConfig, TrainingCancelled
 
@@ -49,11 +50,12 @@ class FakeTrainer:
                         raise TrainingCancelled(f"training {run_id} cancelled")
                     if self.fail and epoch == 1 and batch == 2:
                         raise self.fail
-                    progress({"phase": "batch", "epoch": epoch, "epochs": config.epochs, "batch": batch,
-                              "batches": self.batches, "eta_s": 1.0, "loss": 1.0, "accuracy": 0.5})
+                    progress(TrainingProgress(BATCH, epoch, config.epochs, batch, self.batches, 1.0,
+                                              {"loss": 1.0, "accuracy": 0.5}))
                 for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
                     history.setdefault(k, []).append(0.5)
-                progress({"phase": "epoch", "epoch": epoch, "epochs": config.epochs, "history": dict(history)})
+                progress(TrainingProgress(EPOCH, epoch, config.epochs, self.batches, self.batches,
+                                          history=dict(history)))
             return Run(run_id, store.root / run_id, {"history": history, "test_accuracy": 0.5})
         finally:
             with self.lock:
@@ -97,7 +99,7 @@ def test_progress_is_visible_while_training(tmp_path):
     while manager.get(job.id).active:
         j = manager.get(job.id)
         if j.status == jobs.RUNNING and j.epoch:
-            seen.add((j.epoch, j.batch))
+            seen.add((j.epoch, j.progress.batch))
             assert 0.0 <= j.fraction <= 1.0
         time.sleep(0.001)
     assert manager.get(job.id).status == jobs.DONE
@@ -225,3 +227,11 @@ def test_a_training_that_fails_in_the_worker_keeps_its_message(tiny_faces, tmp_p
     failed = manager.wait(manager.submit(TrainConfig(arch="cnn", width=0.25, epochs=1), tiny_faces).id, 60)
     assert failed.status == jobs.FAILED
     assert failed.error == "ModelConfigError: the model cannot be built here"
+
+
+def test_a_training_progress_event_knows_its_fraction_and_its_line():
+    mid = TrainingProgress(BATCH, 2, 4, 5, 10, 3.0, {"loss": 1.2})
+    assert mid.fraction == pytest.approx((1 + 0.5) / 4) and mid.line() == "epoch 2/4, batch 5/10"
+    end = TrainingProgress(EPOCH, 4, 4, 10, 10)
+    assert end.fraction == 1.0 and end.last_epoch and end.line() == "finished epoch 4/4"
+    assert TrainingProgress(BATCH, 0, 4).fraction == 0.0 and np.isnan(mid.metric("val_loss"))

@@ -55,11 +55,12 @@ def saved_weight_groups(path):
 
 def test_progress_reports_batches_and_epochs_with_eta(trained):
     _, _, events = trained
-    batches = [e for e in events if e["phase"] == "batch"]
-    epochs = [e for e in events if e["phase"] == "epoch"]
-    assert len(epochs) == 2 and epochs[-1]["epoch"] == 2
-    assert batches and all(e["eta_s"] >= 0 for e in batches)
-    assert len(epochs[-1]["history"]["val_accuracy"]) == 2
+    batches = [e for e in events if e.phase == "batch"]
+    epochs = [e for e in events if e.phase == "epoch"]
+    assert len(epochs) == 2 and epochs[-1].epoch == 2 and epochs[-1].fraction == 1.0
+    assert batches and all(e.eta_s >= 0 for e in batches)
+    assert [e.fraction for e in batches] == sorted(e.fraction for e in batches) and batches[0].fraction > 0
+    assert len(epochs[-1].history["val_accuracy"]) == 2
 
 
 def test_broken_run_folders_are_listed_with_reasons_not_fatal(trained, tmp_path):
@@ -132,7 +133,7 @@ def test_cancel_keeps_a_resumable_checkpoint_and_resume_finishes(small_faces, tm
     cancel = threading.Event()
 
     def cancel_after_first_epoch(event):
-        if event["phase"] == "epoch" and event["epoch"] == 1:
+        if event.phase == "epoch" and event.epoch == 1:
             cancel.set()
 
     config = TrainConfig(arch="dnn", width=0.1, epochs=3, batch_size=64)
@@ -148,7 +149,7 @@ def test_cancel_keeps_a_resumable_checkpoint_and_resume_finishes(small_faces, tm
         train(other, small_faces, store, run_id="resumable")
     assert dict(store.interrupted())["resumable"]["state"] == "cancelled"
     epochs_seen = []
-    run = resume("resumable", small_faces, store, progress=lambda e: e["phase"] == "epoch" and epochs_seen.append(e["epoch"]))
+    run = resume("resumable", small_faces, store, progress=lambda e: e.phase == "epoch" and epochs_seen.append(e.epoch))
     assert epochs_seen == [2, 3]  # continued from the checkpoint, not from scratch
     assert len(run.meta["history"]["loss"]) == 3
     assert store.interrupted() == []
@@ -160,7 +161,7 @@ def test_finish_saves_an_interrupted_training_from_its_best_epoch(small_faces, t
     config = TrainConfig(arch="dnn", width=0.1, epochs=4, batch_size=64)
     with pytest.raises(TrainingCancelled):
         train(config, small_faces, store, run_id="stopped", cancel=cancel,
-              progress=lambda e: e["phase"] == "epoch" and e["epoch"] == 2 and cancel.set())
+              progress=lambda e: e.phase == "epoch" and e.epoch == 2 and cancel.set())
     with pytest.raises(ValueError, match="no interrupted training"):
         finish("never-started", small_faces, store)
     run = finish("stopped", small_faces, store)
@@ -251,7 +252,7 @@ def test_distillation_resumes_with_its_teacher(small_faces, tmp_path):
     cancel = threading.Event()
     with pytest.raises(TrainingCancelled):
         train(config, small_faces, store, run_id="kd", cancel=cancel,
-              progress=lambda e: e["phase"] == "epoch" and cancel.set())
+              progress=lambda e: e.phase == "epoch" and cancel.set())
     run = resume("kd", small_faces, store)
     assert run.meta["epochs_run"] == 2 and run.meta["teacher"]["run"] == "always-3"
     assert run.meta["config"]["teacher"] == "always-3"
@@ -373,7 +374,7 @@ def test_continued_and_resumed_trainings_draw_new_batches_not_a_replay(small_fac
     seen.clear()
     with pytest.raises(TrainingCancelled):
         train(dataclasses.replace(config, epochs=2), small_faces, store, run_id="stopped", cancel=cancel,
-              progress=lambda e: e["phase"] == "epoch" and cancel.set())
+              progress=lambda e: e.phase == "epoch" and cancel.set())
     assert seen == first  # its first epoch is the fresh stream
     seen.clear()
     resume("stopped", small_faces, store)

@@ -249,14 +249,12 @@ def sweep_status(snap):
         return
     text = f"Sweep: {snap['message']} — {snap['finished']}/{snap['total']} done"
     cur = snap.get("current")
-    if cur and cur.get("epochs"):
-        text += f"; {cur['arch']} w{cur['width']:g} epoch {max(cur['epoch'], 1)}/{cur['epochs']}"
-        if cur.get("eta_s") is not None:
-            text += f", about {cur['eta_s']:.0f} s left for this run"
-        frac = (max(cur["epoch"] - 1, 0) + (cur["batch"] / cur["batches"] if cur.get("batches") else 0)) / cur["epochs"]
-        st.progress(min(1.0, (snap["finished"] + frac) / max(snap["total"], 1)), text=text)
-    elif state in (_sweep.RUNNING, _sweep.WAITING):
-        st.progress(snap["finished"] / max(snap["total"], 1), text=text)
+    if cur is not None and cur.epochs:
+        text += f"; {cur.config.arch} w{cur.config.width:g} epoch {max(cur.epoch, 1)}/{cur.epochs}"
+        if cur.eta_s is not None:
+            text += f", about {cur.eta_s:.0f} s left for this run"
+    if state in (_sweep.RUNNING, _sweep.WAITING):
+        st.progress(snap["fraction"], text=text)
     elif state == _sweep.DONE:
         st.success(text)
     else:

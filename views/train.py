@@ -163,7 +163,8 @@ def show_job(job, mine: bool):
     c[1].metric("ETA", estimates.format_duration(job.eta_s) if job.eta_s is not None else
                 (f"≈{estimates.format_duration(job.estimate_s)}" if job.estimate_s else "?"))
     c[2].metric("Elapsed", estimates.format_duration(job.elapsed_s))
-    c[3].metric("Batch loss / acc", f"{job.loss:.3f} / {job.accuracy:.2f}" if job.loss is not None else "—")
+    batch = job.batch_metrics
+    c[3].metric("Batch loss / acc", f"{batch['loss']:.3f} / {batch.get('accuracy', float('nan')):.2f}" if "loss" in batch else "—")
     chart = figures.curves_chart({job.run_id or job.id: job.history}) if job.history else None
     if chart is not None:
         st.altair_chart(chart, width="stretch")
