@@ -379,3 +379,16 @@ def test_scatter_frame_has_one_point_per_run_with_its_size_and_pairs_equal_sizes
 
 def test_steps_table_is_consistent():
     assert set(DEFAULT_STEPS) | {"distilled"} == set(STEPS)
+
+
+def test_a_row_added_to_a_ladder_gets_its_ratio_and_change_like_the_others():
+    import pandas as pd
+
+    from fer.compress.ladder import files_present, with_row
+
+    ladder = pd.DataFrame([{"key": "keras", "bytes": 1000, "accuracy": 0.5, "file": ""}])
+    ladder.attrs.update(keras_bytes=1000, reference_accuracy=0.5)
+    grown = with_row(ladder, {"key": "distilled", "bytes": 250, "accuracy": 0.45, "file": ""})
+    assert list(grown["smaller_x"]) == [1.0, 4.0] and list(grown["ratio"]) == [1.0, 0.25]
+    assert grown["delta_points"].iloc[1] == pytest.approx(-5.0) and grown.attrs["keras_bytes"] == 1000
+    assert not files_present(grown)

@@ -496,3 +496,11 @@ def test_strip_lays_tiles_side_by_side_with_even_padding():
         plots.strip([a, np.zeros((4, 6, 3), np.uint8)])
     with pytest.raises(ValueError, match="no images"):
         plots.strip([])
+
+
+def test_a_faces_maps_explain_the_true_and_the_predicted_class_once_each():
+    from fer.explain import map_targets
+
+    assert map_targets(3, None) == [("predicted", 3)]
+    assert map_targets(3, 3) == [("true = predicted", 3)]
+    assert map_targets(3, 5) == [("true", 5), ("predicted", 3)]

@@ -21,6 +21,14 @@ def persist_widget_state():
             st.session_state[key] = st.session_state[key]
 
 
+def asked_for(button_label: str, key: str, settings) -> bool:
+    """A button whose result stays on the page while `settings` stay as they were when it was
+    pressed (Streamlit's button is True for one run only); changed settings ask for a new press."""
+    if st.button(button_label, key=f"{key}_go"):
+        st.session_state[key] = settings
+    return st.session_state.get(key) == settings
+
+
 def maps_grid(face, rows, methods, alpha: float = 0.5, container=None):
     """Maps as a grid: one row per (label, {method: map (48,48) or why there is none}), one column
     per method, the colour scale under it. Each row is one picture (`plots.strip`) under method

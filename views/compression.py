@@ -3,8 +3,6 @@ parameters-vs-accuracy scatter with a background width sweep. The work is in fer
 and fer/sweep.py; this page only draws it."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import streamlit as st
@@ -40,10 +38,6 @@ st.markdown(
 dataset = get_dataset()
 
 
-def _workdir(run_id: str, mtime: float, part: str) -> Path:
-    return Path(tempfile.gettempdir()) / "fer-compress" / f"{run_id}-{int(mtime)}" / part
-
-
 @per_run(show_spinner=False, max_entries=16, persist="disk")
 def _base_ladder(model, workdir: str, fingerprint: str, _dataset):
     """Every step that does not depend on the sparsity (Keras, .npz, TFLite): once per run, kept on
@@ -66,7 +60,7 @@ def get_ladder(run, sparsity, kept_ok: bool = True):
     """The whole ladder for (run, sparsity): the figures kept beside the run (`ladder.json`, no
     files) when they match its model and data, else measured; the sparsity-free steps are cached
     per run, so moving the slider only redoes the pruning step."""
-    from fer.compress.ladder import join_ladder
+    from fer.compress.ladder import files_present, join_ladder, work_folder
     from fer.compress.shipped import kept_ladder
 
     if kept_ok:
@@ -75,11 +69,11 @@ def get_ladder(run, sparsity, kept_ok: bool = True):
             return kept
     mtime = model_mtime(run)
     for attempt in range(2):
-        base = _base_ladder(run, str(_workdir(run.id, mtime, "base")), dataset.fingerprint, dataset)
-        pruned, real_sparsity = _pruned_row(run, str(_workdir(run.id, mtime, f"s{round(sparsity * 100):02d}")),
+        base = _base_ladder(run, str(work_folder(run.id, mtime, "base")), dataset.fingerprint, dataset)
+        pruned, real_sparsity = _pruned_row(run, str(work_folder(run.id, mtime, f"s{round(sparsity * 100):02d}")),
                                             dataset.fingerprint, sparsity, dataset)
         df = join_ladder(base, pruned, sparsity, real_sparsity)
-        if all(os.path.isfile(f) for f in df["file"]) or attempt:
+        if files_present(df) or attempt:
             return df
         _base_ladder.clear()  # temp files cleaned up since: write them again
         _pruned_row.clear()
@@ -129,14 +123,9 @@ def ladder_section(run):
         return
     distilled = st.session_state.get("distill_result")
     if distilled and distilled.get("teacher") == run.id and distilled.get("row") is not None:
-        import pandas as pd
+        from fer.compress.ladder import with_row
 
-        attrs = dict(ladder.attrs)
-        ladder = pd.concat([ladder, pd.DataFrame([distilled["row"]])], ignore_index=True)
-        ladder["ratio"] = ladder["bytes"] / attrs["keras_bytes"]
-        ladder["smaller_x"] = attrs["keras_bytes"] / ladder["bytes"]
-        ladder["delta_points"] = 100 * (ladder["accuracy"] - attrs["reference_accuracy"])
-        ladder.attrs.update(attrs)
+        ladder = with_row(ladder, distilled["row"])
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Parameters", f"{ladder.attrs.get('params', run.meta.get('params', 0)):,}")
     m2.metric(".keras file", f"{ladder.attrs.get('keras_bytes', 0):,} B")
@@ -202,6 +191,7 @@ else:
     if st.button("Run distillation", type="primary", key="distill_go",
                  help="Trains the student twice (alone, then distilled) in this session; a minute or two on a laptop CPU."):
         from fer.compress import DistillOptions, distill_compare, size_ladder
+        from fer.compress.ladder import work_folder
 
         try:
             with st.spinner(f"Training MobileNet w{width:g} alone, then distilled from {teacher_id}…"):
@@ -210,7 +200,7 @@ else:
                 x_test, y_test = dataset.split("test")
                 result = distill_compare(teacher, x_train, y_train, x_test, y_test, width=float(width), epochs=int(epochs),
                                          temperature=float(temperature), alpha=float(alpha), max_train_images=int(n_images))
-                workdir = Path(tempfile.gettempdir()) / "fer-compress" / f"distill-{teacher_id}-w{width:g}"
+                workdir = work_folder(f"distill-{teacher_id}", 0, f"w{width:g}")
                 rows = size_ladder(teacher, x_test, y_test, workdir, steps=("keras", "distilled"),
                                    distill=DistillOptions(width=float(width), student=result["student"]))
             row = rows[rows["key"] == "distilled"].iloc[0].to_dict()

@@ -9,7 +9,8 @@ import streamlit as st
 
 from fer import CLASS_NAMES
 from fer.data import SPLITS
-from fer.explain import DEFAULT_OPTIONS, MEASURES, METHOD_NAMES, METHODS, applicable_methods, cam_grid, plots, predict
+from fer.explain import (DEFAULT_OPTIONS, MEASURES, METHOD_NAMES, METHODS, applicable_methods, cam_grid, map_targets, plots,
+                         predict)
 from fer.explain.measure import TRUST_SETTINGS
 from ui import nav
 from ui.cache import load_model, per_run
@@ -17,7 +18,7 @@ from ui.data import get_dataset
 from ui.photo import NOT_FOR_PHOTOS, boxed, face_placed_by_hand, found_faces, photo_input, photo_runs
 from ui.pickers import default_runs, get_arch, runs_for_dataset
 from ui.threads import map_in_threads
-from ui.widgets import maps_grid
+from ui.widgets import asked_for, maps_grid
 
 # ----------------------------------------------------------------------------------------------
 # cached computations, keyed by the run's model file (ui.cache.per_run)
@@ -111,18 +112,18 @@ def choose_face(ds):
         return _face_from_dataset(ds, split, index)
     photo, data, name, mirror = photo_input("sal", camera=False)
     faces = found_faces(data, mirror, photo)
-    by_hand = "Place the box by hand"
-    picked = by_hand
+    picked = None  # an index into faces, or None: the box placed by hand
     if faces:
-        picked = st.radio("Face", [f"Face {f.number}" for f in faces] + [by_hand], horizontal=True,
-                          key="sal_upload_face", help="Found by MTCNN and framed like FER2013's faces.")
+        picked = st.radio("Face", [*range(len(faces)), None], horizontal=True, key="sal_upload_face",
+                          format_func=lambda i: "Place the box by hand" if i is None else f"Face {faces[i].number}",
+                          help="Found by MTCNN and framed like FER2013's faces.")
     else:
         st.info("No face found in this photo: move the square box onto the face.")
     c1, c2 = st.columns([3, 1])
-    if picked == by_hand:
+    if picked is None:
         face = face_placed_by_hand(photo, "sal", column=c1).face
     else:
-        face = faces[int(picked.split()[1]) - 1].face
+        face = faces[picked].face
         c1.image(boxed(photo, faces), caption=f"{photo.size[0]}x{photo.size[1]} photo, {len(faces)} face(s) found")
     c2.image(face, caption="48x48 face", width=144)
     true = st.selectbox("True expression (if you know it)", ["unknown", *CLASS_NAMES], key="sal_upload_true")
@@ -204,12 +205,7 @@ with st.spinner("Computing maps…"):
         if skipped:
             notes.append(f"**{rid}** ({get_arch(runs, rid)}): {', '.join(skipped)} do not apply: {ok[skipped[0]]}. "
                          f"Shown: {', '.join(m for m in methods if ok[m] is None) or 'none'}.")
-        pred = int(np.argmax(probs[rid]))
-        targets = [("predicted", pred)]
-        if true_class is not None and true_class != pred:
-            targets.insert(0, ("true", true_class))
-        elif true_class is not None:
-            targets = [("true = predicted", pred)]
+        targets = map_targets(int(np.argmax(probs[rid])), true_class)
         trusts[rid] = trust_for(rid, tuple(m for m in METHOD_NAMES if ok[m] is None), tuple(sorted(options.items())))
         plans.append((rid, targets, {m: ok[m] is None for m in methods}))
     jobs = [(rid, m, tuple(int(cls) for _, cls in targets)) for rid, targets, ok in plans for m in methods if ok[m]]
@@ -277,9 +273,7 @@ with st.expander("How good are these maps?", expanded=False):
             st.info(f"This measure {MEASURES['regions'].applies_to(ds)}.")
         else:
             per_class = st.slider("Test faces per class", 1, 20, 4, key="sal_q_per_class")
-            if st.button("Measure region energy", key="sal_q_region_go"):
-                st.session_state["sal_q_region"] = (q_key, q_methods, per_class, q_settings)
-            if st.session_state.get("sal_q_region") == (q_key, q_methods, per_class, q_settings):
+            if asked_for("Measure region energy", "sal_q_region", (q_key, q_methods, per_class, q_settings)):
                 with st.spinner("Computing maps for the test faces…"):
                     frame = measured("regions", per_class=per_class)
                 pivot = frame.pivot(index="method", columns="class", values="share")
@@ -295,9 +289,7 @@ with st.expander("How good are these maps?", expanded=False):
         steps = c2.slider("Steps", 5, 50, 16, key="sal_q_steps")
         fill = c3.selectbox("Removed pixels become", ["mean", "blur"], key="sal_q_fill",
                             format_func={"mean": "the face's mean grey", "blur": "a blurred copy"}.get)
-        if st.button("Measure deletion / insertion", key="sal_q_del_go"):
-            st.session_state["sal_q_del"] = (q_key, q_methods, n_faces, steps, fill, q_settings)
-        if st.session_state.get("sal_q_del") == (q_key, q_methods, n_faces, steps, fill, q_settings):
+        if asked_for("Measure deletion / insertion", "sal_q_del", (q_key, q_methods, n_faces, steps, fill, q_settings)):
             with st.spinner("Perturbing faces…"):
                 frame, curves = measured("deletion", n=n_faces, steps=steps, fill=fill)
             st.dataframe(frame.set_index("method").style.format({"deletion_auc": "{:.3f}", "insertion_auc": "{:.3f}"}))
@@ -309,9 +301,7 @@ with st.expander("How good are these maps?", expanded=False):
                     "output down, one more per step, and each method's maps are compared with the trained model's "
                     "(Spearman rank correlation). A method that stays high explains the image, not the model.")
         n_rand = st.slider("Test faces", 1, 7, 3, key="sal_q_rand_n")
-        if st.button("Run the randomisation check", key="sal_q_rand_go"):
-            st.session_state["sal_q_rand"] = (q_key, q_methods, n_rand, q_settings)
-        if st.session_state.get("sal_q_rand") == (q_key, q_methods, n_rand, q_settings):
+        if asked_for("Run the randomisation check", "sal_q_rand", (q_key, q_methods, n_rand, q_settings)):
             with st.spinner("Re-initialising layers and recomputing maps…"):
                 frame = measured("randomisation", n=n_rand)
             st.pyplot(plots.randomisation_figure(frame))

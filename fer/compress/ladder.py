@@ -191,6 +191,30 @@ def with_ratios(df, keras_bytes):
     return df
 
 
+def with_row(ladder, row: dict):
+    """The ladder with one more measured row (a distilled student, say): its ratios and its change
+    against the float32 model computed like every other row's."""
+    import pandas as pd
+
+    attrs = dict(ladder.attrs)
+    df = with_ratios(pd.concat([ladder, pd.DataFrame([row])], ignore_index=True), attrs["keras_bytes"])
+    df["delta_points"] = 100 * (df["accuracy"] - attrs["reference_accuracy"])
+    df.attrs.update(attrs)
+    return df
+
+
+def files_present(ladder) -> bool:
+    """Whether every artefact the ladder lists is still on disk (temporary folders get cleaned)."""
+    return all(os.path.isfile(f) for f in ladder["file"])
+
+
+def work_folder(run_id: str, mtime: float, part: str) -> Path:
+    """Where a run's artefacts are written for the page: one folder per model file version."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "fer-compress" / f"{run_id}-{int(mtime)}" / part
+
+
 def _ordered_steps(steps) -> list:
     """The steps asked for, in ladder order, the .keras file first (every ratio is against it)."""
     unknown = [s for s in steps if s not in STEPS]

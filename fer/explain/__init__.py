@@ -27,9 +27,10 @@ from fer.explain.saliency import (  # noqa: F401
     cam_grid,
     cam_layer,
     compute_maps,
+    map_targets,
     predict,
     prepared,
 )
 
 __all__ = ["METHODS", "METHOD_NAMES", "MEASURES", "DEFAULT_OPTIONS", "UPSAMPLING", "Explainer", "Measure",
-           "applicable_methods", "cam_grid", "cam_layer", "compute_maps", "predict", "prepared", "as_input"]
+           "applicable_methods", "cam_grid", "cam_layer", "compute_maps", "map_targets", "predict", "prepared", "as_input"]

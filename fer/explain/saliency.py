@@ -496,3 +496,13 @@ def compute_maps(model, images, class_index, methods=None, options=None) -> Dict
 def predict(model, images) -> np.ndarray:
     """Softmax probabilities (N,7) through the prepared compiled copy (same numbers as the model)."""
     return prepared(model).probs(as_input(images))
+
+
+def map_targets(predicted: int, true_class=None) -> list:
+    """[(what, class)] a face's maps explain: the true class and the predicted one, or one class
+    labelled "true = predicted" when they agree, or the predicted one when the truth is unknown."""
+    if true_class is None:
+        return [("predicted", int(predicted))]
+    if int(true_class) == int(predicted):
+        return [("true = predicted", int(predicted))]
+    return [("true", int(true_class)), ("predicted", int(predicted))]
