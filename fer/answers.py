@@ -17,7 +17,7 @@ import numpy as np
 
 from fer import CLASS_NAMES
 from fer.ablation import find_ablations, switches, variant_labels
-from fer.architectures import title
+from fer.architectures import model_title, title
 from fer.data.dataset import GENERATED_NAME
 
 QUESTIONS = ("cnn", "dnn", "batchnorm", "augment", "confusion", "depth", "compressed", "scatter", "equal")
@@ -206,7 +206,7 @@ def answer_compressed(runs):
     if cnn is None or mob is None:
         return None
     gap = 100 * (_acc(mob) - _acc(cnn))
-    return (f"MobileNet `{mob.id}`: {_params(mob):,} params ({_params(cnn) / _params(mob):.1f}x fewer than the CNN's "
+    return (f"{model_title('mobilenet', mob.meta.get('options'))} `{mob.id}`: {_params(mob):,} params ({_params(cnn) / _params(mob):.1f}x fewer than the CNN's "
             f"{_params(cnn):,}), **{_pct(_acc(mob))}** test against {_pct(_acc(cnn))} (**{gap:+.1f}** points).")
 
 

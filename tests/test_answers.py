@@ -120,7 +120,7 @@ def test_shipped_runs_answer_the_dnn_question_with_their_recorded_accuracies():
     gap = 100 * (cnn["test_accuracy"] - dnn["test_accuracy"])
     assert f"{gap:.1f} points lower" in answers["dnn"] and "`fer2013-dnn-matched-w1-mirror`" in answers["dnn"]
     assert f"{100 * cnn['test_accuracy']:.1f}% for the CNN of {cnn['params']:,} params" in answers["dnn"]
-    assert answers["compressed"].startswith("MobileNet `fer2013-mobilenet-w1.1-xception-mirror`")
+    assert answers["compressed"].startswith("MobileNet (mini-Xception modules) `fer2013-mobilenet-w1.1-xception-mirror`")
 
 
 def test_cli_prints_the_answers_without_markdown(tmp_path):
