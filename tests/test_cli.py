@@ -80,6 +80,7 @@ def test_predict_refuses_runs_trained_on_the_generated_faces(dirs):
     assert out.returncode == 2 and "generated cartoon faces" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.fer2013
 @pytest.mark.skipif(not (FER_DIR / "test").is_dir(), reason=f"no FER2013 folder at {FER_DIR}")
 def test_predict_finds_faces_and_reports_bad_and_empty_photos_one_line_each(dirs, tmp_path):
     """A photo with two FER2013 faces, one without a face, a text file and a missing file: one JSON

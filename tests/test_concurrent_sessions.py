@@ -25,7 +25,7 @@ import concurrent_sessions as bench  # noqa: E402
 
 CHROMIUM = chromium_path()
 sync_api = playwright_sync_api()
-pytestmark = skip_without_browser()
+pytestmark = [pytest.mark.browser, skip_without_browser()]
 
 LOAD_SECONDS = 30  # after every session has opened the Saliency page
 STARTED = "Training started in the background."

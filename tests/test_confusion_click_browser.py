@@ -20,7 +20,7 @@ ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 TIMEOUT_S = 240
 CELL = '[data-testid="stVegaLiteChart"] g.mark-rect path[aria-label*="predicted class: sad; true class: fear;"]'
 
-pytestmark = skip_without_browser()
+pytestmark = [pytest.mark.browser, skip_without_browser()]
 
 
 def _settled(page, runs, seen: int) -> None:

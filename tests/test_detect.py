@@ -32,6 +32,7 @@ def test_photos_without_faces_give_no_boxes():
     assert detect_faces(rng.integers(0, 256, (120, 160)).astype(np.uint8)) == []
 
 
+@pytest.mark.fer2013
 @pytest.mark.skipif(not (FER_DIR / "test").is_dir(), reason=f"no FER2013 folder at {FER_DIR}")
 def test_fer2013_faces_pasted_into_a_photo_are_found_where_they_are():
     """The detectors are deterministic for the pinned packages: on 10 faces upscaled 4x into one photo

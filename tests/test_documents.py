@@ -96,3 +96,18 @@ def test_models_page_shows_the_chosen_runs_card():
     at.selectbox(key="models_card_run").set_value("fer2013-cnn-w1-mirror").run()
     text = "\n".join(m.value for m in at.markdown)
     assert "# CNN: `fer2013-cnn-w1-mirror`" in text and "## Limitations" in text
+
+
+def test_readme_is_a_short_manual_whose_picture_exists_and_whose_test_command_ci_runs_with_all():
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme)
+    assert pictures and all((ROOT / p).is_file() for p in pictures)
+    commands = re.findall(r"```bash\n(python -m pip install -r [^\n]+)\n```", readme)
+    assert commands[:2] == ["python -m pip install -r requirements.txt && streamlit run streamlit_app.py",
+                            "python -m pip install -r requirements-dev.txt && python -m pytest"]
+    assert commands[1] + " --all" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    for link in re.findall(r"\]\(((?:docs|models)/[^)#]+)\)", readme):
+        assert (ROOT / link).exists(), link

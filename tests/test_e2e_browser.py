@@ -22,7 +22,7 @@ PAGE_TIMEOUT_MS = 180_000  # a cold TensorFlow import and first predictions on 2
 
 CHROMIUM = chromium_path()
 sync_api = playwright_sync_api()
-pytestmark = skip_without_browser()
+pytestmark = [pytest.mark.browser, skip_without_browser()]
 
 
 BUSY_JS = """() => !!document.querySelector(

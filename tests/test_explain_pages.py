@@ -142,6 +142,7 @@ def test_filters_page_renders_preferred_inputs_and_feature_maps(app):
     assert len(at.get("image")) >= 2
 
 
+@pytest.mark.fer2013
 @pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "test").is_dir(),
                     reason="needs ../shared/data/fer2013")
 def test_saliency_page_finds_the_face_in_an_uploaded_photo(app, store):

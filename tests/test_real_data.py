@@ -17,7 +17,8 @@ FER_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2
 TRAIN = {"angry": 3995, "disgust": 436, "fear": 4097, "happy": 7215, "sad": 4830, "surprise": 3171, "neutral": 4965}
 TEST = {"angry": 467, "disgust": 56, "fear": 496, "happy": 895, "sad": 653, "surprise": 415, "neutral": 607}
 
-pytestmark = pytest.mark.skipif(not (FER_DIR / "train").is_dir(), reason=f"no FER2013 folder at {FER_DIR}")
+pytestmark = [pytest.mark.fer2013,
+              pytest.mark.skipif(not (FER_DIR / "train").is_dir(), reason=f"no FER2013 folder at {FER_DIR}")]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from fer import CLASS_NAMES
 pytest.importorskip("streamlit.testing.v1")
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "streamlit_app.py")
-FER2013_TEST = ROOT.parent / "shared" / "data" / "fer2013" / "test"
 REAL = ("fer2013-mobilenet-w0.25-leg2", "fer2013-cnn-w0.125-leg3")  # small shipped runs trained on FER2013
 
 
@@ -55,13 +54,13 @@ def _jpeg(array) -> bytes:
 
 
 def _two_faces():
-    """A 480x800 grey photo with test faces #0 and #1 pasted at 4x (FER2013's when ../shared is
-    there, else the generated demo faces: the detector finds both kinds)."""
+    """A 480x800 grey photo with the demo faces' test faces #0 and #1 pasted at 4x (the detector
+    finds them as it finds real ones; FER2013's pasted faces are tested in test_detect.py)."""
     import cv2
 
     from fer.data import load_dataset
 
-    x, y = load_dataset(FER2013_TEST.parent if FER2013_TEST.is_dir() else "synthetic").split("test")
+    x, y = load_dataset("synthetic").split("test")
     photo = np.full((480, 800), 120, np.uint8)
     photo[100:292, 60:252] = cv2.resize(x[0], (192, 192), interpolation=cv2.INTER_CUBIC)
     photo[150:342, 500:692] = cv2.resize(x[1], (192, 192), interpolation=cv2.INTER_CUBIC)

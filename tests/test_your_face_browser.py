@@ -21,7 +21,7 @@ REAL = ("fer2013-mobilenet-w0.25-leg2", "fer2013-cnn-w0.125-leg3")
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 TIMEOUT_S = 240
 
-pytestmark = skip_without_browser()
+pytestmark = [pytest.mark.browser, skip_without_browser()]
 
 
 def _frame(faces, width=640, height=480) -> np.ndarray:
