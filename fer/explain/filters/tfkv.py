@@ -33,23 +33,17 @@ def _tfkv_pieces():
             self.i += 1
             return tf.roll(seed_input, shift=(int(s[0]), int(s[1])), axis=(1, 2))
 
-    class TV(Regularizer):
-        def __init__(self, weight):
-            super().__init__("TotalVariation[0,1]")
-            self.weight = float(weight)
+    class Penalty(Regularizer):
+        """One of the batched ascent's penalties (`_tv`, `_l2`) as a tf-keras-vis regulariser."""
+
+        def __init__(self, name, penalty, weight):
+            super().__init__(name)
+            self.penalty, self.weight = penalty, float(weight)
 
         def __call__(self, x):
-            return self.weight * _tv(x)
+            return self.weight * self.penalty(x)
 
-    class L2(Regularizer):
-        def __init__(self, weight):
-            super().__init__("L2[mean grey]")
-            self.weight = float(weight)
-
-        def __call__(self, x):
-            return self.weight * _l2(x)
-
-    return SeededJitter, TV, L2
+    return SeededJitter, lambda w: Penalty("TotalVariation[0,1]", _tv, w), lambda w: Penalty("L2[mean grey]", _l2, w)
 
 
 def visualize_filters_tfkv(model, layer: str, filters: Optional[Sequence[int]] = None,
