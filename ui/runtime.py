@@ -2,7 +2,7 @@
 
 (The other one, no full garbage collection after every script run, is `runner.postScriptGC =
 false` in .streamlit/config.toml: with TensorFlow and a few models loaded, `gc.collect(2)` takes
-0.35-0.46 s here and delayed every rerun by as much; Python's own generational collection still runs.)
+a large part of a second and delayed every rerun by as much; Python's own generational collection still runs.)
 """
 from __future__ import annotations
 

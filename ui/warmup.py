@@ -1,7 +1,7 @@
 """Warm the process up in the background once the first page has been drawn.
 
 A fresh server spends its first visits importing TensorFlow, Keras and tf-keras-vis, loading the
-default runs and tracing their explanation functions: 4-6 s on the Models and Saliency pages of a
+default runs and tracing their explanation functions: seconds on the Models and Saliency pages of a
 2-core machine, paid by whichever page the user opens second. One low-priority thread, started
 once per process after the first script run, does that work while the user reads the Overview;
 the data set and the models go into the same caches the pages read (`ui.data`, `ui.cache.load_model`),

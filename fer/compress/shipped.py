@@ -2,7 +2,7 @@
 Compression page and its methods' trust (`trust.json`) for the Saliency page, shown at once.
 
 The ladder of a run is fixed by its model file and the data it is scored on: measuring it again on
-every fresh machine took 18-60 s (writing, converting and scoring eight artefacts). `python -m fer
+every fresh machine took up to a minute (writing, converting and scoring every artefact). `python -m fer
 compress RUN --data DATA --keep` measures it once and writes the figures (not the artefacts) into
 the run's folder, keyed by the model file's SHA-256, the data set's fingerprint and the pruning
 sparsity; `kept_ladder` returns them only when all three still match, so a retrained run or other

@@ -30,7 +30,7 @@ opening, width, corner asymmetry, upper-lip raise). Boxes of different regions o
 
 Rendering is vectorised over images (NumPy distance fields on coordinate grids, computed in
 chunks and only inside each component's window, chunks ordered by pose so windows stay small,
-two threads); the default 9,000 images take about 1.0-1.5 s of CPU time.
+two threads): the default 9,000 images take about a second (`python bench/synthetic_speed.py`).
 ``generate`` is deterministic for a given seed (``np.random.default_rng``; no global RNG), and
 ``render_batch(ds.params)`` reproduces ``ds.images`` exactly: even the pixel noise is a fixed
 pattern chosen by the per-image ``noise_key`` parameter.
