@@ -504,3 +504,21 @@ def test_a_faces_maps_explain_the_true_and_the_predicted_class_once_each():
     assert map_targets(3, None) == [("predicted", 3)]
     assert map_targets(3, 3) == [("true = predicted", 3)]
     assert map_targets(3, 5) == [("true", 5), ("predicted", 3)]
+
+
+def test_each_featured_run_defaults_to_a_map_method_its_trust_table_vouches_for():
+    """The main CNN's Grad-CAM is empty for many faces: its pages open on Grad-CAM++ instead; a run
+    whose Grad-CAM is sound keeps it; without a table the first usable method is the default."""
+    from pathlib import Path
+
+    from fer.compress.shipped import kept_trust
+    from fer.explain.measure import TRUST_SETTINGS, empty_share_note, trusted_method
+
+    models = Path(__file__).resolve().parents[1] / "models"
+    cams = ["Saliency", "SmoothGrad", "Grad-CAM", "Grad-CAM++", "Score-CAM"]
+    cnn = kept_trust(models / "fer2013-cnn-w1-mirror", "03ee0b33181ac090", TRUST_SETTINGS)
+    assert trusted_method(cnn, cams) == "Grad-CAM++"
+    assert "empty for 47%" in empty_share_note(cnn, "Grad-CAM") and empty_share_note(cnn, "Grad-CAM++") is None
+    demo = kept_trust(models / "demo-cnn-w0.125", "cdfb2ec6e6c32cc6", TRUST_SETTINGS)
+    assert trusted_method(demo, cams) == "Grad-CAM"
+    assert trusted_method(None, ["SmoothGrad", "Saliency"]) == "Saliency"

@@ -6,7 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from fer import CLASS_NAMES
+from fer.compress.shipped import kept_trust
 from fer.explain import METHOD_NAMES, aggregate, applicable_methods, plots
+from fer.explain.measure import TRUST_SETTINGS, empty_share_note, trusted_method
 from ui.cache import load_model, model_mtime, resolve, test_maps
 from ui.data import get_dataset
 from ui.pickers import pick_run, runs_for_dataset
@@ -49,9 +51,18 @@ if len(x) == 0:
     st.stop()
 ok = applicable_methods(load_model(run))
 usable = [m for m in METHOD_NAMES if ok[m] is None]
+trust = kept_trust(run.path, (run.meta.get("dataset") or {}).get("fingerprint"), TRUST_SETTINGS)
+if st.session_state.get("_cm_method_run") != run.id:  # each run opens on the method its trust table vouches for
+    st.session_state["cm_method"] = trusted_method(trust, usable)
+    st.session_state["_cm_method_run"] = run.id
 c1, c2 = st.columns(2)
-method = c1.selectbox("Method", usable, index=usable.index("Grad-CAM") if "Grad-CAM" in usable else 0, key="cm_method",
-                      help="Grad-CAM is the fastest to average that shows regions; the DNN has no conv layer for CAMs.")
+method = c1.selectbox("Method", usable, key="cm_method",
+                      help="Each run opens on the first of Grad-CAM, Grad-CAM++, Saliency, Score-CAM and SmoothGrad that "
+                           "its trust table (Saliency page) finds neither failing the randomisation check nor empty for "
+                           "many faces; the DNN has no conv layer for CAMs.")
+empty_note = empty_share_note(trust, method)
+if empty_note:
+    c1.caption(empty_note)
 target = c2.radio("Each map explains", list(TARGETS), format_func=TARGETS.get, horizontal=True, key="cm_target")
 with st.spinner(f"{method} maps of the {len(x):,} test faces (kept on disk: once per run)…"):
     maps, pred = test_maps(run, ds.fingerprint, method, target, ds)

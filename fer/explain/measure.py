@@ -363,3 +363,39 @@ def trust_table(model, dataset, methods=None, method_options=None, settings=None
                      "randomised_rho": rho, "fails_randomisation": bool(rho >= RANDOMISED_RHO_LIMIT),
                      "empty_share": empty.get(row.method)})
     return pd.DataFrame(rows)
+
+
+# The order a page offers maps in when a run's trust table leaves the choice open: regions before
+# pixels (an average of gradient maps is mostly noise), and the cheap before the costly (Score-CAM
+# and SmoothGrad take many passes per face, and a data set has thousands of faces).
+MAP_PREFERENCE = ("Grad-CAM", "Grad-CAM++", "Saliency", "Score-CAM", "SmoothGrad")
+EMPTY_LIMIT = 0.1  # a method whose maps are empty for more of the trust table's faces is not a default
+
+
+def trusted_method(table, usable) -> str:
+    """The first of `usable` (in MAP_PREFERENCE order) whose kept trust table row neither fails the
+    randomisation check nor leaves more than EMPTY_LIMIT of its maps empty; with no table, or when
+    every method is flagged, the first usable one."""
+    ordered = sorted(usable, key=lambda m: MAP_PREFERENCE.index(m) if m in MAP_PREFERENCE else len(MAP_PREFERENCE))
+    if table is None or not len(table) or not ordered:
+        return ordered[0] if ordered else None
+    rows = {r["method"]: r for r in table.to_dict("records")}
+    for method in ordered:
+        row = rows.get(method)
+        empty = row.get("empty_share") if row else None
+        if row and not row.get("fails_randomisation") and not (isinstance(empty, float) and empty == empty and empty > EMPTY_LIMIT):
+            return method
+    return ordered[0]
+
+
+def empty_share_note(table, method: str):
+    """One line on how often `method`'s maps are empty for a run (its kept trust table), and why
+    that happens; None when nothing is known or none are empty."""
+    if table is None or not len(table):
+        return None
+    rows = {r["method"]: r for r in table.to_dict("records")}
+    share = (rows.get(method) or {}).get("empty_share")
+    if not isinstance(share, float) or share != share or share <= 0:
+        return None
+    return (f"{method}'s map is empty for {share:.0%} of the trust table's test faces: its weighted sum of the last "
+            "feature maps is negative everywhere, and a CAM keeps only the positive part. Such faces add nothing here.")
