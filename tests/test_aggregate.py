@@ -24,6 +24,7 @@ def trained():
     return run.load_model(), x[:300], y[:300]
 
 
+@pytest.mark.slow
 def test_face_maps_are_one_normalised_map_per_face(trained):
     model, x, _ = trained
     maps = aggregate.face_maps(model, x[:40], "Grad-CAM", chunk=16)
@@ -54,6 +55,7 @@ def test_class_and_cell_maps_average_the_right_faces():
     np.testing.assert_allclose(cells.mean[2, 0], maps[[20, 25]].astype(np.float32).mean(0), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_model_agrees_with_itself_and_not_with_a_randomised_copy(trained):
     import keras
 
@@ -125,6 +127,7 @@ def demo_store(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_explain_cli_writes_every_file_with_its_shape(demo_store, tmp_path, capsys):
     import json
 
@@ -160,6 +163,7 @@ def test_explain_cli_writes_every_file_with_its_shape(demo_store, tmp_path, caps
     assert not list(tmp_path.glob(".report.tmp-*"))
 
 
+@pytest.mark.slow
 def test_explain_cli_refuses_bad_input_with_one_line_and_leaves_nothing(demo_store, tmp_path, capsys):
     from fer.cli import main
 
@@ -185,6 +189,7 @@ def test_explain_cli_refuses_bad_input_with_one_line_and_leaves_nothing(demo_sto
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".") or p.name in ("a", "b", "c", "d")]
 
 
+@pytest.mark.slow
 def test_fourier_preferred_inputs_beat_the_real_faces_where_pixel_ascent_does_not(trained):
     """The first block's filters: pixel-space ascent (TV and L2 towards grey) rarely beats the best
     test face; the Fourier-space ascent with random moves does, for most filters of every layer."""

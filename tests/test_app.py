@@ -129,6 +129,7 @@ def test_retrain_at_this_width_prefills_the_train_page(models_env):
     assert at.selectbox(key="train_design").value == "course"
 
 
+@pytest.mark.slow
 def test_a_mobilenet_design_counts_its_own_parameters_and_trains_as_chosen(models_env):
     from fer.models import build_model
 
@@ -160,6 +161,7 @@ def test_a_mobilenet_design_counts_its_own_parameters_and_trains_as_chosen(model
     assert meta["options"]["blocks"] == "xception" and meta["params"] == xception
 
 
+@pytest.mark.slow
 def test_training_from_the_train_page_adds_a_run_and_evaluate_shows_its_confusion_matrix(models_env):
     store = RunStore(models_env)
     before = {r.id for r in store.list()}
@@ -227,6 +229,7 @@ def test_misclassified_filters_narrow_the_grid(models_env):
     assert_clean(at)
 
 
+@pytest.mark.slow
 def test_confusion_cell_jump_and_send_to_saliency(models_env):
     run_id = RunStore(models_env).list()[-1].id  # the fixture run
     at = open_page(None)
@@ -381,6 +384,7 @@ def test_evaluate_and_compare_draw_a_warm_started_runs_whole_chain(tmp_path, mon
     assert at.toggle(key="cmp_chain").value
 
 
+@pytest.mark.slow
 def test_compare_selects_an_ablation_set_and_states_each_switchs_effect(tmp_path, monkeypatch, store_dir):
     """A run trained like the fixture's but without BatchNorm: Compare offers the pair as an
     ablation set, selects both, and states the difference in test accuracy its table shows."""

@@ -27,6 +27,7 @@ def at(tmp_path, monkeypatch):
     return at
 
 
+@pytest.mark.slow
 def test_class_maps_page_shows_classes_cells_and_agreement(at):
     assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
     assert at.selectbox(key="cm_method").value == "Grad-CAM"
@@ -45,6 +46,7 @@ def test_class_maps_page_shows_classes_cells_and_agreement(at):
     assert -1.0 <= rho < 0.99  # two different models do not agree fully
 
 
+@pytest.mark.slow
 def test_the_dnn_gets_gradient_maps_and_a_picked_method_reruns(at):
     at.selectbox(key="_cm_run_select").set_value("demo-dnn-matched").run()
     assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
@@ -54,6 +56,7 @@ def test_the_dnn_gets_gradient_maps_and_a_picked_method_reruns(at):
     assert not at.exception and not at.error
 
 
+@pytest.mark.slow
 def test_a_confusion_cell_on_misclassified_opens_its_mean_map(at):
     at.switch_page("views/misclassified.py")
     at.run()

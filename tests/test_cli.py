@@ -22,6 +22,7 @@ def dirs(tmp_path_factory):
     return tmp_path_factory.mktemp("models"), tmp_path_factory.mktemp("cache")
 
 
+@pytest.mark.slow
 def test_summary_prints_layers_and_counts(dirs):
     out = fer("summary", "--arch", "mobilenet", "--width", "0.75", models=dirs[0], cache=dirs[1])
     assert out.returncode == 0, out.stderr
@@ -29,6 +30,7 @@ def test_summary_prints_layers_and_counts(dirs):
     assert "total 37,399" in out.stdout
 
 
+@pytest.mark.slow
 def test_train_list_evaluate_end_to_end(dirs):
     models, cache = dirs
     out = fer("train", "--arch", "cnn", "--width", "0.25", "--epochs", "1", "--max-train-images", "300", "--run-id", "cli-run",

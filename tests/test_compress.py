@@ -78,6 +78,7 @@ def ladder(cnn, faces, tmp_path_factory):
     return df
 
 
+@pytest.mark.slow
 def test_every_step_writes_its_file_with_the_reported_size_and_scores_like_float32(ladder):
     assert list(ladder["key"]) == list(DEFAULT_STEPS)
     keras_bytes = int(ladder.loc[ladder.key == "keras", "bytes"].iloc[0])
@@ -185,6 +186,7 @@ def test_integer_only_tflite_quantises_its_input_and_output(cnn, faces, tmp_path
 
 
 @pytest.mark.parametrize("upsample", [None, 64])
+@pytest.mark.slow
 def test_xception_blocks_quantise_to_full_int8_and_prune_every_kernel(faces, tmp_path, upsample):
     """The residual MobileNet (also on the face upsampled inside it): its Resizing, Add layers and
     separable pairs survive full-int8 TFLite, and pruning reaches its depthwise and pointwise kernels."""
@@ -251,6 +253,7 @@ def test_apply_masks_zeroes_the_smallest_weights(cnn):
     assert dropped.max() <= kept.min()
 
 
+@pytest.mark.slow
 def test_distill_compare_trains_one_student_alone_and_from_the_teacher_and_scores_each(cnn, faces):
     """The comparison's two students share a design and a start; only the teacher's loss differs,
     so their weights differ, and each reported figure is that student's own test accuracy."""

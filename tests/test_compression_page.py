@@ -61,6 +61,7 @@ def _scatter_points(at):
     return frames[0]
 
 
+@pytest.mark.slow
 def test_compression_page_renders_ladder_and_one_scatter_point_per_run(app, store_dir):
     at = app.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -117,6 +118,7 @@ def test_sweep_button_starts_a_background_sweep_whose_run_becomes_a_point(app, s
         shutil.rmtree(store_dir / "sweep-cnn-0.0625", ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_distillation_button_compares_student_alone_and_distilled(app):
     at = app.run()
     assert not at.exception
@@ -169,6 +171,7 @@ def test_ablation_variants_stay_out_of_the_width_scatter_until_asked(app, store_
         shutil.rmtree(variant, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_a_kept_ladder_is_shown_at_once_and_the_artefacts_written_on_request(store_dir, monkeypatch, capsys):
     """`python -m fer compress RUN --keep` writes the figures beside the run; the page shows them
     without measuring (no download buttons until asked), and a changed model file voids them."""

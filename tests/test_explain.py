@@ -64,6 +64,7 @@ def _sample(ds, n=3):
 
 
 @pytest.mark.parametrize("arch", ["cnn", "mobilenet", "xception"])
+@pytest.mark.slow
 def test_every_method_gives_finite_non_constant_maps_of_the_input_shape(tiny, faces, arch):
     model = tiny[arch]
     x, _ = _sample(faces)
@@ -112,6 +113,7 @@ def test_maps_equal_tf_keras_vis_run_directly_on_the_linear_model(tiny, faces, a
         np.testing.assert_allclose(got, norm(ref), atol=2e-4, err_msg=name)
 
 
+@pytest.mark.slow
 def test_trust_table_rows_and_the_share_of_empty_cam_maps(trained, faces):
     import keras
 
@@ -310,6 +312,7 @@ def test_deletion_of_salient_pixels_drops_the_probability_faster_than_random(tra
                                atol=1e-5)  # nothing removed yet: the model's own probability
 
 
+@pytest.mark.slow
 def test_randomising_the_model_moves_the_maps_of_gradient_methods(trained, faces):
     from fer.explain.measure import cascade_layers, randomisation_check
 
@@ -339,6 +342,7 @@ def test_conv_layers_list_conv_and_depthwise_layers(tiny):
     assert conv_layers(tiny["dnn"]) == []
 
 
+@pytest.mark.slow
 def test_batched_ascent_raises_each_filter_above_mean_grey_and_is_reproducible(trained):
     from fer.explain.filters import AscentSettings, feature_maps, filter_activation, visualize_filters
 
@@ -356,6 +360,7 @@ def test_batched_ascent_raises_each_filter_above_mean_grey_and_is_reproducible(t
     assert feature_maps(model, "block2_conv2", np.zeros((2, 48, 48), np.uint8)).shape == (2, 24, 24, 16)
 
 
+@pytest.mark.slow
 def test_tf_keras_vis_activation_maximization_raises_the_filter_too(trained):
     from fer.explain.filters import AscentSettings, visualize_filters_tfkv
 

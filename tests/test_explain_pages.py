@@ -50,6 +50,7 @@ def _no_errors(at):
     assert not at.error, [e.value for e in at.error]
 
 
+@pytest.mark.slow
 def test_saliency_page_shows_every_run_and_says_why_the_dnn_has_no_cam(app):
     at, runs = app
     at.switch_page("views/saliency.py")
@@ -66,6 +67,7 @@ def test_saliency_page_shows_every_run_and_says_why_the_dnn_has_no_cam(app):
     assert at.number_input(key="sal_index").label.startswith("Index in test")
 
 
+@pytest.mark.slow
 def test_saliency_page_takes_the_face_handed_over_by_the_misclassified_page(app):
     at, runs = app
     at.session_state["saliency_face"] = {"split": "test", "index": 5, "run": runs["mobilenet"]}
@@ -76,6 +78,7 @@ def test_saliency_page_takes_the_face_handed_over_by_the_misclassified_page(app)
     assert at.multiselect(key="sal_runs").value[0] == runs["mobilenet"]
 
 
+@pytest.mark.slow
 def test_saliency_page_measures_the_maps(app):
     at, runs = app
     at.switch_page("views/saliency.py")
@@ -99,6 +102,7 @@ def test_saliency_page_measures_the_maps(app):
     assert len(at.dataframe) >= 4  # probabilities, regions, deletion / insertion, randomisation
 
 
+@pytest.mark.slow
 def test_saliency_page_crops_an_uploaded_photo_and_refuses_a_non_image(app):
     from PIL import Image
 
@@ -120,6 +124,7 @@ def test_saliency_page_crops_an_uploaded_photo_and_refuses_a_non_image(app):
     assert at.selectbox(key="sal_upload_true").options[1] == CLASS_NAMES[0]
 
 
+@pytest.mark.slow
 def test_filters_page_renders_preferred_inputs_and_feature_maps(app):
     at, runs = app
     at.switch_page("views/filters.py")
@@ -188,6 +193,7 @@ def test_saliency_page_finds_the_face_in_an_uploaded_photo(app, store):
         shutil.rmtree(store[0] / real)
 
 
+@pytest.mark.slow
 def test_filters_page_ranks_real_test_faces_for_each_filter(app):
     import re
 

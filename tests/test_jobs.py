@@ -189,6 +189,7 @@ def tiny_faces():
     return generate(n_train=200, n_val=50, n_test=50, seed=5)
 
 
+@pytest.mark.slow
 def test_real_training_saves_a_run_and_a_real_cancel_stops_it(tiny_faces, tmp_path):
     store = RunStore(tmp_path)
     manager = jobs.JobManager(store)

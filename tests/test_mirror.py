@@ -43,6 +43,7 @@ def _views_mean(network, x):
     return 0.5 * (network.predict(x, verbose=0) + network.predict(x[:, :, ::-1], verbose=0))
 
 
+@pytest.mark.slow
 def test_saved_model_averages_both_views_and_loads_without_this_package(store, faces, tmp_path):
     from fer.mirror import is_mirror_average, network_of
 
@@ -91,6 +92,7 @@ def test_refuses_a_second_mirror_and_other_data(store, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["Saliency", "Grad-CAM", "Grad-CAM++", "Score-CAM"])
+@pytest.mark.slow
 def test_maps_explain_the_averaged_model_so_a_mirrored_face_gets_the_mirrored_map(store, faces, method):
     """The averaged model is symmetric: its map of the mirrored face is the mirror of its map.
     The plain network's is not, so this fails if the methods explained one view only."""
@@ -132,6 +134,7 @@ def test_filters_and_feature_maps_are_the_networks(store, faces):
     assert count_flops(mirrored) == 2 * count_flops(plain)
 
 
+@pytest.mark.slow
 def test_cli_mirror_prints_both_scores_and_errors_in_one_line(store, tmp_path):
     env = {**os.environ, "FER_MODELS_DIR": str(tmp_path), "FER_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
     shutil.copytree(ROOT / "models" / "demo-cnn-w0.125", tmp_path / "demo-cnn-w0.125")
@@ -162,6 +165,7 @@ def mirror_only_store(store, tmp_path_factory):
 
 
 @pytest.mark.parametrize("page", PAGES)
+@pytest.mark.slow
 def test_every_page_works_on_mirror_averaged_runs(mirror_only_store, monkeypatch, page):
     from streamlit.testing.v1 import AppTest
 
@@ -175,6 +179,7 @@ def test_every_page_works_on_mirror_averaged_runs(mirror_only_store, monkeypatch
     assert at.title
 
 
+@pytest.mark.slow
 def test_a_mirror_run_warm_starts_a_plain_training_from_its_networks_weights(store):
     """--init-from takes a mirror-averaged run: its weights are its network's."""
     from fer.data import load_dataset

@@ -97,6 +97,7 @@ def test_mobilenet_xception_blocks_are_residual_modules_under_the_peer_budget():
     assert np.asarray(model(faces, training=False)).shape == (2, 7)
 
 
+@pytest.mark.slow
 def test_xception_gradients_survive_any_batch_size():
     """TF 2.21's CPU gradient of a strided 1x1 conv corrupts the heap (a crash at batch 1 or 43,
     not 64): the shortcuts subsample first, and no model has such a layer. The gradients run in

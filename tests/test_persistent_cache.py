@@ -60,6 +60,7 @@ def store(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_a_restarted_app_reads_the_test_scores_back_and_rescores_a_retrained_run(store, tmp_path):
     home = tmp_path / "home"
     home.mkdir()

@@ -121,6 +121,7 @@ def test_server_binds_to_localhost_and_limits_uploads():
 # ----------------------------------------------------------------------------- bad input
 
 
+@pytest.mark.slow
 def test_folder_of_many_tiny_files_fails_fast_with_a_clear_message(tmp_path):
     happy = tmp_path / "faces" / "train" / "happy"
     happy.mkdir(parents=True)
@@ -163,6 +164,7 @@ def _sigkill(proc):
         proc.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_sigkill_during_training_keeps_earlier_runs_and_marks_the_victim_interrupted(tmp_path):
     models, cache = tmp_path / "models", tmp_path / "cache"
     store = RunStore(models)
@@ -217,6 +219,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_sigkill_during_save_lists_nothing_half_written_and_the_run_can_still_be_finished(tmp_path):
     """A real SIGKILL while a finished training is being saved: earlier runs intact, the victim
     not listed (its model.keras only exists in a hidden temp folder), the training's checkpoint

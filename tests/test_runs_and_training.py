@@ -25,6 +25,7 @@ def trained(small_faces, tmp_path_factory):
     return store, run, events
 
 
+@pytest.mark.slow
 def test_training_saves_a_run_that_lists_reloads_and_predicts_identically(trained, small_faces):
     store, run, events = trained
     assert [r.id for r in store.list()] == [run.id]
@@ -128,6 +129,7 @@ def test_training_lock_refuses_a_second_trainer(tmp_path):
         pass
 
 
+@pytest.mark.slow
 def test_cancel_keeps_a_resumable_checkpoint_and_resume_finishes(small_faces, tmp_path):
     store = RunStore(tmp_path)
     cancel = threading.Event()
@@ -155,6 +157,7 @@ def test_cancel_keeps_a_resumable_checkpoint_and_resume_finishes(small_faces, tm
     assert store.interrupted() == []
 
 
+@pytest.mark.slow
 def test_finish_saves_an_interrupted_training_from_its_best_epoch(small_faces, tmp_path):
     store = RunStore(tmp_path)
     cancel = threading.Event()
@@ -172,6 +175,7 @@ def test_finish_saves_an_interrupted_training_from_its_best_epoch(small_faces, t
     assert store.interrupted() == []
 
 
+@pytest.mark.slow
 def test_warm_start_continues_from_a_saved_run_and_records_its_lineage(trained, small_faces):
     store, run, _ = trained
     source = store.get(run.id).load_model()
@@ -220,6 +224,7 @@ def constant_teacher(store, run_id, favourite=3, confidence=0.9):
     return store.save(run_id, keras.Model(inputs, out), {"arch": "cnn", "width": 1.0, "params": 16135, "test_accuracy": None})
 
 
+@pytest.mark.slow
 def test_distillation_follows_the_teacher_by_alpha(small_faces, tmp_path):
     """alpha 0: the student learns only the teacher's answers (here: always class 3);
     alpha 1: only the labels, exactly as plain training does."""
@@ -244,6 +249,7 @@ def test_distillation_follows_the_teacher_by_alpha(small_faces, tmp_path):
     assert labels_only_said_3 == pytest.approx(plain_said_3)
 
 
+@pytest.mark.slow
 def test_distillation_resumes_with_its_teacher(small_faces, tmp_path):
     store = RunStore(tmp_path)
     constant_teacher(store, "always-3")
@@ -315,6 +321,7 @@ def test_random_erasing_blanks_a_patch_of_each_face_only_when_asked():
         TrainConfig(erasing=0.2, augment=False).validate()
 
 
+@pytest.mark.slow
 def test_the_curves_best_val_accuracy_is_what_the_saved_model_scores(tmp_path):
     """Precise BatchNorm before each validation: the val accuracy the curves show for the best
     epoch is the saved model's, not a figure several points off from lagging statistics
@@ -350,6 +357,7 @@ def record_training_batches(monkeypatch):
     return seen
 
 
+@pytest.mark.slow
 def test_continued_and_resumed_trainings_draw_new_batches_not_a_replay(small_faces, tmp_path, monkeypatch):
     """Every process restarts TensorFlow's random state: a warm-started leg or a resumed
     training seeded like its first leg replayed the very same batches (and augmentations),
@@ -417,6 +425,7 @@ def test_shipped_store_opens_on_the_main_cnn_then_the_main_mobilenet():
         assert group[0].meta["test_accuracy"] == max(r.meta["test_accuracy"] for r in group)
 
 
+@pytest.mark.slow
 def test_training_on_the_validation_faces_adds_them_and_keeps_the_last_epoch(small_faces, tmp_path, monkeypatch):
     from fer.errors import ModelConfigError
 

@@ -17,6 +17,7 @@ def faces():
     return generate(n_train=3000, n_val=300, n_test=600, seed=11)
 
 
+@pytest.mark.slow
 def test_small_cnn_beats_70_percent_and_matched_dnn_scores_lower(faces):
     store = RunStore(tempfile.mkdtemp())
     cnn_model, cnn = train(TrainConfig(arch="cnn", width=0.25, depth=3, epochs=6, batch_size=32, augment=False,
@@ -30,6 +31,7 @@ def test_small_cnn_beats_70_percent_and_matched_dnn_scores_lower(faces):
     assert dnn["test_accuracy"] < cnn["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_the_quick_default_learns_the_demo_faces():
     """The one-click training a newcomer starts: well above always answering "happy" on the demo
     faces' test split (measured here: 79-83 % over seeds in about 40 s; the former default, 22 %)."""

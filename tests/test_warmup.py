@@ -3,11 +3,14 @@ their explanation functions, so a page opened after the Overview finds them read
 import shutil
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ("demo-cnn-w0.125", "demo-dnn-matched", "demo-mobilenet-w0.5")
 REAL = "fer2013-mobilenet-w0.25-leg2"
 
 
+@pytest.mark.slow
 def test_warm_up_fills_the_model_cache_and_traces_the_default_runs(tmp_path, monkeypatch):
     import streamlit as st
 

@@ -82,6 +82,7 @@ def test_page_waits_for_a_snapshot_and_offers_only_runs_trained_on_real_faces(ap
     assert any("Upload a photo" in i.value for i in app.info)
 
 
+@pytest.mark.slow
 def test_an_uploaded_photo_with_two_faces_gets_two_cards_with_predictions_and_maps(app):
     from fer.photo import faces_in
 
@@ -106,6 +107,7 @@ def test_an_uploaded_photo_with_two_faces_gets_two_cards_with_predictions_and_ma
     assert "you_box_size" not in [s.key for s in app.slider]
 
 
+@pytest.mark.slow
 def test_a_webcam_snapshot_is_read_like_an_upload_and_can_be_mirrored(app):
     photo = _two_faces()[:, :400]  # one face
     app.camera_input(key="you_camera").set_value(("snapshot.jpg", _jpeg(photo), "image/jpeg"))
@@ -121,6 +123,7 @@ def test_a_webcam_snapshot_is_read_like_an_upload_and_can_be_mirrored(app):
     assert not np.allclose(first, mirrored, atol=1e-6)  # the mirrored face is a different input
 
 
+@pytest.mark.slow
 def test_a_photo_without_a_face_offers_the_box_by_hand(app):
     app.radio(key="you_source").set_value("Upload a photo")
     app.run()
