@@ -46,20 +46,13 @@ def faces():
 
 @pytest.fixture(scope="module")
 def cnn(faces):
-    import keras
+    """The shipped demo CNN (width 0.125, trained on the generated faces): a trained model to
+    compress without a training in the test."""
+    from pathlib import Path
 
-    from fer.compress import recalibrate_batchnorm
-    from fer.models import build_model
-    from fer.pipeline import make_dataset
+    from fer.runs import RunStore
 
-    x, y = faces.split("train")
-    keras.utils.set_random_seed(0)
-    model = build_model("cnn", 0.25, depth=3, dropout=0.0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
-    start = time.time()
-    model.fit(make_dataset(x, y, 32, shuffle=True), epochs=4, verbose=0)
-    recalibrate_batchnorm(model, x)
-    print(f"\nfixture CNN trained in {time.time() - start:.0f} s")
+    model = RunStore(Path(__file__).resolve().parents[1] / "models").get("demo-cnn-w0.125").load_model()
     xt, yt = faces.split("test")
     acc = float((predict_proba(model, xt).argmax(1) == yt).mean())
     print(f"\nfixture CNN: {model.count_params():,} params, test accuracy {acc:.3f}")
@@ -102,6 +95,7 @@ def test_every_step_writes_its_file_with_the_reported_size_and_scores_like_float
     assert ladder.attrs["kernel_sparsity"] == pytest.approx(0.5, abs=0.01)
 
 
+@pytest.mark.slow
 def test_each_artefact_says_how_far_its_maps_moved_from_the_float32_model(ladder):
     rho = dict(zip(ladder.key, ladder.maps_rho))
     assert rho["keras"] == pytest.approx(1.0, abs=1e-6) and rho["npz32"] == pytest.approx(1.0, abs=1e-6)  # same weights
@@ -149,6 +143,7 @@ def test_float16_files_load_back_into_the_architecture_like_the_float16_cast_mod
     np.testing.assert_allclose(predict_proba(load_weights_file(path, template_like(cnn)), xt), ref32, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_ladder_artefacts_load_back_from_disk_alone(ladder, cnn, faces):
     xt, _ = faces.split("test")
     xt = xt[:64]
@@ -261,7 +256,7 @@ def test_distill_compare_trains_one_student_alone_and_from_the_teacher_and_score
 
     x, y = faces.split("train")
     xt, yt = faces.split("test")
-    result = distill_compare(cnn, x, y, xt, yt, width=0.5, epochs=2, max_train_images=800)
+    result = distill_compare(cnn, x, y, xt, yt, width=0.25, epochs=2, max_train_images=800)
     alone, distilled = result["alone"], result["student"]
     assert [w.shape for w in alone.get_weights()] == [w.shape for w in distilled.get_weights()]
     assert any(not np.allclose(a, b) for a, b in zip(alone.get_weights(), distilled.get_weights()))

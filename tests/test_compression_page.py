@@ -81,6 +81,7 @@ def test_compression_page_renders_ladder_and_one_scatter_point_per_run(app, stor
     assert any("80%" in s for s in ladder["step"])
 
 
+@pytest.mark.slow
 def test_sweep_button_starts_a_background_sweep_whose_run_becomes_a_point(app, store_dir):
     from fer.runs import RunStore
     from fer.sweep import sweep_for
@@ -147,6 +148,7 @@ def test_page_without_runs_still_offers_the_sweep(tmp_path, monkeypatch):
     assert not at.get("vega_lite_chart")  # nothing to plot yet
 
 
+@pytest.mark.slow
 def test_ablation_variants_stay_out_of_the_width_scatter_until_asked(app, store_dir):
     """A run trained like another but without BatchNorm is an ablation, not a width point."""
     import json
@@ -220,9 +222,11 @@ def test_a_kept_ladder_is_shown_at_once_and_the_artefacts_written_on_request(sto
         (run.path / LADDER_FILE).unlink()
 
 
-def test_compress_cli_refuses_a_bad_sparsity_and_an_unknown_run(store_dir, capsys):
+def test_compress_cli_refuses_a_bad_sparsity_and_an_unknown_run(tmp_path, capsys):
     from fer.cli import main
 
+    store_dir = tmp_path / "models"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "demo-cnn-w0.125", store_dir / "demo-cnn-w0.125")
     assert main(["--models", str(store_dir), "compress", "no-such-run"]) == 2
     assert "no-such-run" in capsys.readouterr().err
     run_id = next(p.name for p in store_dir.iterdir() if (p / "run.json").is_file())
