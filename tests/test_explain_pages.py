@@ -184,7 +184,7 @@ def test_saliency_page_finds_the_face_in_an_uploaded_photo(app, store):
         [box] = detect_faces(photo)
         assert "sal_box_size" not in [s.key for s in at.slider]  # no manual box while a found face is shown
         assert at.dataframe  # the runs' predictions for the found face
-        at.radio(key="sal_upload_face").set_value(None)  # the last option: the box placed by hand
+        at.radio(key="sal_upload_face").set_value("Place the box by hand")
         at.run()
         _no_errors(at)
         assert at.slider(key="sal_box_size").value == 0.8  # the manual box is still there

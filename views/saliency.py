@@ -112,18 +112,19 @@ def choose_face(ds):
         return _face_from_dataset(ds, split, index)
     photo, data, name, mirror = photo_input("sal", camera=False)
     faces = found_faces(data, mirror, photo)
-    picked = None  # an index into faces, or None: the box placed by hand
+    by_hand = "Place the box by hand"
+    choices = {f"Face {f.number}": f for f in faces}  # the label picked is looked up, never parsed
+    picked = by_hand
     if faces:
-        picked = st.radio("Face", [*range(len(faces)), None], horizontal=True, key="sal_upload_face",
-                          format_func=lambda i: "Place the box by hand" if i is None else f"Face {faces[i].number}",
+        picked = st.radio("Face", [*choices, by_hand], horizontal=True, key="sal_upload_face",
                           help="Found by MTCNN and framed like FER2013's faces.")
     else:
         st.info("No face found in this photo: move the square box onto the face.")
     c1, c2 = st.columns([3, 1])
-    if picked is None:
+    if picked not in choices:
         face = face_placed_by_hand(photo, "sal", column=c1).face
     else:
-        face = faces[picked].face
+        face = choices[picked].face
         c1.image(boxed(photo, faces), caption=f"{photo.size[0]}x{photo.size[1]} photo, {len(faces)} face(s) found")
     c2.image(face, caption="48x48 face", width=144)
     true = st.selectbox("True expression (if you know it)", ["unknown", *CLASS_NAMES], key="sal_upload_true")
