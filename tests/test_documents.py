@@ -96,6 +96,7 @@ def test_models_page_shows_the_chosen_runs_card():
     at.selectbox(key="models_card_run").set_value("fer2013-cnn-w1-mirror").run()
     text = "\n".join(m.value for m in at.markdown)
     assert "# CNN: `fer2013-cnn-w1-mirror`" in text and "## Limitations" in text
+    assert "<!--" not in text  # the generated-file note is for the file, not the page
 
 
 def test_readme_is_a_short_manual_whose_picture_exists_and_whose_test_command_ci_runs_with_all():

@@ -77,7 +77,8 @@ def cards_view():
         return
     labels = {r.id: r.label for r in runs}
     run_id = st.selectbox("Run", list(labels), key="models_card_run", format_func=labels.get)
-    st.markdown(model_card(next(r for r in runs if r.id == run_id)))
+    card = model_card(next(r for r in runs if r.id == run_id))
+    st.markdown("\n".join(line for line in card.splitlines() if not line.startswith("<!--")))  # markdown shows a comment
 
 
 VIEWS = {**{spec.title: a for a, spec in ARCHITECTURES.items()}, "CNN vs matched DNN": "pair", "Model cards": "cards"}

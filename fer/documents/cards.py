@@ -63,7 +63,7 @@ def model_card(run) -> str:
     meta = run.meta
     parts = [f"# {model_title(meta.get('arch'), meta.get('options'))}: `{run.id}`",
              GENERATED_NOTE.format(command=CARDS_COMMAND), str(meta.get("description") or ""),
-             "## Model", table(["", ""], _facts(meta)),
+             "## Model", table(["property", "value"], _facts(meta)),
              "## Training", _training(meta),
              "## Evaluation", _evaluation(meta),
              "## Compression", _ladder(run),
