@@ -117,11 +117,12 @@ def legs(meta) -> list:
 
 
 def _training(meta) -> str:
+    chain = legs(meta)
     rows = [(i, code(leg["run"]), leg["epochs"], hours(leg["seconds"]), pct(leg["test"]), code(leg["command"]))
-            for i, leg in enumerate(legs(meta), start=1)]
+            for i, leg in enumerate(chain, start=1)]
     machine = meta.get("machine") or {}
-    total_epochs = sum(int(r[2] or 0) for r in rows)
-    total_s = sum(float(leg["seconds"] or 0) for leg in legs(meta))
+    total_epochs = sum(int(leg["epochs"] or 0) for leg in chain)
+    total_s = sum(float(leg["seconds"] or 0) for leg in chain)
     lines = [f"{total_epochs} epochs in {len(rows)} leg(s), {hours(total_s)} hours on {machine.get('cores', '?')} "
              f"CPU cores ({machine.get('cpu', '?')}, GPUs: {', '.join(machine.get('gpus') or []) or 'none'}); "
              f"each leg warm-starts from the one before. \"test\" is the network's own score after the leg.",
@@ -160,7 +161,7 @@ def largest_confusions(matrix, top: int = 5) -> list:
 def _ladder(run) -> str:
     kept = kept_records(run.path, LADDER_FILE)
     if not kept:
-        return (f"No kept size ladder: {code(f'python -m fer compress {run.id} {_data_flag(run.meta)}--keep'.replace('  ', ' '))} "
+        return (f"No kept size ladder: {code(_fer_command('compress', run, '--keep'))} "
                 "measures one and keeps it beside the run.")
     parts = []
     for key, entry in sorted((kept.get("entries") or {}).items()):
@@ -176,7 +177,7 @@ def _ladder(run) -> str:
 def _trust(run) -> str:
     kept = kept_records(run.path, TRUST_FILE)
     if not kept:
-        return f"No kept trust table: {code(f'python -m fer trust {run.id} {_data_flag(run.meta)}--keep'.replace('  ', ' '))} measures one."
+        return f"No kept trust table: {code(_fer_command('trust', run, '--keep'))} measures one."
     s = kept.get("settings") or {}
     rows = [(r.get("method"), _num(r.get("deletion_auc")), _num(r.get("random_deletion_auc")),
              _num(r.get("randomised_rho")), _randomisation_verdict(r),
@@ -209,16 +210,22 @@ def _limitations(meta) -> list:
                                   f"{support[common]} for `{common}`, so its figures are the least certain."]
 
 
-def _data_flag(meta) -> str:
-    """`--data PATH ` as the run's last training command gave it, or "" for the generated faces."""
+def _data_path(meta):
+    """The `--data` path the run's last training command gave, or None (the generated faces)."""
     for leg in reversed(legs(meta)):
         words = shlex.split(leg["command"] or "")
         if "--data" in words[:-1]:
-            return f"--data {words[words.index('--data') + 1]} "
-    return ""
+            return words[words.index("--data") + 1]
+    return None
+
+
+def _fer_command(command: str, run, *flags) -> str:
+    """`python -m fer COMMAND RUN [--data PATH] FLAGS...` for this run's data."""
+    data = _data_path(run.meta)
+    return " ".join(["python -m fer", command, run.id, *(["--data", data] if data else []), *flags])
 
 
 def _reproduce(run) -> str:
-    return (f"```bash\npython -m fer evaluate {run.id} {_data_flag(run.meta)}\n```\n\n"
+    return (f"```bash\n{_fer_command('evaluate', run)}\n```\n\n"
             f"prints the test accuracy, the per-class figures and the confusion matrix above; "
-            f"`python -m fer list` shows the run beside the others.").replace(" \n```", "\n```")
+            f"`python -m fer list` shows the run beside the others.")

@@ -6,6 +6,7 @@ printed it, so `docs/results.md` shows the figures of the last run and never a t
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -17,8 +18,6 @@ RECORDS_DIR = Path(__file__).resolve().parents[2] / "bench" / "records"
 
 def write_record(name: str, title: str, command: str, rows: list, note: str = "", folder: Path = RECORDS_DIR) -> Path:
     """Keep a bench's figures (`rows`: dicts with the same keys, in column order) as `<name>.json`."""
-    import os
-
     record = {"title": title, "command": command, "note": note, "rows": rows,
               "measured": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
     path = Path(folder) / f"{name}.json"
