@@ -69,6 +69,12 @@ class LadderJob:
             self._saved_model = export_saved_model(self.model, self.workdir / "saved_model")
         return self._saved_model
 
+    def discard_saved_model(self) -> None:
+        """The export is a means to the TFLite files, not an artefact: it is removed at the end."""
+        if self._saved_model is not None:
+            shutil.rmtree(self._saved_model, ignore_errors=True)
+            self._saved_model = None
+
 
 @dataclass
 class Written:
@@ -281,8 +287,7 @@ def size_ladder(model, images, labels, workdir, sparsity: float = 0.5, *, train_
                      "nonzero": written.nonzero if written.nonzero is not None else written.params or params,
                      "seconds": round(time.time() - start, 2), "note": written.note,
                      "maps_rho": moved(written.loaded) if moved is not None and written.loaded is not None else float("nan")})
-    if job._saved_model is not None:
-        shutil.rmtree(job._saved_model, ignore_errors=True)
+    job.discard_saved_model()
     job.attrs["keras_bytes"] = rows[0]["bytes"]
     df = with_ratios(pd.DataFrame(rows, columns=list(LADDER_COLUMNS)), rows[0]["bytes"])
     df.attrs.update(job.attrs)
