@@ -3,8 +3,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import threading  # noqa: E402
+
 import streamlit as st  # noqa: E402
 
+from fer import stopping  # noqa: E402
 from ui import nav  # noqa: E402
 from ui.data import data_source  # noqa: E402
 from ui.errors import show_unexpected  # noqa: E402
@@ -39,12 +42,16 @@ PAGES = {
 }
 
 page = st.navigation(PAGES)
+stopping.watch(threading.current_thread())  # the server's exit waits for a page still computing
 try:
-    sidebar()
-except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
-    show_unexpected(exc, "the sidebar")
-try:
-    page.run()
-except Exception as exc:  # noqa: BLE001 - st.stop/st.rerun/st.switch_page are BaseExceptions and pass through
-    show_unexpected(exc, f"the {page.title} page")
+    try:
+        sidebar()
+    except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
+        show_unexpected(exc, "the sidebar")
+    try:
+        page.run()
+    except Exception as exc:  # noqa: BLE001 - st.stop/st.rerun/st.switch_page are BaseExceptions and pass through
+        show_unexpected(exc, f"the {page.title} page")
+except stopping.Stopped:  # the server is stopping: no page is left to show anything on
+    st.stop()
 warm_up_in_background(data_source())  # once per process, after the first page is drawn: see ui/warmup.py

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from fer import CLASS_NAMES
+from fer import stopping
 
 
 def as_model_input(images: np.ndarray) -> np.ndarray:
@@ -24,7 +25,10 @@ def predict_proba(model, images: np.ndarray, tta: bool = False, batch_size: int 
 
 
 def _predict(model, x, batch_size):
-    out = [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    out = []
+    for i in range(0, len(x), batch_size):
+        stopping.check()
+        out.append(np.asarray(model(x[i : i + batch_size], training=False)))
     return np.concatenate(out).astype(np.float32)
 
 

@@ -28,6 +28,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
+from fer import stopping
 from fer.estimates import estimate_seconds, split_sizes
 from fer.progress import BATCH, EPOCH, TrainingProgress
 
@@ -164,7 +165,7 @@ class JobManager:
             self._queue.append(job.id)
             self._trim()
             if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._work, name="fer-training", daemon=True)
+                self._worker = stopping.watch(threading.Thread(target=self._work, name="fer-training", daemon=True))
                 self._worker.start()
             self._changed.notify_all()
             return self._copy(job)
@@ -283,7 +284,7 @@ class JobManager:
     def _work(self):
         while True:
             with self._lock:
-                if not self._queue:
+                if not self._queue or stopping.requested():
                     self._worker = None
                     return
                 job_id = self._queue.popleft()
@@ -293,6 +294,10 @@ class JobManager:
                 cancel = self._cancel[job_id]
             try:
                 self._run(job, dataset, cancel)
+            except stopping.Stopped:  # the process is ending: the training's checkpoint is kept
+                with self._lock:
+                    self._end(job, CANCELLED, "stopped with the process; its last epoch's checkpoint can be resumed")
+                return
             except BaseException as exc:  # noqa: BLE001 - the worker must survive anything
                 log.exception("training job %s crashed", job_id)
                 with self._lock:
@@ -317,6 +322,7 @@ class JobManager:
                     job.message = f"waiting: {exc}"
                     self._changed.notify_all()
                 cancel.wait(self.lock_poll_s)
+                stopping.check()
                 continue
             except OSError as exc:
                 with self._lock:

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from fer import architectures, distill
+from fer import architectures, distill, stopping
 from fer.architectures import ACTIVATIONS, ARCH_NAMES, MOBILENET_BLOCK_KINDS, MOBILENET_HEADS, MOBILENET_STEMS
 from fer.batchnorm import has_batchnorm, precise_batchnorm_callback, recalibrate_if_better
 from fer.errors import DataError, ModelConfigError, RunError, TrainingCancelled  # noqa: F401 - TrainingCancelled: importable from here
@@ -135,6 +135,7 @@ def _progress_callback(progress, cancel, epochs, steps):
             self.epoch = epoch
 
         def on_train_batch_end(self, batch, logs=None):
+            stopping.check()  # out of fit before its epoch end: the checkpoint stays the last whole epoch's
             self.done_batches += 1
             if cancel is not None and cancel.is_set():
                 self.model.stop_training = True
@@ -327,7 +328,7 @@ def _fit(model, train_ds, val_ds, callbacks, config, y_train, journal, cancel) -
     try:
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False,
                   class_weight=_class_weights(y_train) if config.class_weights else None)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, stopping.Stopped):
         journal.ended("interrupted")
         raise
     if cancel is not None and cancel.is_set():

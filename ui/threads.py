@@ -26,3 +26,16 @@ def map_in_threads(fn: Callable, items: Iterable, workers: int = 2) -> List:
 
     with ThreadPoolExecutor(max_workers=workers, initializer=attach) as pool:
         return list(pool.map(fn, items))
+
+
+def without_page_elements() -> None:
+    """Let a background thread use Streamlit's caches without drawing anything on any page.
+
+    Why: a cache miss draws its spinner, and a thread outside a script run has no page to draw
+    on: Streamlit logs "missing ScriptRunContext" for each one. Streamlit draws no spinner for
+    a cached function called from inside another cached function; marking the thread so (a
+    context variable, this thread's own) gives its cache calls that behaviour and nothing else.
+    """
+    from streamlit.runtime.scriptrunner_utils.script_run_context import in_cached_function
+
+    in_cached_function.set(True)

@@ -13,8 +13,9 @@ import logging
 import os
 import threading
 
-from fer import settings
+from fer import settings, stopping
 from ui.store import get_store
+from ui.threads import without_page_elements
 
 LOG = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def _warm(source) -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # Linux: this thread only
     except (AttributeError, OSError):
         pass
+    without_page_elements()
     try:
         import numpy as np
 
@@ -62,6 +64,8 @@ def _warm(source) -> None:
         for run in on_data:  # Evaluate, Compare, Misclassified: the test split's scores (kept on disk)
             test_probs(run, dataset)
         _warm_class_maps_and_filters(on_data, dataset)
+    except stopping.Stopped:  # the process is ending; its exit waits for this thread
+        return
     except Exception as exc:  # noqa: BLE001 - warming is an optimisation, never an error
         LOG.info("warm-up stopped: %s", exc)
 
@@ -97,4 +101,4 @@ def warm_up_in_background(source) -> None:
     """Start the warm-up thread once per process (later calls do nothing; `FER_WARMUP=0`: never)."""
     if settings.warmup() and not _STARTED.is_set():
         _STARTED.set()
-        threading.Thread(target=_warm, args=(source,), name="fer-warmup", daemon=True).start()
+        stopping.watch(threading.Thread(target=_warm, args=(source,), name="fer-warmup", daemon=True)).start()

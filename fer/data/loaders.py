@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer import CLASS_NAMES, IMAGE_SIZE, settings
+from fer import CLASS_NAMES, IMAGE_SIZE, settings, stopping
 from fer.data import cache as _cache
 from fer.data.dataset import SPLITS, TEST, TRAIN, VAL, DataError, Dataset, LoadReport
 
@@ -679,6 +679,7 @@ def load_image_folders(path, *, scan=None, seed=0, val_fraction=0.1, test_fracti
     reasons = [None] * n
 
     def work(lo, hi):
+        stopping.check()  # a stopping process does not decode the rest of a 35,887-file folder
         for i in range(lo, hi):
             arr, changed, why = read_image(files[i][0])
             if arr is not None:

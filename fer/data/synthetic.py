@@ -44,6 +44,7 @@ import os
 import numpy as np
 
 from fer import CLASS_NAMES
+from fer import stopping
 from fer.data.dataset import GENERATED_NAME, TEST, TRAIN, VAL, Dataset, LoadReport
 
 SIZE = 48
@@ -659,6 +660,7 @@ def render_batch(params: dict, chunk: int = _CHUNK):
     order = _pose_order(p, chunk)
 
     def work(i):
+        stopping.check()
         idx = order[i:i + chunk]
         img, m = _render_chunk({k: v[idx] for k, v in p.items()}, len(idx))
         images[idx] = _to_uint8(img)

@@ -17,6 +17,8 @@ from typing import Optional
 
 import numpy as np
 
+from fer import stopping
+
 N_CLASSES = 7
 
 
@@ -224,6 +226,7 @@ def filter_exemplars(model, layer: str, images, k: int = 9, chunk: int = 256) ->
     images = np.asarray(images)
     means, peaks = [], []
     for i in range(0, len(images), chunk):
+        stopping.check()
         fmap = feature_maps(model, layer, images[i:i + chunk])  # (n,H,W,C)
         means.append(fmap.mean(axis=(1, 2)))
         flat = fmap.reshape(len(fmap), -1, fmap.shape[-1]).argmax(axis=1)  # (n,C) position of the peak

@@ -83,9 +83,16 @@ def region_energy(model, dataset, methods=None, per_class: int = 6, split: str =
         for c in range(len(CLASS_NAMES)):
             sel = labels == c
             if sel.any():
-                rows.append({"method": m, "class": CLASS_NAMES[c], "share": float(np.nanmean(s[sel])), "n": int(sel.sum())})
-        rows.append({"method": m, "class": "all", "share": float(np.nanmean(s)), "n": int(len(s))})
+                rows.append({"method": m, "class": CLASS_NAMES[c], "share": _mean_of_known(s[sel]), "n": int(sel.sum())})
+        rows.append({"method": m, "class": "all", "share": _mean_of_known(s), "n": int(len(s))})
     return pd.DataFrame(rows)
+
+
+def _mean_of_known(values) -> float:
+    """The mean of the values that are not NaN (an empty map has no share), NaN when none is."""
+    values = np.asarray(values, np.float64)
+    known = values[~np.isnan(values)]
+    return float(known.mean()) if known.size else float("nan")
 
 
 # ----------------------------------------------------------------------------------------------

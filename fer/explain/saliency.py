@@ -37,12 +37,14 @@ same map and 20 samples cost one batched gradient instead of 20 calls.
 """
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from typing import Dict, Optional
 
 import numpy as np
 
+from fer import stopping
 from fer.models import LAST_CONV
 
 UPSAMPLING = ("centres", "tf-keras-vis")
@@ -89,6 +91,20 @@ def cam_grid(model) -> Optional[str]:
     return f"{h}x{w}"
 
 
+def _forward(submodel, v):
+    return submodel(v, training=False)
+
+
+def _vjp(submodel, v, dy):
+    """The vector-Jacobian product of `submodel` at `v` with `dy`, forward recomputed."""
+    import tensorflow as tf
+
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(v)
+        y = submodel(v, training=False)
+    return tape.gradient(y, v, output_gradients=dy)
+
+
 class _Compiled:
     """Factory for a Keras layer that runs a sub-model as one `tf.function`, with a compiled
     gradient: tf-keras-vis' eager GradientTape would otherwise differentiate the function op by
@@ -103,14 +119,11 @@ class _Compiled:
         keras = _keras()
         spec = tf.TensorSpec((None,) + tuple(submodel.input.shape[1:]), tf.float32)
         out_shape = tuple(submodel.output.shape[1:])
-        forward = tf.function(lambda v: submodel(v, training=False), input_signature=[spec])
-
-        @tf.function(input_signature=[spec, tf.TensorSpec((None,) + out_shape, tf.float32)])
-        def vjp(v, dy):
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(v)
-                y = submodel(v, training=False)
-            return tape.gradient(y, v, output_gradients=dy)
+        # partials, not closures: TensorFlow counts the traces of every function made from one
+        # piece of code together, and each model's functions (each traced once) read as retracing
+        forward = tf.function(functools.partial(_forward, submodel), input_signature=[spec])
+        vjp = tf.function(functools.partial(_vjp, submodel),
+                          input_signature=[spec, tf.TensorSpec((None,) + out_shape, tf.float32)])
 
         @tf.custom_gradient
         def run(v):
@@ -296,6 +309,7 @@ def _finish(maps, n: int) -> np.ndarray:
 
 def _chunks(n: int, size: int):
     for i in range(0, n, max(1, size)):
+        stopping.check()  # between batches: a stopping process never waits for a data set's maps
         yield slice(i, min(n, i + size))
 
 

@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from fer import stopping
 from fer.explain.filters.common import FilterImages, _filters, _scale, _start_images, adam_step, filter_images, own_filter_activation
 from fer.explain.filters.layers import _LOCK, _Extractor, _extractor
 
@@ -109,6 +110,7 @@ def visualize_filters_fourier(model, layer: str, filters: Optional[Sequence[int]
     spectrum = tf.constant(_spectrum_scale(settings.decay))
     out = []
     for i in range(0, len(f), batch_size):
+        stopping.check()
         sl = slice(i, i + batch_size)
         if settings.steps <= 0:
             out.append(np.asarray(_fourier_image(tf.constant(re0[sl]), tf.constant(im0[sl]), spectrum)))

@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from fer import stopping
 from fer.explain.filters.common import (FilterImages, _filters, _scale, _shifts, _start_images, _tv, _l2, adam_step,
                                         filter_images, own_filter_activation)
 from fer.explain.filters.layers import _LOCK, _Extractor, _extractor
@@ -73,6 +74,7 @@ def visualize_filters(model, layer: str, filters: Optional[Sequence[int]] = None
     shifts = tf.constant(_shifts(settings.steps, settings.jitter, settings.seed))
     out = []
     for i in range(0, len(f), batch_size):
+        stopping.check()
         sl = slice(i, i + batch_size)
         if settings.steps <= 0:
             out.append(x0[sl])

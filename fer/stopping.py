@@ -1,0 +1,121 @@
+"""The process is stopping: one question every long loop asks, and an exit that waits for the work threads.
+
+    for batch in batches:
+        stopping.check()          # raises Stopped once the process is ending
+        ...
+    stopping.watch(thread)        # the exit waits (a few seconds) for this thread to end
+
+Why: a thread still inside TensorFlow when the interpreter finalises aborts the process
+("terminate called after throwing an instance of ..."): Python ends a daemon thread that wants
+the interpreter back by unwinding it through C++ frames that forbid it. The app's background
+threads (warm-up, training queue) and Streamlit's script threads are daemon threads that spend
+their time in TensorFlow. So: once the main thread has ended (Ctrl-C or SIGTERM stopped the
+server, or a script that imported the app returned) or `request()` was called, `check()` raises
+`Stopped` in whichever thread reaches a loop's next step, and the exit joins the watched threads
+(at most a few seconds: one long TensorFlow call is not waited for) and then ends the process
+with its exit status, without the finalisation that would crash with TensorFlow half used.
+
+No TensorFlow or Streamlit import here: every layer may ask.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+import time
+import weakref
+
+JOIN_DEADLINE_S = 6.0  # with Streamlit's own stop (about a second) inside a 10 s budget
+
+_REQUESTED = threading.Event()
+_WATCHED: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
+_exit_status = 0
+
+
+class Stopped(BaseException):
+    """Raised by `check()` while the process stops. A BaseException, like KeyboardInterrupt, so
+    the handlers that keep a page or the warm-up alive (`except Exception`) let it through."""
+
+
+def requested() -> bool:
+    """True once the process is stopping: `request()` was called or the main thread has ended
+    (Python marks it stopped before it joins other threads or runs exit handlers)."""
+    return _REQUESTED.is_set() or not threading.main_thread().is_alive()
+
+
+def check() -> None:
+    """Raise `Stopped` when the process is stopping; call it between the steps of long work."""
+    if requested():
+        raise Stopped("the process is stopping")
+
+
+def request(exit_status: int | None = None) -> None:
+    """Ask every loop that calls `check()` to stop (the exit handler also does this)."""
+    global _exit_status
+    if exit_status is not None:
+        _exit_status = exit_status
+    _REQUESTED.set()
+
+
+def watch(thread: threading.Thread) -> threading.Thread:
+    """Have the exit wait for `thread` (at most JOIN_DEADLINE_S for all of them); returns it."""
+    _WATCHED.add(thread)
+    return thread
+
+
+def busy_threads() -> list:
+    """The watched threads still running, this one excluded."""
+    me = threading.current_thread()
+    return [t for t in list(_WATCHED) if t.is_alive() and t is not me]
+
+
+def _finish_threads(deadline_s: float = JOIN_DEADLINE_S) -> list:
+    """Request the stop and join the watched threads until the deadline; the ones left running."""
+    request()
+    end = time.monotonic() + deadline_s
+    for thread in busy_threads():
+        thread.join(max(0.0, end - time.monotonic()))
+    return busy_threads()
+
+
+def _at_exit() -> None:
+    """Wait for the watched threads to reach a `check()`, then end the process without finalising.
+
+    Why not finalise: a thread stopped part-way through TensorFlow leaves it half set up (an
+    import finished during the exit was measured to end in a segmentation fault), and one still
+    inside it aborts the process. Where no watched thread was busy, the exit goes on as usual."""
+    if not busy_threads():
+        return
+    left = _finish_threads()
+    if left:
+        names = ", ".join(sorted({t.name for t in left}))
+        logging.getLogger(__name__).info("stopping without waiting for %s (busy in one long call)", names)
+    status = 1 if getattr(sys, "last_value", None) is not None else _exit_status
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(status)
+
+
+def _register() -> None:
+    """`request()` as the first thing the interpreter does at exit, before it waits for any thread.
+
+    `threading._register_atexit` (what `concurrent.futures` uses) runs before Python joins the
+    non-daemon threads, and a thread pool's exit handler waits for every task already queued
+    (a data set's decode would run to its end); registered after it, ours runs first, so the
+    queued tasks stop at their first `check()`. Where it is missing, the main thread's end
+    still counts (`requested`), and `atexit` joins the watched threads."""
+    import concurrent.futures.thread  # noqa: F401 - its exit handler first, so that ours runs before it
+
+    register_early = getattr(threading, "_register_atexit", None)
+    if register_early is not None:
+        register_early(request)
+    atexit.register(_at_exit)
+
+
+_register()
