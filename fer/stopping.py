@@ -71,10 +71,10 @@ def busy_threads() -> list:
     return [t for t in list(_WATCHED) if t.is_alive() and t is not me]
 
 
-def _finish_threads(deadline_s: float = JOIN_DEADLINE_S) -> list:
+def _finish_threads() -> list:
     """Request the stop and join the watched threads until the deadline; the ones left running."""
     request()
-    end = time.monotonic() + deadline_s
+    end = time.monotonic() + JOIN_DEADLINE_S
     for thread in busy_threads():
         thread.join(max(0.0, end - time.monotonic()))
     return busy_threads()
@@ -116,6 +116,17 @@ def _register() -> None:
     if register_early is not None:
         register_early(request)
     atexit.register(_at_exit)
+    threading.excepthook = _quiet_when_stopped(threading.excepthook)
+
+
+def _quiet_when_stopped(previous):
+    """A thread that `Stopped` ended did what was asked: no traceback for it, others as before."""
+
+    def hook(args):
+        if not issubclass(args.exc_type, Stopped):
+            previous(args)
+
+    return hook
 
 
 _register()

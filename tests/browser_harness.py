@@ -82,9 +82,9 @@ class RunWatcher:
         return self.finished[seen]
 
 
-@contextlib.contextmanager
-def streamlit_server(models_dir, env: dict | None = None, log_path=None, timeout_s: float = 120.0, poll_s: float = 0.3):
-    """`streamlit run streamlit_app.py` on a free 127.0.0.1 port with FER_MODELS_DIR=models_dir; yields its URL."""
+def start_streamlit(models_dir, env: dict | None = None, log_path=None, timeout_s: float = 120.0, poll_s: float = 0.3):
+    """`streamlit run streamlit_app.py` on a free 127.0.0.1 port with FER_MODELS_DIR=models_dir,
+    once it answers: (process, url, log path). The caller stops the process."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     full_env = {**os.environ, "FER_MODELS_DIR": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1",
@@ -92,21 +92,28 @@ def streamlit_server(models_dir, env: dict | None = None, log_path=None, timeout
     cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     log_path = Path(log_path or Path(tempfile.mkdtemp(prefix="fer-streamlit-log-")) / "streamlit.log")
-    log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}; log: {log_path}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url, log_path
+        except OSError:
+            if time.time() > deadline:
+                proc.kill()
+                raise TimeoutError(f"streamlit did not answer within {timeout_s:.0f} s; log: {log_path}") from None
+            time.sleep(poll_s)
+
+
+@contextlib.contextmanager
+def streamlit_server(models_dir, env: dict | None = None, log_path=None, timeout_s: float = 120.0, poll_s: float = 0.3):
+    """`streamlit run streamlit_app.py` on a free 127.0.0.1 port with FER_MODELS_DIR=models_dir; yields its URL."""
+    proc, url, _ = start_streamlit(models_dir, env, log_path, timeout_s, poll_s)
     try:
-        deadline = time.time() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {proc.returncode}; log: {log_path}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.time() > deadline:
-                    raise TimeoutError(f"streamlit did not answer within {timeout_s:.0f} s; log: {log_path}") from None
-                time.sleep(poll_s)
         yield url
     finally:
         proc.terminate()
@@ -114,4 +121,3 @@ def streamlit_server(models_dir, env: dict | None = None, log_path=None, timeout
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
