@@ -470,6 +470,32 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; `python -m fer list` shows what can be resumed", file=sys.stderr)
+        print(f"interrupted: {WHAT_WAS_KEPT.get(args.command, _kept_nothing)(args, store)}", file=sys.stderr)
         return 130
     return 0
+
+
+def _kept_training(args, store) -> str:
+    """This process's training that Ctrl-C stopped: its epochs kept and the command that resumes it."""
+    mine = [(rid, status) for rid, status in store.interrupted() if status.get("pid") == os.getpid()]
+    if not mine:
+        return "stopped before the first epoch began; nothing was kept"
+    run_id, status = mine[-1]
+    epochs = len(status.get("history", {}).get("loss", []))
+    total = (status.get("config") or {}).get("epochs", "?")
+    data = f" --data {shlex.quote(args.data)}" if getattr(args, "data", None) else ""
+    models = f" --models {shlex.quote(str(args.models))}" if args.models else ""
+    return (f"training {run_id} keeps {epochs} of {total} epoch(s) in {store.work_dir(run_id)}; "
+            f"resume it with `python -m fer resume {run_id}{data}{models}`")
+
+
+def _kept_files(args, store) -> str:
+    return (f"the files written so far are in {args.out}; run the same command again for all of them"
+            if getattr(args, "out", None) else "nothing was kept; run the same command again")
+
+
+def _kept_nothing(args, store) -> str:
+    return "nothing was changed; run the same command again"
+
+
+WHAT_WAS_KEPT = {"train": _kept_training, "resume": _kept_training, "explain": _kept_files, "compress": _kept_files}

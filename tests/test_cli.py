@@ -114,3 +114,57 @@ def test_predict_finds_faces_and_reports_bad_and_empty_photos_one_line_each(dirs
     assert [d for d in lines if d["file"].endswith("wall.png")] == [{"file": files[2], "box": None, "label": None, "probs": None}]
     text = fer("predict", files[0], models=ROOT / "models", cache=dirs[1])
     assert text.returncode == 0 and "run fer2013-cnn-w1-mirror" in text.stdout and "face 2 at" in text.stdout
+
+
+def _interrupt_after(args, line_starts: str, models, cache, timeout=300):
+    """Run `python -m fer ARGS`, send Ctrl-C (SIGINT) once stderr shows a line starting with
+    `line_starts`; (exit status, stderr lines)."""
+    import signal
+    import time
+
+    env = {**os.environ, "FER_MODELS_DIR": str(models), "FER_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT),
+           "PYTHONUNBUFFERED": "1"}
+    env.pop("FER_DATA", None)
+    proc = subprocess.Popen([sys.executable, "-m", "fer", *args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            text=True, env=env, cwd=ROOT)
+    lines, deadline = [], time.monotonic() + timeout
+    for line in proc.stderr:
+        lines.append(line.rstrip("\n"))
+        if line.startswith(line_starts) or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    lines += proc.stderr.read().splitlines()
+    return proc.wait(timeout=60), lines
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_training_exits_130_with_one_line_that_resumes_it(tmp_path):
+    models, cache = tmp_path / "models", tmp_path / "cache"
+    status, lines = _interrupt_after(["train", "--arch", "cnn", "--width", "0.25", "--epochs", "20",
+                                      "--max-train-images", "2000", "--run-id", "stopped-by-hand"],
+                                     "epoch 1/20", models, cache)
+    assert status == 130, lines
+    assert not [line for line in lines if "Traceback" in line], lines
+    last = lines[-1]
+    assert last.startswith("interrupted: training stopped-by-hand keeps ") and " of 20 epoch(s) in " in last, last
+    assert last.endswith("resume it with `python -m fer resume stopped-by-hand`")
+    status = json.loads((models / ".work" / "stopped-by-hand" / "status.json").read_text())
+    assert status["state"] == "interrupted" and len(status["history"]["loss"]) >= 1
+    assert f"keeps {len(status['history']['loss'])} of 20" in last
+
+
+@pytest.mark.parametrize("command, args, says", [
+    ("explain", ["explain", "some-run", "--out", "maps-out"], "the files written so far are in maps-out; run the same "
+                                                             "command again for all of them"),
+    ("compress", ["compress", "some-run"], "nothing was kept; run the same command again"),
+    ("evaluate", ["evaluate", "some-run"], "nothing was changed; run the same command again"),
+])
+def test_ctrl_c_in_other_commands_exits_130_saying_what_was_kept(command, args, says, monkeypatch, capsys, tmp_path):
+    from fer import cli
+
+    def interrupted(args, store):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, command, interrupted)
+    assert cli.main(["--models", str(tmp_path), *args]) == 130
+    assert capsys.readouterr().err.strip() == f"interrupted: {says}"
