@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-from browser_harness import CHROMIUM_ARGS, RunWatcher, chromium_path, streamlit_server  # noqa: E402
+from browser_harness import CHROMIUM_ARGS, RunWatcher, chromium_path, start_streamlit  # noqa: E402
 
 RUN_TIMEOUT_S = 240.0  # one script run on a loaded 2-core machine, cold TensorFlow import included
 ERRORS_JS = """() => {
@@ -225,10 +225,19 @@ def _progress_text(main: str) -> str:
 # the load
 
 
-async def _load(url, models_dir, n_seeded, n_sessions, seconds, train_at, train_wait_s):
+def server_rss_mb(pid) -> float:
+    """The server process's resident memory (VmRSS) in MB, NaN when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmRSS:"))
+    except (OSError, StopIteration, ValueError):
+        return float("nan")
+
+
+async def _load(url, models_dir, n_seeded, n_sessions, seconds, train_at, train_wait_s, server_pid=None, faces=6999):
     from playwright.async_api import async_playwright
 
-    errors, timeline = [], []
+    errors, timeline, rss = [], [], []
     result = {}
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
@@ -242,9 +251,11 @@ async def _load(url, models_dir, n_seeded, n_sessions, seconds, train_at, train_
 
             stop = asyncio.Event()
 
-            async def watch_store():  # how many trainings hold the lock at once, 5 times a second
+            async def watch_store():  # trainings holding the lock, 5 times a second; the server's memory every 5 s
                 while not stop.is_set():
                     timeline.append((time.time(), active_trainings(models_dir)))
+                    if server_pid and (not rss or time.time() - rss[-1][0] >= 5):
+                        rss.append((time.time(), server_rss_mb(server_pid)))
                     await asyncio.sleep(0.2)
 
             watcher = asyncio.create_task(watch_store())
@@ -269,7 +280,7 @@ async def _load(url, models_dir, n_seeded, n_sessions, seconds, train_at, train_
                         await s.nav("Saliency")
                         continue
                     k += 1
-                    await s.saliency_rerun((s.n + k * n_sessions) % 6999 + 1)  # a face nobody asked for yet
+                    await s.saliency_rerun((s.n + k * n_sessions) % faces + 1)  # a face nobody asked for yet
 
             await asyncio.gather(*(drive(s) for s in sessions))
             result["load_s"] = time.perf_counter() - t_start
@@ -286,7 +297,7 @@ async def _load(url, models_dir, n_seeded, n_sessions, seconds, train_at, train_
             await watcher
         finally:
             await browser.close()
-    result.update(sessions=sessions, errors=errors, timeline=timeline)
+    result.update(sessions=sessions, errors=errors, timeline=timeline, rss=rss)
     return result
 
 
@@ -301,7 +312,8 @@ def _percentile(values, q):
 
 
 def run_load(n_sessions: int = 4, seconds: float = 90.0, *, models_dir=None, url=None, archs=("cnn", "dnn"),
-             train_at: float | None = None, train_wait_s: float = 240.0, server_env: dict | None = None) -> dict:
+             train_at: float | None = None, train_wait_s: float = 240.0, server_env: dict | None = None,
+             faces: int = 6999) -> dict:
     """Drive `n_sessions` browser sessions against one server for `seconds` (after all opened Saliency).
 
     models_dir: a seeded run store (default: a new temporary one, seeded with `archs`); url: a
@@ -319,12 +331,16 @@ def run_load(n_sessions: int = 4, seconds: float = 90.0, *, models_dir=None, url
     seeded = [d.name for d in Path(models_dir).iterdir() if (d / "run.json").is_file()]
     train_at = seconds / 4 if train_at is None else train_at
 
-    def drive(u):
-        return asyncio.run(_load(u, models_dir, len(seeded), n_sessions, seconds, train_at, train_wait_s))
+    def drive(u, pid=None):
+        return asyncio.run(_load(u, models_dir, len(seeded), n_sessions, seconds, train_at, train_wait_s, pid, faces))
 
     if url is None:
-        with streamlit_server(models_dir, env=server_env) as started:
-            raw = drive(started)
+        proc, started, _ = start_streamlit(models_dir, env=server_env)
+        try:
+            raw = drive(started, proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
     else:
         raw = drive(url)
     load_after = os.getloadavg()
@@ -349,6 +365,7 @@ def run_load(n_sessions: int = 4, seconds: float = 90.0, *, models_dir=None, url
         "training_intervals": intervals, "overlap_s": overlap,
         "seeded": seeded, "new_runs": new_runs, "store": store, "models_dir": str(models_dir),
         "load_average": (load_before[0], load_after[0]), "cpu_count": os.cpu_count(),
+        "rss_mb": [(round(t - raw["rss"][0][0]), mb) for t, mb in raw["rss"]] if raw["rss"] else [],
     }
 
 
@@ -375,10 +392,26 @@ def report(r: dict) -> str:
         lines.append(f"  {run_id}: trained {time.strftime('%H:%M:%S', time.localtime(a))} - "
                      f"{time.strftime('%H:%M:%S', time.localtime(b))}")
     lines.append(f"overlap between trainings: {r['overlap_s']:.1f} s")
+    if r.get("rss_mb"):
+        after_minute = [mb for t, mb in r["rss_mb"] if t >= 60] or [mb for _, mb in r["rss_mb"]]
+        lines.append(f"server memory (RSS) after the first minute: {min(after_minute):.0f}-{max(after_minute):.0f} MB, "
+                     f"at the end {r['rss_mb'][-1][1]:.0f} MB; every 30 s: "
+                     + ", ".join(f"{t}s {mb:.0f}" for t, mb in r["rss_mb"] if t % 30 < 5))
     bad = {k: v for k, v in r["store"]["loadable"].items() if v is not True}
     lines.append(f"runs in the store: {len(r['store']['runs'])}, all load: {not bad and not r['store']['broken']}"
                  + (f" (problems: {bad} {r['store']['broken']})" if bad or r["store"]["broken"] else ""))
     return "\n".join(lines)
+
+
+def _store_for(args) -> str | None:
+    """A temporary copy of --models (the trainings the bench presses save into it), or None: seed one."""
+    if not args.models:
+        return None
+    import shutil
+
+    copy = Path(tempfile.mkdtemp(prefix="fer-bench-concurrent-")) / "models"
+    shutil.copytree(args.models, copy, ignore=shutil.ignore_patterns(".work", ".lock"))
+    return str(copy)
 
 
 def main(argv=None):
@@ -386,6 +419,12 @@ def main(argv=None):
     ap.add_argument("--sessions", type=int, default=4, help="browser sessions (contexts) at once")
     ap.add_argument("--seconds", type=float, default=90.0, help="load time after every session opened Saliency")
     ap.add_argument("--archs", default="cnn,dnn", help="architectures of the seeded tiny runs (comma-separated)")
+    ap.add_argument("--models", help="use a copy of this run store instead of seeding tiny runs (e.g. models)")
+    ap.add_argument("--data", help="the server's data set (FER_DATA), e.g. ../shared/data/fer2013")
+    ap.add_argument("--faces", type=int, default=6999, help="face indices asked for cycle through 1..N (FER2013 test: 3588)")
+    ap.add_argument("--batching", choices=("on", "off", "both"), default="on",
+                    help="shared batching of sessions' requests (FER_SHARED_BATCHING); both: off, then on, each on a "
+                         "fresh server and store, with the ratios")
     ap.add_argument("--json", help="also write the results (latencies included) to this JSON file")
     args = ap.parse_args(argv)
     try:
@@ -396,10 +435,21 @@ def main(argv=None):
     if chromium_path() is None:
         print("needs Chromium: apt-get install -y chromium (or set $CHROMIUM)", file=sys.stderr)
         return 2
-    r = run_load(args.sessions, args.seconds, archs=tuple(a for a in args.archs.split(",") if a))
-    print(report(r))
+    results = {}
+    for mode in (("off", "on") if args.batching == "both" else (args.batching,)):
+        env = {"FER_SHARED_BATCHING": "1" if mode == "on" else "0", **({"FER_DATA": args.data} if args.data else {})}
+        r = run_load(args.sessions, args.seconds, models_dir=_store_for(args), server_env=env, faces=args.faces,
+                     archs=tuple(a for a in args.archs.split(",") if a))
+        print(f"## shared batching {mode}" + (f", data {args.data}" if args.data else ""))
+        print(report(r), flush=True)
+        results[mode] = r
+    if len(results) == 2:
+        off, on = results["off"], results["on"]
+        print(f"## shared batching on / off: p50 {on['p50']:.2f} / {off['p50']:.2f} s (x{off['p50'] / on['p50']:.2f} faster), "
+              f"p95 {on['p95']:.2f} / {off['p95']:.2f} s (x{off['p95'] / on['p95']:.2f}), "
+              f"reruns {on['renders']} / {off['renders']}")
     if args.json:
-        Path(args.json).write_text(json.dumps(r, indent=1, default=str))
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     return 0
 
 

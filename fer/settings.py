@@ -51,3 +51,9 @@ def data_roots() -> list[Path]:
 def warmup() -> bool:
     """Whether the app warms up in the background (`FER_WARMUP`, on unless `0`)."""
     return _env("FER_WARMUP") != "0"
+
+
+def shared_batching() -> bool:
+    """Whether sessions' map and prediction requests are batched together (`FER_SHARED_BATCHING`,
+    on unless `0`; off only to measure what it gains)."""
+    return _env("FER_SHARED_BATCHING") != "0"

@@ -9,9 +9,9 @@ import streamlit as st
 
 from fer import CLASS_NAMES
 from fer.data import SPLITS
-from fer.explain import (DEFAULT_OPTIONS, MEASURES, METHOD_NAMES, METHODS, applicable_methods, cam_grid, map_targets, plots,
-                         predict)
+from fer.explain import DEFAULT_OPTIONS, MEASURES, METHOD_NAMES, METHODS, applicable_methods, cam_grid, map_targets, plots
 from fer.explain.measure import TRUST_SETTINGS
+from fer.explain.shared import shared_maps, shared_probs
 from ui import nav
 from ui.cache import load_model, per_run
 from ui.data import get_dataset
@@ -26,8 +26,8 @@ from ui.widgets import asked_for, maps_grid
 
 @per_run(show_spinner=False, max_entries=2000)
 def _maps(model, face_key: str, method: str, targets: tuple, settings: tuple, _face: np.ndarray):
-    """One method's maps of the face for each target class, in one batched call."""
-    return METHODS[method](model, np.repeat(_face[None], len(targets), axis=0), list(targets), **dict(settings))
+    """One method's maps of the face for each target class, batched with other sessions' requests."""
+    return shared_maps(model, method, np.repeat(_face[None], len(targets), axis=0), list(targets), dict(settings))
 
 
 @per_run(show_spinner=False, max_entries=64, persist="disk")
@@ -64,7 +64,7 @@ def trust_for(run_id: str, methods: tuple, method_options: tuple):
 
 @per_run(show_spinner=False, max_entries=500)
 def _probs(model, face_key: str, _face: np.ndarray):
-    return predict(model, _face[None])[0]
+    return shared_probs(model, _face[None])[0]
 
 
 @per_run(show_spinner=False, max_entries=48)
