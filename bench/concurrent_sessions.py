@@ -3,6 +3,9 @@
     python bench/concurrent_sessions.py                      # 4 sessions for 90 s
     python bench/concurrent_sessions.py --sessions 6 --seconds 120
     python bench/concurrent_sessions.py --archs dnn          # seed only a DNN (gradient methods only: lighter)
+    python bench/concurrent_sessions.py --sessions 8 --seconds 120 --batching both --record   # shared batching off, on
+    python bench/concurrent_sessions.py --sessions 8 --seconds 420 --models models \
+        --data ../shared/data/fer2013 --faces 3588 --record                               # the shipped runs on FER2013
 
 What it does (needs /usr/bin/chromium and the `playwright` package; no Playwright browser download):
   1. seeds a temporary run store (FER_MODELS_DIR) with tiny runs trained on the generated faces
@@ -21,11 +24,15 @@ What it does (needs /usr/bin/chromium and the `playwright` package; no Playwrigh
      training lock) to record how many trainings were active at once;
   5. at the end it waits for both trainings, checks that every run in the store loads, and prints:
      sessions, duration, Saliency renders, p50 / p95 / max latency, errors seen on any page
-     (`stException` tracebacks, `st.error` boxes, browser page errors) and what the two training
-     requests showed.
+     (`stException` tracebacks, `st.error` boxes, browser page errors), what the two training
+     requests showed and the server's resident memory every 30 s.
+`--batching both` runs the load twice on fresh servers and stores, shared batching off
+(`FER_SHARED_BATCHING=0`) and on, and prints the ratios; `--models` drives a copy of an existing
+store (with `--data`, e.g. the shipped runs on FER2013); `--record` keeps the figures in
+`bench/records/concurrent_sessions_<sessions>_<store>_<data>.json` for `docs/results.md`.
 
 `run_load(n_sessions, seconds, ...) -> dict` is the core (tests/test_concurrent_sessions.py calls
-it); `seed_store` and `browser_harness.streamlit_server` are usable on their own. The machine's load matters a lot (2 shared
+it); `seed_store` and `browser_harness.start_streamlit` are usable on their own. The machine's load matters a lot (2 shared
 cores here): the load average is printed with the results.
 """
 from __future__ import annotations
@@ -426,6 +433,7 @@ def main(argv=None):
                     help="shared batching of sessions' requests (FER_SHARED_BATCHING); both: off, then on, each on a "
                          "fresh server and store, with the ratios")
     ap.add_argument("--json", help="also write the results (latencies included) to this JSON file")
+    ap.add_argument("--record", action="store_true", help="keep the figures in bench/records/ for docs/results.md")
     args = ap.parse_args(argv)
     try:
         import playwright  # noqa: F401
@@ -450,7 +458,30 @@ def main(argv=None):
               f"reruns {on['renders']} / {off['renders']}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    if args.record:
+        print("kept:", keep_record(args, results, argv))
     return 0
+
+
+def keep_record(args, results: dict, argv) -> Path:
+    """One record per configuration (sessions, run store, data), a row per batching mode."""
+    from fer.documents.records import write_record
+
+    store = "shipped runs" if args.models else f"tiny {args.archs} runs"
+    data = "FER2013" if args.data else "the demo faces"
+    rows = []
+    for mode, r in results.items():
+        after_minute = [mb for t, mb in r["rss_mb"] if t >= 60] or [mb for _, mb in r["rss_mb"]] or [float("nan")]
+        rows.append({"shared batching": mode, "sessions": r["sessions"], "new faces": r["renders"],
+                     "p50 s": round(r["p50"], 2), "p95 s": round(r["p95"], 2), "max s": round(r["max"], 2),
+                     "all open Saliency s": round(r["open_all_s"], 1), "errors": len(r["errors"]),
+                     "server RSS after 1 min, MB": f"{min(after_minute):.0f}-{max(after_minute):.0f}",
+                     "load s": round(r["seconds"])})
+    command = "python bench/concurrent_sessions.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    name = f"concurrent_sessions_{args.sessions}_{'shipped' if args.models else 'tiny'}_{'fer2013' if args.data else 'demo'}"
+    return write_record(name, f"{args.sessions} browser sessions on one server: a new face on Saliency ({store}, {data})",
+                        command, rows, note="Latency: the Enter key to the server's script_finished message, with "
+                        "the Chromium sessions on the same 2 cores; two trainings are queued a quarter of the way in.")
 
 
 if __name__ == "__main__":

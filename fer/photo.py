@@ -62,18 +62,20 @@ class Reading:
 
 def read_faces(model, faces: Sequence[np.ndarray], methods: Sequence[str] = (), options: Optional[dict] = None) -> Reading:
     """Predict `faces` (uint8 (48,48) each) and explain each one's predicted class with `methods`
-    (names in `fer.explain.METHODS`; `options` shared, each method taking its own)."""
-    from fer.explain import METHODS, applicable_methods, predict
+    (names in `fer.explain.METHODS`; `options` shared, each method taking its own). Other sessions'
+    requests for the same model and method go in the same batch (`fer.explain.shared`)."""
+    from fer.explain import applicable_methods
+    from fer.explain.shared import shared_maps, shared_probs
 
     x = np.stack([np.asarray(f, np.uint8) for f in faces]) if len(faces) else np.zeros((0, 48, 48), np.uint8)
-    probs = predict(model, x) if len(x) else np.zeros((0, 7), np.float32)
+    probs = shared_probs(model, x) if len(x) else np.zeros((0, 7), np.float32)
     reasons = applicable_methods(model)
     maps: Dict[str, object] = {}
     for name in methods:
         if reasons[name] is not None:
             maps[name] = reasons[name]
         elif len(x):
-            maps[name] = METHODS[name](model, x, probs.argmax(axis=1), **METHODS[name].pick(options or {}))
+            maps[name] = shared_maps(model, name, x, probs.argmax(axis=1), options)
         else:
             maps[name] = np.zeros((0, 48, 48), np.float32)
     return Reading(probs=probs, maps=maps)
