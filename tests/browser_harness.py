@@ -45,6 +45,26 @@ def skip_without_browser():
     )
 
 
+BUSY_JS = """() => !!document.querySelector(
+    '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"],'
+    + ' [data-testid="stSpinner"], [data-testid="stSkeleton"], [data-testid="stAppSkeleton"], [data-stale="true"]')"""
+
+
+def wait_idle(page, timeout_s: float = 180.0, settle_s: float = 1.5) -> None:
+    """Wait until the script run has finished: no running icon, spinner or skeleton for `settle_s`."""
+    deadline = time.time() + timeout_s
+    quiet_since = None
+    while time.time() < deadline:
+        if page.evaluate(BUSY_JS):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.time()
+        elif time.time() - quiet_since >= settle_s:
+            return
+        page.wait_for_timeout(200)
+    raise TimeoutError(f"page still running after {timeout_s:.0f} s")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,13 +8,12 @@ $FER_E2E_ARTIFACTS.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
 
 from browser_harness import (CHROMIUM_ARGS, RunWatcher, chromium_path, playwright_sync_api, skip_without_browser,
-                             streamlit_server)
+                             streamlit_server, wait_idle)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_TIMEOUT_MS = 180_000  # a cold TensorFlow import and first predictions on 2 shared cores
@@ -23,26 +22,6 @@ PAGE_TIMEOUT_MS = 180_000  # a cold TensorFlow import and first predictions on 2
 CHROMIUM = chromium_path()
 sync_api = playwright_sync_api()
 pytestmark = [pytest.mark.browser, skip_without_browser()]
-
-
-BUSY_JS = """() => !!document.querySelector(
-    '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"],'
-    + ' [data-testid="stSpinner"], [data-testid="stSkeleton"], [data-testid="stAppSkeleton"], [data-stale="true"]')"""
-
-
-def wait_idle(page, timeout_ms: int = PAGE_TIMEOUT_MS, settle_s: float = 1.5) -> None:
-    """Wait until the script run has finished: no running icon, spinner or skeleton for `settle_s`."""
-    deadline = time.time() + timeout_ms / 1000
-    quiet_since = None
-    while time.time() < deadline:
-        if page.evaluate(BUSY_JS):
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.time()
-        elif time.time() - quiet_since >= settle_s:
-            return
-        page.wait_for_timeout(200)
-    raise TimeoutError(f"page still running after {timeout_ms / 1000:.0f} s")
 
 
 def screenshot(page, path: Path, width: int = 1400) -> None:

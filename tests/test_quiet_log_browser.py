@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from browser_harness import (CHROMIUM_ARGS, RunWatcher, chromium_path, playwright_sync_api, skip_without_browser,
-                             streamlit_server)
+                             streamlit_server, wait_idle)
 
 ROOT = Path(__file__).resolve().parents[1]
 FER2013 = ROOT.parent / "shared" / "data" / "fer2013"
@@ -28,9 +28,7 @@ TENSORFLOW_IMPORT_NOTICE = (
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
     "oneDNN custom operations are on.",
 )
-BUSY_JS = """() => !!document.querySelector(
-    '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"],'
-    + ' [data-testid="stSpinner"], [data-testid="stSkeleton"], [data-testid="stAppSkeleton"], [data-stale="true"]')"""
+
 
 
 def noisy_lines(log: str) -> list:
@@ -52,20 +50,6 @@ def test_noisy_lines_finds_what_the_issue_saw_and_keeps_the_import_notice():
     assert len(noisy_lines(log)) == 3
 
 
-def _wait_idle(page, timeout_s: float = 600.0, settle_s: float = 1.5) -> None:
-    deadline = time.monotonic() + timeout_s
-    quiet_since = None
-    while time.monotonic() < deadline:
-        if page.evaluate(BUSY_JS):
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= settle_s:
-            return
-        page.wait_for_timeout(200)
-    raise TimeoutError(f"page still running after {timeout_s:.0f} s")
-
-
 @pytest.mark.parametrize("data", ["demo", "fer2013"])
 def test_visiting_every_page_leaves_no_warning_in_the_server_log(data, tmp_path):
     env = {"HOME": str(tmp_path), "FER_CACHE_DIR": str(tmp_path / "cache")}
@@ -84,13 +68,13 @@ def test_visiting_every_page_leaves_no_warning_in_the_server_log(data, tmp_path)
             runs = RunWatcher(page)
             page.goto(url, wait_until="domcontentloaded")
             runs.wait_next(page, 0, 300)
-            _wait_idle(page)
+            wait_idle(page, timeout_s=600)
             links = page.locator('[data-testid="stSidebarNav"] a')
             for k in range(links.count()):
                 seen = len(runs.finished)
                 page.locator('[data-testid="stSidebarNav"] a').nth(k).click()
                 runs.wait_next(page, seen, 600)
-                _wait_idle(page)
+                wait_idle(page, timeout_s=600)
         finally:
             browser.close()
         time.sleep(2)  # what the warm-up logs while the last page settles

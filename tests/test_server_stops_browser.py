@@ -42,6 +42,12 @@ def _crash_lines(log_path: Path) -> list:
     return [line for line in log_path.read_text(errors="replace").splitlines() if any(s in line for s in CRASH_SIGNS)]
 
 
+def _assert_clean_stop(status, seconds: float, log: Path) -> None:
+    assert status == 0, f"exit status {status}; log:\n{log.read_text()[-3000:]}"
+    assert seconds <= STOP_WITHIN_S, f"stopped after {seconds:.1f} s"
+    assert not _crash_lines(log), _crash_lines(log)
+
+
 def _open_app(pw, url: str, path: str = ""):
     browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -68,9 +74,7 @@ def test_the_server_stops_cleanly_while_the_warm_up_works(sig, after_s, tmp_path
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert status == 0, f"exit status {status}; log:\n{log.read_text()[-3000:]}"
-    assert seconds <= STOP_WITHIN_S, f"stopped after {seconds:.1f} s"
-    assert not _crash_lines(log), _crash_lines(log)
+    _assert_clean_stop(status, seconds, log)
 
 
 def _epochs_done(store: Path) -> tuple:
@@ -115,9 +119,7 @@ def test_a_training_stopped_with_the_server_keeps_its_last_epoch_and_resumes(tmp
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert status == 0, f"exit status {status}; log:\n{log.read_text()[-3000:]}"
-    assert seconds <= STOP_WITHIN_S, f"stopped after {seconds:.1f} s"
-    assert not _crash_lines(log), _crash_lines(log)
+    _assert_clean_stop(status, seconds, log)
 
     store = RunStore(store_dir)
     unfinished = dict(store.interrupted())
