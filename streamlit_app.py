@@ -11,12 +11,13 @@ from fer import stopping  # noqa: E402
 from ui import nav  # noqa: E402
 from ui.data import data_source  # noqa: E402
 from ui.errors import show_unexpected  # noqa: E402
-from ui.runtime import keep_keras_state_between_runs  # noqa: E402
+from ui.runtime import keep_keras_state_between_runs, stop_as_a_server  # noqa: E402
 from ui.sidebar import sidebar  # noqa: E402
 from ui.warmup import warm_up_in_background  # noqa: E402
 
 st.set_page_config(page_title="FER workbench", page_icon="🙂", layout="wide")
 keep_keras_state_between_runs()  # background trainings share this process: see ui/runtime.py
+stop_as_a_server()  # Ctrl-C never aborts inside TensorFlow: see fer/stopping.py
 
 PAGES = {
     "Explore": [

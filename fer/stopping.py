@@ -12,8 +12,12 @@ threads (warm-up, training queue) and Streamlit's script threads are daemon thre
 their time in TensorFlow. So: once the main thread has ended (Ctrl-C or SIGTERM stopped the
 server, or a script that imported the app returned) or `request()` was called, `check()` raises
 `Stopped` in whichever thread reaches a loop's next step, and the exit joins the watched threads
-(at most a few seconds: one long TensorFlow call is not waited for) and then ends the process
-with its exit status, without the finalisation that would crash with TensorFlow half used.
+(at most a few seconds: one long TensorFlow call is not waited for). A process that knows its
+exit status (the Streamlit server: 0 once stopped; `end_without_finalising`) then ends at once,
+without the finalisation that can crash with TensorFlow half used; any other process (a test
+run, a script) finalises as usual, so its own exit status is kept. A thread of a script's own
+that uses these loops and is still working when the main thread ends is stopped too: join it
+before the main thread returns if it must finish.
 
 No TensorFlow or Streamlit import here: every layer may ask.
 """
@@ -31,7 +35,7 @@ JOIN_DEADLINE_S = 6.0  # with Streamlit's own stop (about a second) inside a 10 
 
 _REQUESTED = threading.Event()
 _WATCHED: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
-_exit_status = 0
+_status_without_finalising: int | None = None
 
 
 class Stopped(BaseException):
@@ -51,12 +55,16 @@ def check() -> None:
         raise Stopped("the process is stopping")
 
 
-def request(exit_status: int | None = None) -> None:
-    """Ask every loop that calls `check()` to stop (the exit handler also does this)."""
-    global _exit_status
-    if exit_status is not None:
-        _exit_status = exit_status
+def request() -> None:
+    """Ask every loop that calls `check()` to stop (the exit does this by itself)."""
     _REQUESTED.set()
+
+
+def end_without_finalising(status: int = 0) -> None:
+    """Declare this process's exit status: when watched threads were busy at its exit, it ends with
+    `status` as soon as they stopped, without finalising (the Streamlit server, stopped by a signal)."""
+    global _status_without_finalising
+    _status_without_finalising = status
 
 
 def watch(thread: threading.Thread) -> threading.Thread:
@@ -81,25 +89,25 @@ def _finish_threads() -> list:
 
 
 def _at_exit() -> None:
-    """Wait for the watched threads to reach a `check()`, then end the process without finalising.
-
-    Why not finalise: a thread stopped part-way through TensorFlow leaves it half set up (an
-    import finished during the exit was measured to end in a segmentation fault), and one still
-    inside it aborts the process. Where no watched thread was busy, the exit goes on as usual."""
+    """Wait for the watched threads to reach a `check()`; a process with a declared status then
+    ends at once. Why: a thread stopped part-way through TensorFlow leaves it half set up (an
+    import that finished during the exit was measured to end the server in a segmentation fault),
+    and one still inside it aborts the process. Others finalise: only they know their status."""
     if not busy_threads():
         return
     left = _finish_threads()
     if left:
         names = ", ".join(sorted({t.name for t in left}))
         logging.getLogger(__name__).info("stopping without waiting for %s (busy in one long call)", names)
-    status = 1 if getattr(sys, "last_value", None) is not None else _exit_status
+    if _status_without_finalising is None:
+        return
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError, AttributeError):
             pass
-    os._exit(status)
+    os._exit(_status_without_finalising)
 
 
 def _register() -> None:

@@ -1,4 +1,4 @@
-"""An adjustment to Streamlit's script runner for a process that trains models in threads.
+"""Adjustments to Streamlit's runtime for a process that trains models and explains them in threads.
 
 (The other one, no full garbage collection after every script run, is `runner.postScriptGC =
 false` in .streamlit/config.toml: with TensorFlow and a few models loaded, `gc.collect(2)` takes
@@ -7,6 +7,8 @@ a large part of a second and delayed every rerun by as much; Python's own genera
 from __future__ import annotations
 
 import sys
+
+from fer import stopping
 
 
 def keep_keras_state_between_runs():
@@ -38,3 +40,18 @@ def keep_keras_state_between_runs():
 
     _clean_problem_modules._fer_keeps_keras = True
     _runner._clean_problem_modules = _clean_problem_modules
+
+
+def served_by_streamlit_run() -> bool:
+    """True in a server started by `streamlit run` (its bootstrap module runs the server), False
+    under AppTest or in a script that imports the app. (`streamlit run` replaces `sys.argv[0]` and
+    `__main__` with the app's script, so neither tells.)"""
+    return "streamlit.web.bootstrap" in sys.modules
+
+
+def stop_as_a_server() -> None:
+    """Under `streamlit run`: a stop that found the app's threads busy ends with status 0 once they
+    have stopped, without finalising TensorFlow (`fer.stopping`). Elsewhere the process keeps its
+    own exit status (a test run that failed must not exit 0)."""
+    if served_by_streamlit_run():
+        stopping.end_without_finalising(0)
