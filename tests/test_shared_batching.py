@@ -24,7 +24,7 @@ def test_a_request_alone_is_computed_at_once_as_its_own_batch():
     out = batcher("k", np.ones((2, 3)), np.array([10, 20]))
     assert time.perf_counter() - start < 0.5
     np.testing.assert_array_equal(out, [[12, 12, 12], [22, 22, 22]])
-    assert calls == [("k", 2)] and batcher.batch_sizes == [2]
+    assert calls == [("k", 2)] and list(batcher.batch_sizes) == [2]
 
 
 def test_requests_arriving_during_a_batch_go_together_and_each_gets_its_own_rows():
@@ -54,7 +54,7 @@ def test_requests_arriving_during_a_batch_go_together_and_each_gets_its_own_rows
     gate.set()
     for t in [first, *others]:
         t.join(10)
-    assert batcher.batch_sizes == [1, 5]
+    assert list(batcher.batch_sizes) == [1, 5]
     assert {i: r.tolist() for i, r in results.items()} == {i: [[2 * i, 2 * i]] for i in range(6)}
 
 

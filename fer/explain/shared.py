@@ -6,8 +6,7 @@
 give what `METHODS["Grad-CAM"](model, faces, classes, **options)` and `predict(model, faces)`
 give. Why: on a server that a class shares, eight sessions asking for one face's maps each are
 cheaper as one batch of eight, as model servers batch the requests that arrive together: most of
-a one-face call is the library's fixed cost per call (measured here: Grad-CAM++ on eight single
-faces costs 2.7-5x one batch of those faces; `bench/concurrent_sessions.py`).
+a one-face call is the library's fixed cost per call (`bench/shared_batching.py` measures the gain).
 
 The rule: a request that finds no batch of its kind (same model, method and options) being
 computed starts one at once, alone: a single session waits for nothing. Requests that arrive
@@ -18,8 +17,9 @@ at a time: both run as they are).
 """
 from __future__ import annotations
 
+import collections
 import threading
-from typing import Callable, Hashable, List, Optional
+from typing import Callable, Hashable, Optional
 
 import numpy as np
 
@@ -47,7 +47,8 @@ class Batcher:
         self._max_faces = max_faces
         self._lock = threading.Lock()
         self._pending: dict = {}  # key -> [requests not yet computed]; present while a batch runs
-        self.batch_sizes: List[int] = []  # faces per computed batch, for the bench and the tests
+        # faces per computed batch, the latest ones only (a server runs for days): for the bench and the tests
+        self.batch_sizes: "collections.deque[int]" = collections.deque(maxlen=1000)
 
     def __call__(self, key: Hashable, images: np.ndarray, extra: Optional[np.ndarray] = None):
         request = _Request(np.asarray(images), None if extra is None else np.asarray(extra))
