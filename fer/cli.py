@@ -1,4 +1,4 @@
-"""Command line: `python -m fer train|resume|finish|predict|list|ablations|answers|evaluate|mirror|compress|explain|trust|cards|results|summary`.
+"""Command line: `python -m fer train|sweep|resume|finish|predict|list|ablations|answers|evaluate|mirror|compress|explain|trust|cards|results|summary`.
 
 Errors a user can cause print one clear line on stderr and exit with status 2, never a traceback.
 """
@@ -25,6 +25,16 @@ def _parser():
     t.add_argument("--match-run", default=None, help="dnn: match the parameter count of this run")
     t.add_argument("--run-id", default=None, help="name of the new run (default: arch-width-timestamp)")
     t.add_argument("--data", default=None, help="fer2013.csv, train.csv or a train/<class>/ image folder (default: generated faces)")
+
+    w = sub.add_parser("sweep", help="train one architecture at several widths (and seeds), in the local queue or on a "
+                                     "Ray cluster, each saved as a run")
+    _add_config_flags(w, leave_out=("width", "seed"))
+    w.add_argument("--widths", required=True, help="comma-separated widths, e.g. 0.125,0.25,0.5")
+    w.add_argument("--seeds", default="0", help="comma-separated seeds; each width is trained once per seed (default 0)")
+    w.add_argument("--data", default=None, help="as for train (default: generated faces)")
+    w.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="run each training as a task on this Ray cluster (HOST:PORT, auto, or local; default "
+                        "$FER_RAY_ADDRESS, else this machine's queue)")
 
     r = sub.add_parser("resume", help="resume an interrupted training from its last checkpoint")
     r.add_argument("run_id")
@@ -80,6 +90,10 @@ def _parser():
     x.add_argument("--layers", nargs="*", default=None, help="conv layers for the filters (default: all)")
     x.add_argument("--top-k", type=int, default=9, help="test faces kept per filter")
     x.add_argument("--steps", type=int, default=100, help="gradient-ascent steps per preferred input")
+    x.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="compute the faces' maps and filter activations in shards on this Ray cluster (default "
+                        "$FER_RAY_ADDRESS, else here)")
+    x.add_argument("--shard", type=int, default=512, help="faces per task with --ray (default 512)")
 
     for name, what in (("cards", "write a model card (README.md) beside every run, from its records"),
                        ("results", "write docs/results.md from the runs' records and the benchmark records")):
@@ -94,7 +108,7 @@ def _parser():
     return p
 
 
-def _add_config_flags(parser):
+def _add_config_flags(parser, leave_out=()):
     """One flag per TrainConfig field (its default, type, choices and help): nothing re-typed here.
 
     `x_y` becomes `--x-y` (or the field's `flag`); a boolean that defaults to True becomes
@@ -107,6 +121,8 @@ def _add_config_flags(parser):
 
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
+        if f.name in leave_out:
+            continue
         meta, kind = dict(f.metadata), hints[f.name]
         kind = next((a for a in typing.get_args(kind) if a is not type(None)), kind)  # Optional[X] -> X
         if kind is bool:
@@ -166,6 +182,73 @@ def _print_run_result(run):
     print(f"saved run {run.id}: {m['params']:,} params, val {100 * m['val_accuracy']:.2f}%, "
           f"test {100 * (m['test_accuracy'] or 0):.2f}% (flip-averaged {100 * (m['test_accuracy_tta'] or 0):.2f}%), "
           f"{m['wall_time_s']:.0f} s")
+
+
+def cmd_sweep(args, store):
+    import dataclasses
+
+    from fer.errors import TrainingBusy
+    from fer.settings import ray_address
+    from fer.sweep import sweep_configs, sweep_for
+    from fer.train import TrainConfig
+
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name not in ("arch", "width", "seed")}
+    configs = sweep_configs(_numbers(args.widths, float, "--widths"), archs=(args.arch,),
+                            seeds=_numbers(args.seeds, int, "--seeds"), **options)
+    address = ray_address(args.ray)
+    if address:  # before the (slow) data load
+        from fer.cluster import connect
+
+        connect(address)
+    ds = _load(args.data)
+    sweep = sweep_for(store, address)
+    where = f"the Ray cluster at {address}" if address else "this machine's training queue, one after another"
+    print(f"sweep: {len(configs)} training(s) of {args.arch} on {where}", file=sys.stderr, flush=True)
+    if not sweep.start(configs, ds, owner=f"cli pid {os.getpid()}", command=_command_line()):
+        raise TrainingBusy("a sweep is already running in this process")
+    snap = _follow_sweep(sweep)
+    for run_id in snap["done"]:
+        _print_run_result(store.get(run_id))
+    print(f"sweep: {snap['message']}", file=sys.stderr)
+    for error in snap["errors"]:
+        print(f"error: {error}", file=sys.stderr)
+    if snap["errors"] or len(snap["done"]) < snap["total"]:
+        raise SystemExit(2)
+
+
+def _numbers(text, kind, flag):
+    from fer.errors import ModelConfigError
+
+    try:
+        values = [kind(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise ModelConfigError(f"{flag} takes comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise ModelConfigError(f"{flag} names no value")
+    return values
+
+
+def _follow_sweep(sweep) -> dict:
+    """Print each training's news (started, an epoch done, saved, failed) until the sweep ends."""
+    said = {}
+    while True:
+        snap = sweep.snapshot()
+        for job in sweep.jobs():
+            event = job.progress
+            epochs_done = 0 if event is None else event.epoch if event.phase == "epoch" else event.epoch - 1
+            news = (job.status, epochs_done)
+            if said.get(job.id) != news:
+                what = f"epoch {epochs_done}/{job.epochs} done" if job.status == "running" and epochs_done else job.message
+                print(f"  {job.config.arch} width {job.config.width:g} seed {job.config.seed}: {job.status}, {what}",
+                      file=sys.stderr, flush=True)
+                said[job.id] = news
+        if snap["state"] not in ("running", "waiting"):
+            return snap
+        time.sleep(1.0)
+
+
+def _command_line() -> str:
+    return "python -m fer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def cmd_resume(args, store):
@@ -403,8 +486,17 @@ def cmd_trust(args, store):
 
 def cmd_explain(args, store):
     from fer.explain.report import write_report
+    from fer.settings import ray_address
 
     run = store.get(args.run_id)
+    address = ray_address(args.ray)
+    faces = None
+    if address:
+        from fer.cluster import connect
+        from fer.cluster.shards import ShardedFaces
+
+        faces = ShardedFaces(connect(address), shard=args.shard)  # before the (slow) data load
+        print(f"explain: the faces in shards of {args.shard} on the Ray cluster at {address}", file=sys.stderr)
     ds = _load(args.data)
     if args.compare is None:
         fingerprint = (run.meta.get("dataset") or {}).get("fingerprint")
@@ -419,7 +511,7 @@ def cmd_explain(args, store):
     else:
         compare = [store.get(rid) for rid in args.compare]
     write_report(run, ds, args.out, method=args.method, compare=compare, layers=args.layers, top_k=args.top_k,
-                 steps=args.steps)
+                 steps=args.steps, faces=faces)
 
 
 def cmd_cards(args, store):
@@ -454,7 +546,7 @@ def cmd_summary(args, store):
     print(f"total {counts['total']:,}  trainable {counts['trainable']:,}  non-trainable {counts['non_trainable']:,}")
 
 
-COMMANDS = {"predict": cmd_predict, "train": cmd_train, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "mirror": cmd_mirror, "compress": cmd_compress, "explain": cmd_explain, "trust": cmd_trust, "cards": cmd_cards,
+COMMANDS = {"predict": cmd_predict, "train": cmd_train, "sweep": cmd_sweep, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "mirror": cmd_mirror, "compress": cmd_compress, "explain": cmd_explain, "trust": cmd_trust, "cards": cmd_cards,
             "results": cmd_results, "summary": cmd_summary}
 
 
@@ -494,8 +586,21 @@ def _kept_files(args, store) -> str:
             if getattr(args, "out", None) else "nothing was kept; run the same command again")
 
 
+def _kept_sweep(args, store) -> str:
+    """The sweep Ctrl-C stopped: cancelled, its saved runs named."""
+    from fer.sweep import sweep_for
+
+    sweep = sweep_for(store, args.ray)
+    sweep.cancel()
+    sweep.join(timeout=60)
+    snap = sweep.snapshot()
+    done = ", ".join(snap["done"]) or "none"
+    return (f"the sweep kept {len(snap['done'])} of {snap['total']} run(s) ({done}); the rest were cancelled: "
+            "run the same command for them (`python -m fer list` shows a training that can be resumed)")
+
+
 def _kept_nothing(args, store) -> str:
     return "nothing was changed; run the same command again"
 
 
-WHAT_WAS_KEPT = {"train": _kept_training, "resume": _kept_training, "explain": _kept_files, "compress": _kept_files}
+WHAT_WAS_KEPT = {"train": _kept_training, "resume": _kept_training, "sweep": _kept_sweep, "explain": _kept_files, "compress": _kept_files}

@@ -36,3 +36,7 @@ class TrainingBusy(FerError, RuntimeError):
 
 class TrainingCancelled(FerError, RuntimeError):
     """The cancel event stopped a training; its checkpoint stays resumable."""
+
+
+class ClusterError(FerError, RuntimeError):
+    """A Ray cluster that cannot be used: Ray missing, the address unreachable, work lost on it."""

@@ -35,6 +35,7 @@ from fer.progress import BATCH, EPOCH, TrainingProgress
 log = logging.getLogger(__name__)
 
 QUEUED, WAITING, RUNNING, DONE, FAILED, CANCELLED = "queued", "waiting", "running", "done", "failed", "cancelled"
+IDLE = "idle"  # a batch with no jobs
 ACTIVE = (QUEUED, WAITING, RUNNING)
 FINISHED = (DONE, FAILED, CANCELLED)
 
@@ -65,6 +66,7 @@ class Job:
     n_train: int = 0
     owner: str = ""
     batch: str = ""  # the batch (e.g. a width sweep) this job belongs to, if any
+    command: str = ""  # the command line that asked for it, kept in its run.json ("" from the app)
     status: str = QUEUED
     message: str = ""  # what is happening now, for people
     error: str = ""  # one line when status == failed
@@ -145,7 +147,7 @@ class JobManager:
         self.on_finish: list = []
 
     # -- requests ------------------------------------------------------------
-    def submit(self, config, dataset, owner: str = "", batch: str = "") -> Job:
+    def submit(self, config, dataset, owner: str = "", batch: str = "", command: str = "") -> Job:
         """Queue a training; returns a copy of its Job. Raises ModelConfigError on a bad config."""
         config.validate()
         config = copy.deepcopy(config)
@@ -155,7 +157,7 @@ class JobManager:
         with self._lock:
             job = Job(id=f"job{next(self._ids)}-{os.getpid()}", config=config, dataset_name=getattr(dataset, "name", "data"),
                       fingerprint=getattr(dataset, "fingerprint", ""), n_train=n_train, owner=owner, epochs=config.epochs,
-                      batch=batch)
+                      batch=batch, command=command)
             job.estimate_s = estimate_seconds(config, n_train, self._runs_quietly(), **split_sizes(dataset))
             ahead = sum(1 for j in self._jobs.values() if j.active)
             job.message = f"queued behind {ahead} training(s)" if ahead else "starting"
@@ -170,7 +172,7 @@ class JobManager:
             self._changed.notify_all()
             return self._copy(job)
 
-    def submit_batch(self, configs, dataset, owner: str = "", kind: str = "batch") -> str:
+    def submit_batch(self, configs, dataset, owner: str = "", kind: str = "batch", command: str = "") -> str:
         """Queue several trainings, in order, as one batch; returns the batch id. Every config is
         checked before any is queued (ModelConfigError names the bad one)."""
         configs = list(configs)
@@ -178,7 +180,7 @@ class JobManager:
             config.validate()
         with self._lock:
             batch_id = f"{kind}{len(self._batches) + 1}-{os.getpid()}"
-            jobs = [self.submit(config, dataset, owner, batch=batch_id).id for config in configs]
+            jobs = [self.submit(config, dataset, owner, batch=batch_id, command=command).id for config in configs]
             self._batches[batch_id] = {"kind": kind, "jobs": jobs, "number": len(self._batches) + 1}
             return batch_id
 
@@ -360,6 +362,8 @@ class JobManager:
 
         try:
             extra = {"strategy": self.strategy} if self.strategy is not None else {}
+            if job.command:
+                extra["command"] = job.command
             run = train_fn(job.config, dataset, self.store, run_id=job.run_id, progress=progress, cancel=cancel, **extra)
         except TrainingCancelled:
             with self._lock:
@@ -431,3 +435,34 @@ def manager_for(store) -> JobManager:
         if key not in _managers:
             _managers[key] = JobManager(store)
         return _managers[key]
+
+
+def batch_snapshot(jobs, generation: int) -> dict:
+    """A batch's jobs (`Job`s of a sweep, say) as one dict: state, message, total, finished, done
+    (run ids), errors, current (the first running `Job`, its progress on it, or None), fraction
+    (0..1 through the whole batch), generation (which batch of its kind it is)."""
+    if not jobs:
+        return {"state": IDLE, "message": "", "total": 0, "finished": 0, "done": [], "errors": [], "current": None,
+                "fraction": 0.0, "generation": 0}
+    done = [j.run_id for j in jobs if j.status == DONE]
+    errors = [f"{j.config.arch} width {j.config.width:g}: {j.error}" for j in jobs if j.status == FAILED]
+    finished = sum(not j.active for j in jobs)
+    running = next((j for j in jobs if j.status in (RUNNING, WAITING)), None)
+    current = running if running is not None and running.status == RUNNING else None
+    active = [j for j in jobs if j.active]
+    if active:
+        first = running or active[0]
+        state = WAITING if running is not None and running.status == WAITING else RUNNING  # queued: starting
+        training = [j for j in jobs if j.status == RUNNING]  # a cluster trains several at once
+        message = (first.message if current is None else
+                   f"training {first.config.arch} width {first.config.width:g} ({finished + 1}/{len(jobs)})"
+                   if len(training) == 1 else f"training {len(training)} at once ({finished}/{len(jobs)} done)")
+    elif any(j.status == CANCELLED for j in jobs):
+        state, message = CANCELLED, f"cancelled after {len(done)} of {len(jobs)} run(s)"
+    else:
+        state = DONE if not errors or done else FAILED
+        message = f"finished: {len(done)} run(s) saved" + (f", {len(errors)} failed" if errors else "")
+    under_way = sum(j.fraction for j in jobs if j.status == RUNNING)
+    fraction = (finished + under_way) / len(jobs)
+    return {"state": state, "message": message, "total": len(jobs), "finished": finished, "done": done,
+            "errors": errors, "current": current, "fraction": min(1.0, fraction), "generation": generation}

@@ -103,6 +103,12 @@ class Run:
             raise RunError(f"run {self.id}: cannot load {MODEL_FILE}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
 
 
+def run_files(run: Run) -> dict:
+    """A run's files by name, as bytes: what `RunStore.save_files` takes (the run moves between
+    machines without a shared folder)."""
+    return {p.name: p.read_bytes() for p in sorted(run.path.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
+
 @dataclasses.dataclass
 class BrokenRun:
     id: str
@@ -166,6 +172,34 @@ class RunStore:
     # -- writing -------------------------------------------------------------
     def save(self, run_id: str, model, meta: dict) -> Run:
         """Write model.keras + run.json into a temp folder, then rename it into place."""
+        meta = {**meta, "id": run_id}
+
+        def write(tmp: Path):
+            save_clean_model(model, tmp / MODEL_FILE)
+            atomic_write_text(tmp / META_FILE, json.dumps(meta, indent=1, default=_json_default))
+
+        return Run(run_id, self._place(run_id, write), meta)
+
+    def save_files(self, run_id: str, files: dict) -> Run:
+        """Save a run made elsewhere (`run_files` of a run in another store, say on a cluster's
+        worker) under `run_id`, atomically; refused when the files are not a run or the id is taken."""
+        if not {MODEL_FILE, META_FILE} <= set(files) or any(Path(n).name != n or n.startswith(".") for n in files):
+            raise RunError(f"cannot save run {run_id}: the files are not a run ({', '.join(sorted(files)) or 'none'})")
+        try:
+            named = json.loads(files[META_FILE]).get("id")
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            raise RunError(f"cannot save run {run_id}: its {META_FILE} is not a JSON object") from None
+        if named != run_id:
+            raise RunError(f"cannot save run {run_id}: the files are run {named!r}")
+
+        def write(tmp: Path):
+            for name, data in files.items():
+                (tmp / name).write_bytes(data)
+
+        return self._read(self._place(run_id, write))
+
+    def _place(self, run_id: str, write) -> Path:
+        """`write(folder)` into a temp folder beside the runs, then rename it to `run_id`."""
         validate_run_id(run_id)
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / run_id
@@ -176,9 +210,7 @@ class RunStore:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            save_clean_model(model, tmp / MODEL_FILE)
-            meta = {**meta, "id": run_id}
-            atomic_write_text(tmp / META_FILE, json.dumps(meta, indent=1, default=_json_default))
+            write(tmp)
             os.replace(tmp, final)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -186,7 +218,7 @@ class RunStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return Run(run_id, final, meta)
+        return final
 
     def _remove_stale_temp(self) -> None:
         """Delete `.tmp-*` / `.trash-*` folders left by a process killed while saving or deleting."""

@@ -6,6 +6,7 @@
 | `FER_MODELS_DIR` | the run store folder | the checkout's `models/` |
 | `FER_CACHE_DIR` | where loaded data sets are cached as `.npz` | `~/.cache/fer-workbench` |
 | `FER_DATA_ROOTS` | folders the app may read a typed-in data path from (os.pathsep-separated) | home, cwd, the checkout's parent |
+| `FER_RAY_ADDRESS` | a Ray cluster (`HOST:PORT`, or `auto`) that width sweeps and `explain` run on | none: one machine |
 | `FER_WARMUP` | `0`: the app does not load and trace the default runs in the background after its first page | `1` |
 """
 from __future__ import annotations
@@ -57,3 +58,8 @@ def shared_batching() -> bool:
     """Whether sessions' map and prediction requests are batched together (`FER_SHARED_BATCHING`,
     on unless `0`; off only to measure what it gains)."""
     return _env("FER_SHARED_BATCHING") != "0"
+
+
+def ray_address(given: Optional[str] = None) -> Optional[str]:
+    """The Ray cluster to run sweeps on: `given` (a `--ray` flag), else `FER_RAY_ADDRESS`, else None."""
+    return (given or "").strip() or _env("FER_RAY_ADDRESS") or None

@@ -17,29 +17,35 @@ import time
 from typing import Optional
 
 from fer.errors import ModelConfigError
-from fer.jobs import CANCELLED, DONE, FAILED, RUNNING, WAITING, JobManager, manager_for  # noqa: F401 - the sweep's states
+from fer.jobs import (CANCELLED, DONE, FAILED, IDLE, RUNNING, WAITING, JobManager,  # noqa: F401 - the sweep's states
+                      batch_snapshot, manager_for)
 
-IDLE = "idle"
 KIND = "sweep"
 
 
-def sweep_configs(widths, archs=("cnn", "mobilenet"), **train_options) -> list:
-    """One TrainConfig per (arch, width), smallest width first within each arch.
+def sweep_configs(widths, archs=("cnn", "mobilenet"), seeds=None, **train_options) -> list:
+    """One TrainConfig per (arch, width, seed), smallest width first within each arch.
 
-    train_options go to every TrainConfig (epochs, max_train_images, augment, seed, ...).
+    train_options go to every TrainConfig (epochs, max_train_images, augment, ...); `seeds`
+    (default: the one seed in train_options, else 0) repeats each width once per seed.
     """
     from fer.train import TrainConfig
 
     widths = sorted({float(w) for w in widths})
+    seeds = list(dict.fromkeys(int(s) for s in seeds)) if seeds is not None else [train_options.pop("seed", 0)]
+    train_options.pop("seed", None)
     if not widths:
         raise ModelConfigError("choose at least one width")
+    if not seeds:
+        raise ModelConfigError("choose at least one seed")
     configs = []
     for arch in archs:
         for w in widths:
-            desc = train_options.get("description") or f"sweep: {arch} width {w:g}"
-            config = TrainConfig(**{**train_options, "arch": arch, "width": w, "description": desc})
-            config.validate()
-            configs.append(config)
+            for seed in seeds:
+                desc = train_options.get("description") or f"sweep: {arch} width {w:g}" + (f" seed {seed}" if len(seeds) > 1 else "")
+                config = TrainConfig(**{**train_options, "arch": arch, "width": w, "seed": seed, "description": desc})
+                config.validate()
+                configs.append(config)
     return configs
 
 
@@ -49,19 +55,20 @@ class Sweep:
     def __init__(self, manager: JobManager):
         self.manager = manager
 
-    def _jobs(self) -> list:
+    def jobs(self) -> list:
+        """The latest sweep's jobs, in order (copies)."""
         batch = self.manager.latest_batch(KIND)
         return self.manager.batch(batch) if batch else []
 
     @property
     def running(self) -> bool:
-        return any(j.active for j in self._jobs())
+        return any(j.active for j in self.jobs())
 
-    def start(self, configs, dataset, owner: str = "sweep") -> bool:
+    def start(self, configs, dataset, owner: str = "sweep", command: str = "") -> bool:
         """Queue `configs` on `dataset`; False (and nothing queued) while a sweep is running."""
         if self.running:
             return False
-        self.manager.submit_batch(configs, dataset, owner=owner, kind=KIND)
+        self.manager.submit_batch(configs, dataset, owner=owner, kind=KIND, command=command)
         return True
 
     def cancel(self) -> None:
@@ -72,43 +79,28 @@ class Sweep:
 
     def join(self, timeout: Optional[float] = None) -> bool:
         deadline = None if timeout is None else time.time() + timeout
-        for job in self._jobs():
+        for job in self.jobs():
             left = None if deadline is None else max(0.0, deadline - time.time())
             self.manager.wait(job.id, left)
         return not self.running
 
     def snapshot(self) -> dict:
-        """The sweep as one dict: state, message, total, finished, done (run ids), errors, current (the
-        running `Job`, its progress on it, or None), fraction (0..1 through the whole sweep), generation."""
+        """The sweep as one dict (`fer.jobs.batch_snapshot`)."""
         batch = self.manager.latest_batch(KIND)
         jobs = self.manager.batch(batch) if batch else []
-        if not jobs:
-            return {"state": IDLE, "message": "", "total": 0, "finished": 0, "done": [], "errors": [], "current": None,
-                    "fraction": 0.0, "generation": 0}
-        done = [j.run_id for j in jobs if j.status == DONE]
-        errors = [f"{j.config.arch} width {j.config.width:g}: {j.error}" for j in jobs if j.status == FAILED]
-        finished = sum(not j.active for j in jobs)
-        running = next((j for j in jobs if j.status in (RUNNING, WAITING)), None)
-        current = running if running is not None and running.status == RUNNING else None
-        active = [j for j in jobs if j.active]
-        if active:
-            first = running or active[0]
-            state = WAITING if running is not None and running.status == WAITING else RUNNING  # queued: starting
-            message = (f"training {first.config.arch} width {first.config.width:g} ({finished + 1}/{len(jobs)})"
-                       if current is not None else first.message)
-        elif any(j.status == CANCELLED for j in jobs):
-            state, message = CANCELLED, f"cancelled after {len(done)} of {len(jobs)} run(s)"
-        else:
-            state = DONE if not errors or done else FAILED
-            message = f"finished: {len(done)} run(s) saved" + (f", {len(errors)} failed" if errors else "")
-        fraction = (finished + (current.fraction if current is not None else 0.0)) / len(jobs)
-        return {"state": state, "message": message, "total": len(jobs), "finished": finished, "done": done,
-                "errors": errors, "current": current, "fraction": min(1.0, fraction),
-                "generation": self.manager.batch_number(batch)}
+        return batch_snapshot(jobs, self.manager.batch_number(batch) if batch else 0)
 
 
-def sweep_for(store) -> Sweep:
-    """The sweep of a run store: its batches go to the store's one training queue (`fer.jobs.manager_for`)."""
+def sweep_for(store, address: Optional[str] = None):
+    """The sweep of a run store: on the Ray cluster at `address` (or `FER_RAY_ADDRESS`) when one is
+    given (`fer.cluster.sweep.ClusterSweep`), else a batch in the store's one training queue."""
+    from fer.settings import ray_address
+
+    address = ray_address(address)
+    if address:
+        from fer.cluster.sweep import cluster_sweep_for
+
+        return cluster_sweep_for(store, address)
     return Sweep(manager_for(store))
 
 

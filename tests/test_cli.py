@@ -168,3 +168,45 @@ def test_ctrl_c_in_other_commands_exits_130_saying_what_was_kept(command, args, 
     monkeypatch.setitem(cli.COMMANDS, command, interrupted)
     assert cli.main(["--models", str(tmp_path), *args]) == 130
     assert capsys.readouterr().err.strip() == f"interrupted: {says}"
+
+
+def test_sweep_trains_every_width_and_seed_in_the_local_queue_and_saves_each_run(tmp_path):
+    models, cache = tmp_path / "models", tmp_path / "cache"
+    out = fer("sweep", "--arch", "cnn", "--widths", "0.0625", "--seeds", "0,1", "--epochs", "1", "--max-train-images", "200",
+              models=models, cache=cache)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "2 training(s) of cnn on this machine's training queue" in out.stderr
+    metas = sorted((json.loads(p.read_text()) for p in models.glob("*/run.json")), key=lambda m: m["config"]["seed"])
+    assert [(m["width"], m["config"]["seed"], m["epochs_run"]) for m in metas] == [(0.0625, 0, 1), (0.0625, 1, 1)]
+    assert all(m["command"].startswith("python -m fer sweep --arch cnn") for m in metas)
+    assert [line for line in out.stdout.splitlines() if line.startswith("saved run ")] == [
+        line for line in out.stdout.splitlines() if line.strip()] and out.stdout.count("saved run ") == 2
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("sweep", "--widths", "0.5,wide"), "--widths takes comma-separated numbers, got '0.5,wide'"),
+    (("sweep", "--widths", ","), "--widths names no value"),
+    (("sweep", "--widths", "0"), "width must be"),
+    (("sweep", "--widths", "0.25", "--ray", "127.0.0.1:9"), "cannot reach a Ray cluster at '127.0.0.1:9'"),
+    (("explain", "demo-cnn-w0.125", "--out", "never-written", "--ray", "127.0.0.1:9"), "cannot reach a Ray cluster"),
+])
+def test_sweep_and_cluster_errors_exit_2_in_one_line(dirs, args, expected):
+    out = fer(*args, models=ROOT / "models" if args[0] == "explain" else dirs[0], cache=dirs[1], timeout=120)
+    assert out.returncode == 2, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0], out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (ROOT / "never-written").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_sweep_exits_130_naming_what_was_kept_and_the_training_is_resumable(tmp_path):
+    models, cache = tmp_path / "models", tmp_path / "cache"
+    status, lines = _interrupt_after(["sweep", "--arch", "cnn", "--widths", "0.125,0.25", "--epochs", "20",
+                                      "--max-train-images", "2000"], "  cnn width 0.125 seed 0: running, epoch 1/",
+                                     models, cache)
+    assert status == 130, lines
+    assert not [line for line in lines if "Traceback" in line], lines
+    assert lines[-1].startswith("interrupted: the sweep kept 0 of 2 run(s) (none); the rest were cancelled"), lines[-1]
+    listed = fer("list", models=models, cache=cache)
+    assert "INTERRUPTED (cancelled" in listed.stdout and "python -m fer resume cnn-w0.125-" in listed.stdout, listed.stdout

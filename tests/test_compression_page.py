@@ -232,3 +232,24 @@ def test_compress_cli_refuses_a_bad_sparsity_and_an_unknown_run(tmp_path, capsys
     run_id = next(p.name for p in store_dir.iterdir() if (p / "run.json").is_file())
     assert main(["--models", str(store_dir), "compress", run_id, "--sparsity", "1.5"]) == 2
     assert "--sparsity" in capsys.readouterr().err
+
+
+def test_with_a_cluster_address_the_sweep_goes_to_it_and_an_unreachable_one_is_one_message(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    pytest.importorskip("ray")
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("FER_RAY_ADDRESS", "127.0.0.1:9")
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.switch_page("views/compression.py")
+    at.run()
+    assert not at.exception
+    assert any("Ray cluster at `127.0.0.1:9`" in c.value for c in at.caption)
+    at.multiselect(key="sweep_cnn_widths").set_value([0.0625])
+    at.multiselect(key="sweep_mobilenet_widths").set_value([])
+    at.button(key="sweep_go").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Cannot start the sweep: cannot reach a Ray cluster at '127.0.0.1:9': "
+                                          "Connection refused; start one with `ray start --head` and give the address "
+                                          "it prints"]
+    assert not (tmp_path / "empty").exists() or not any((tmp_path / "empty").iterdir())

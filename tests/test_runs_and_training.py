@@ -443,3 +443,26 @@ def test_training_on_the_validation_faces_adds_them_and_keeps_the_last_epoch(sma
     x_val, y_val = small_faces.split("val")
     saved = float((predict_proba(run.load_model(), x_val).argmax(1) == y_val).mean())
     assert run.meta["history"]["val_accuracy"][-1] == pytest.approx(saved, abs=1e-6)
+
+
+def test_a_run_moves_between_stores_as_files_saved_once_and_only_as_itself(tmp_path):
+    from pathlib import Path
+
+    from fer.runs import run_files
+
+    shipped = RunStore(Path(__file__).resolve().parents[1] / "models").get("demo-cnn-w0.125")
+    files = run_files(shipped)
+    assert {"model.keras", "run.json"} <= set(files)
+    store = RunStore(tmp_path)
+    moved = store.save_files(shipped.id, files)
+    assert moved.meta == shipped.meta
+    assert moved.load_model().count_params() == shipped.meta["params"]
+    with pytest.raises(RunError, match="already exists"):
+        store.save_files(shipped.id, files)  # never saved twice
+    with pytest.raises(RunError, match="the files are run 'demo-cnn-w0.125'"):
+        store.save_files("another-id", files)
+    with pytest.raises(RunError, match="the files are not a run"):
+        store.save_files("half-a-run", {"run.json": files["run.json"]})
+    with pytest.raises(RunError, match="the files are not a run"):
+        store.save_files("escaping", {**files, "../model.keras": b"x"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [shipped.id]  # nothing half-written left behind

@@ -10,6 +10,7 @@ import streamlit as st
 from fer import figures
 from fer import sweep as _sweep
 from fer.errors import FerError
+from fer.settings import ray_address
 from ui.cache import load_model, model_mtime, model_summary, per_run
 from ui.data import get_dataset
 from ui.errors import show_unexpected
@@ -297,10 +298,13 @@ scatter_section()
 
 
 with st.expander("Sweep: train several widths of CNN and MobileNet in the background", expanded=not sweep.running):
-    st.caption("Each width is trained in turn (one at a time, holding the run store's training lock) and saved as a "
-               "normal run; its point appears above when it finishes. The course asks for at least 3 well-spread "
-               "points per architecture. A MobileNet has ~5× fewer parameters than a CNN of the same width: pick "
-               "small CNN and larger MobileNet widths to compare them at equal size.")
+    cluster = ray_address()
+    st.caption((f"Each width is a task on the Ray cluster at `{cluster}` (`FER_RAY_ADDRESS`): as many train at once as "
+                "the cluster has CPUs, and each finished run is saved here as a normal run" if cluster else
+                "Each width is trained in turn (one at a time, holding the run store's training lock) and saved as a "
+                "normal run") + "; its point appears above when it finishes. The course asks for at least 3 "
+               "well-spread points per architecture. A MobileNet has ~5× fewer parameters than a CNN of the same "
+               "width: pick small CNN and larger MobileNet widths to compare them at equal size.")
     s1, s2 = st.columns(2)
     cnn_widths = s1.multiselect("CNN widths", CNN_WIDTHS, key="sweep_cnn_widths")
     mob_widths = s2.multiselect("MobileNet widths", MOBILENET_WIDTHS, key="sweep_mobilenet_widths")
@@ -325,10 +329,11 @@ with st.expander("Sweep: train several widths of CNN and MobileNet in the backgr
             if mob_widths:
                 configs += _sweep.sweep_configs(mob_widths, archs=("mobilenet",), epochs=int(sweep_epochs),
                                                 max_train_images=int(sweep_images), augment=bool(augment), patience=0)
+            started = sweep.start(configs, dataset)  # a cluster that cannot be reached raises here
         except FerError as exc:
             st.error(f"Cannot start the sweep: {exc}")
         else:
-            if sweep.start(configs, dataset):
+            if started:
                 st.session_state["_sweep_seen"] = None
                 st.rerun()
             else:

@@ -219,8 +219,9 @@ def receptive_field(model, layer: str) -> tuple:
     return int(np.ceil(size - 1e-9)), (int(stride) if float(stride).is_integer() else stride)
 
 
-def filter_exemplars(model, layer: str, images, k: int = 9, chunk: int = 256) -> Exemplars:
-    """The k faces of `images` with the highest mean activation of each filter of `layer`."""
+def filter_activations(model, layer: str, images, chunk: int = 256):
+    """Each face's mean activation of each filter of `layer` (N,C), and where it peaks (N,C,2)
+    on the layer's grid: face by face, so shards of a data set can be computed apart and joined."""
     from fer.explain.filters import feature_maps
 
     images = np.asarray(images)
@@ -231,9 +232,14 @@ def filter_exemplars(model, layer: str, images, k: int = 9, chunk: int = 256) ->
         means.append(fmap.mean(axis=(1, 2)))
         flat = fmap.reshape(len(fmap), -1, fmap.shape[-1]).argmax(axis=1)  # (n,C) position of the peak
         peaks.append(np.stack(np.unravel_index(flat, fmap.shape[1:3]), axis=-1))  # (n,C,2)
-    act = np.concatenate(means)  # (N, C)
-    peak = np.concatenate(peaks)  # (N, C, 2)
-    k = min(k, len(images))
+    return np.concatenate(means), np.concatenate(peaks)
+
+
+def filter_exemplars(model, layer: str, images, k: int = 9, chunk: int = 256, activations=None) -> Exemplars:
+    """The k faces of `images` with the highest mean activation of each filter of `layer`;
+    `activations`: their `filter_activations`, when already computed (say in shards)."""
+    act, peak = activations if activations is not None else filter_activations(model, layer, images, chunk)
+    k = min(k, len(act))
     order = np.argsort(-act, axis=0, kind="stable")[:k].T  # (C, k)
     size, stride = receptive_field(model, layer)
     cols = np.arange(act.shape[1])[:, None]

@@ -73,11 +73,29 @@ def check_out_dir(out: Path) -> None:
         raise ReportError(f"cannot write {out}: no write permission in {parent}")
 
 
+class LocalFaces:
+    """The per-face work of a report (every face's map, every face's filter activations), done in
+    this process. `fer.cluster.shards.ShardedFaces` does the same on a Ray cluster's workers."""
+
+    def face_maps(self, run, model, images, method, class_index):
+        from fer.explain import aggregate
+
+        return aggregate.face_maps(model, images, method, class_index=class_index)
+
+    def filter_activations(self, run, model, layer, images):
+        from fer.explain import aggregate
+
+        return aggregate.filter_activations(model, layer, images)
+
+
 def write_report(run, dataset, out, method: str = "Grad-CAM", compare: Sequence = (), layers: Optional[Sequence[str]] = None,
-                 top_k: int = 9, steps: int = 100, progress: Optional[Callable[[str], None]] = None) -> dict:
+                 top_k: int = 9, steps: int = 100, progress: Optional[Callable[[str], None]] = None, faces=None) -> dict:
     """Compute and write the report of `run` (a fer.runs.Run) on `dataset`'s test split into `out`;
-    `compare`: other runs whose maps are set against this one's. Returns the summary."""
+    `compare`: other runs whose maps are set against this one's; `faces`: who does the per-face
+    work (`LocalFaces` by default). Returns the summary."""
     from fer.explain import predict
+
+    faces = faces or LocalFaces()
 
     out = Path(out)
     x, y, model, layers = _checked_inputs(run, dataset, out, method, layers)
@@ -91,9 +109,9 @@ def write_report(run, dataset, out, method: str = "Grad-CAM", compare: Sequence 
         _say(progress, f"{run.id}: predicting {len(x)} test faces")
         pred = np.concatenate([predict(model, x[i:i + 512]) for i in range(0, len(x), 512)]).argmax(1)
         summary["accuracy"] = float((pred == y).mean())
-        maps = _write_maps(tmp, summary, run, model, dataset, x, y, pred, method, progress)
-        _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress)
-        summary["filters"] = {name: _write_filters(tmp, run, model, name, x, top_k, steps, progress) for name in layers}
+        maps = _write_maps(tmp, summary, run, model, dataset, x, y, pred, method, progress, faces)
+        _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress, faces)
+        summary["filters"] = {name: _write_filters(tmp, run, model, name, x, top_k, steps, progress, faces) for name in layers}
         summary["seconds"] = round(time.perf_counter() - started, 2)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
         if out.exists():
@@ -129,7 +147,7 @@ def _checked_inputs(run, dataset, out, method, layers):
     return x, y, model, layers
 
 
-def _write_maps(tmp, summary, run, model, dataset, x, y, pred, method, progress):
+def _write_maps(tmp, summary, run, model, dataset, x, y, pred, method, progress, faces):
     """Every face's map, averaged per true class and per confusion cell; returns the maps."""
     import pandas as pd
 
@@ -137,7 +155,7 @@ def _write_maps(tmp, summary, run, model, dataset, x, y, pred, method, progress)
 
     t = time.perf_counter()
     _say(progress, f"{run.id}: {method} maps of {len(x)} test faces")
-    maps = aggregate.face_maps(model, x, method, class_index=pred)
+    maps = faces.face_maps(run, model, x, method, pred)
     summary["maps_seconds"] = round(time.perf_counter() - t, 2)
     cls = aggregate.class_maps(maps, y, x)
     np.save(tmp / f"class_average_{method}.npy", cls.mean)
@@ -159,7 +177,7 @@ def _write_maps(tmp, summary, run, model, dataset, x, y, pred, method, progress)
     return maps
 
 
-def _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress):
+def _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress, faces):
     """Each compared run's maps of the same faces and classes, set against these per face."""
     import pandas as pd
 
@@ -172,7 +190,7 @@ def _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress):
             _say(progress, f"{other.id}: {method} does not apply, left out of the agreement table")
             continue
         _say(progress, f"{other.id}: {method} maps of the same faces, for agreement")
-        other_maps = aggregate.face_maps(other_model, x, method, class_index=pred)  # the same class explained
+        other_maps = faces.face_maps(other, other_model, x, method, pred)  # the same class explained
         table = aggregate.agreement(maps, other_maps, labels=y)
         table.insert(0, "face", np.arange(len(x)))
         table.insert(1, "compared_run", other.id)
@@ -184,14 +202,14 @@ def _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress):
         pd.concat(rows, ignore_index=True).to_csv(tmp / f"agreement_{method}.csv", index=False)
 
 
-def _write_filters(tmp, run, model, name, x, top_k, steps, progress) -> dict:
+def _write_filters(tmp, run, model, name, x, top_k, steps, progress, faces) -> dict:
     """One conv layer's exemplars and preferred inputs (Fourier and pixel space); its summary."""
     from fer.explain import aggregate
     from fer.explain.filters import AscentSettings, FourierSettings, visualize_filters, visualize_filters_fourier
 
     t = time.perf_counter()
     _say(progress, f"{run.id}: layer {name}: exemplars among the test faces, preferred inputs ({steps} steps)")
-    ex = aggregate.filter_exemplars(model, name, x, k=top_k)
+    ex = aggregate.filter_exemplars(model, name, x, k=top_k, activations=faces.filter_activations(run, model, name, x))
     images = visualize_filters_fourier(model, name, settings=FourierSettings(steps=steps))
     pixel = visualize_filters(model, name, settings=AscentSettings(steps=steps))
     beats = ex.beaten_by(images.activation)
