@@ -35,6 +35,8 @@ def _parser():
     w.add_argument("--ray", default=None, metavar="ADDRESS",
                    help="run each training as a task on this Ray cluster (HOST:PORT, auto, or local; default "
                         "$FER_RAY_ADDRESS, else this machine's queue)")
+    w.add_argument("--cpus-per-training", type=float, default=1.0, help="with --ray: CPUs each training reserves (default 1)")
+    w.add_argument("--gpus-per-training", type=float, default=0.0, help="with --ray: GPUs each training reserves (default 0)")
 
     r = sub.add_parser("resume", help="resume an interrupted training from its last checkpoint")
     r.add_argument("run_id")
@@ -189,7 +191,8 @@ def cmd_sweep(args, store):
 
     from fer.errors import TrainingBusy
     from fer.settings import ray_address
-    from fer.sweep import sweep_configs, sweep_for
+    from fer.cluster.sweep import choose_sweep
+    from fer.sweep import sweep_configs
     from fer.train import TrainConfig
 
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name not in ("arch", "width", "seed")}
@@ -197,14 +200,16 @@ def cmd_sweep(args, store):
                             seeds=_numbers(args.seeds, int, "--seeds"), **options)
     address = ray_address(args.ray)
     if address:  # before the (slow) data load
-        from fer.cluster import connect
+        from fer.cluster import check_resources, connect
 
+        check_resources(args.cpus_per_training, args.gpus_per_training)
         connect(address)
     ds = _load(args.data)
-    sweep = sweep_for(store, address)
+    sweep = choose_sweep(store, address)
     where = f"the Ray cluster at {address}" if address else "this machine's training queue, one after another"
     print(f"sweep: {len(configs)} training(s) of {args.arch} on {where}", file=sys.stderr, flush=True)
-    if not sweep.start(configs, ds, owner=f"cli pid {os.getpid()}", command=_command_line()):
+    resources = {"cpus": args.cpus_per_training, "gpus": args.gpus_per_training} if address else {}
+    if not sweep.start(configs, ds, owner=f"cli pid {os.getpid()}", command=_command_line(), **resources):
         raise TrainingBusy("a sweep is already running in this process")
     snap = _follow_sweep(sweep)
     for run_id in snap["done"]:
@@ -588,9 +593,9 @@ def _kept_files(args, store) -> str:
 
 def _kept_sweep(args, store) -> str:
     """The sweep Ctrl-C stopped: cancelled, its saved runs named."""
-    from fer.sweep import sweep_for
+    from fer.cluster.sweep import choose_sweep
 
-    sweep = sweep_for(store, args.ray)
+    sweep = choose_sweep(store, args.ray)
     sweep.cancel()
     sweep.join(timeout=60)
     snap = sweep.snapshot()

@@ -91,16 +91,9 @@ class Sweep:
         return batch_snapshot(jobs, self.manager.batch_number(batch) if batch else 0)
 
 
-def sweep_for(store, address: Optional[str] = None):
-    """The sweep of a run store: on the Ray cluster at `address` (or `FER_RAY_ADDRESS`) when one is
-    given (`fer.cluster.sweep.ClusterSweep`), else a batch in the store's one training queue."""
-    from fer.settings import ray_address
-
-    address = ray_address(address)
-    if address:
-        from fer.cluster.sweep import cluster_sweep_for
-
-        return cluster_sweep_for(store, address)
+def sweep_for(store) -> Sweep:
+    """The sweep of a run store: its batches go to the store's one training queue (`fer.jobs.manager_for`).
+    `fer.cluster.sweep.choose_sweep` picks between it and a Ray cluster's."""
     return Sweep(manager_for(store))
 
 

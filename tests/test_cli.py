@@ -189,6 +189,7 @@ def test_sweep_trains_every_width_and_seed_in_the_local_queue_and_saves_each_run
     (("sweep", "--widths", "0"), "width must be"),
     (("sweep", "--widths", "0.25", "--ray", "127.0.0.1:9"), "cannot reach a Ray cluster at '127.0.0.1:9'"),
     (("explain", "demo-cnn-w0.125", "--out", "never-written", "--ray", "127.0.0.1:9"), "cannot reach a Ray cluster"),
+    (("sweep", "--widths", "0.25", "--ray", "127.0.0.1:9", "--cpus-per-training", "0"), "a training reserves more than 0 CPUs"),
 ])
 def test_sweep_and_cluster_errors_exit_2_in_one_line(dirs, args, expected):
     out = fer(*args, models=ROOT / "models" if args[0] == "explain" else dirs[0], cache=dirs[1], timeout=120)

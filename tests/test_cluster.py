@@ -61,7 +61,7 @@ def test_a_sweep_on_two_nodes_saves_every_run_once_though_a_worker_is_killed_mid
     killer = threading.Thread(target=kill_one_worker_once_it_trains, daemon=True)
     killer.start()
     result = _fer("--models", str(store), "sweep", "--arch", "cnn", "--widths", "0.0625,0.125", "--seeds", "0,1",
-                  "--epochs", "2", "--max-train-images", "600", "--ray", cluster.address)
+                  "--epochs", "2", "--max-train-images", "600", "--ray", cluster.address, "--cpus-per-training", "1")
     killer.join(5)
     assert result.returncode == 0, result.stderr[-3000:]
     assert killed, "no training worker was found to kill"
@@ -146,9 +146,9 @@ def test_the_compression_pages_sweep_trains_on_the_cluster_when_the_address_is_s
         at.button(key="sweep_go").click().run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         from fer.runs import RunStore
-        from fer.sweep import sweep_for
+        from fer.cluster.sweep import choose_sweep
 
-        sweep = sweep_for(RunStore(tmp_path / "runs"))
+        sweep = choose_sweep(RunStore(tmp_path / "runs"))
         assert type(sweep).__name__ == "ClusterSweep"
         assert sweep.join(300)
         snap = sweep.snapshot()
@@ -160,3 +160,32 @@ def test_the_compression_pages_sweep_trains_on_the_cluster_when_the_address_is_s
         assert sorted(RunStore(tmp_path / "runs").list(), key=lambda r: r.meta["width"])[0].meta["width"] == 0.0625
     finally:
         ray.shutdown()
+
+
+def test_ctrl_c_during_a_cluster_sweep_cancels_it_and_names_what_was_kept(cluster, tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "fer", "--models", str(tmp_path), "sweep", "--arch", "cnn", "--widths",
+                             "0.125,0.25", "--epochs", "30", "--max-train-images", "2000", "--ray", cluster.address],
+                            cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line.rstrip("\n"))
+        if ": running, epoch 1/30 done" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    lines += proc.stderr.read().splitlines()
+    assert proc.wait(timeout=120) == 130, lines
+    assert not [line for line in lines if "Traceback" in line], lines
+    assert lines[-1].startswith("interrupted: the sweep kept 0 of 2 run(s) (none); the rest were cancelled"), lines[-1]
+    assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    time.sleep(3)
+    assert not _training_workers()  # the workers stopped training
+
+
+def test_ray_local_starts_ray_on_this_machine_for_one_command(tmp_path):
+    pytest.importorskip("ray")
+    result = _fer("--models", str(tmp_path), "sweep", "--arch", "cnn", "--widths", "0.0625", "--epochs", "1",
+                  "--max-train-images", "200", "--ray", "local")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "on the Ray cluster at local" in result.stderr
+    assert len([p for p in tmp_path.iterdir() if (p / "run.json").is_file()]) == 1

@@ -31,6 +31,7 @@ from fer.compress import (
     size_ladder,
     template_like,
 )
+from fer.errors import FerError
 from fer.evaluate import predict_proba
 from fer.progress import EPOCH, TrainingProgress
 
@@ -355,6 +356,27 @@ def test_a_sweep_is_a_batch_in_the_stores_one_training_queue(tmp_path):
         assert order == ["a training first", "sweep: cnn width 0.25", "sweep: cnn width 0.5"]  # one at a time, in turn
     finally:
         queue._train_fn = None
+
+
+def test_the_sweep_goes_to_a_cluster_only_when_an_address_is_given(tmp_path, monkeypatch):
+    from fer.cluster.sweep import ClusterSweep, choose_sweep
+    from fer.runs import RunStore
+    from fer.sweep import Sweep, sweep_configs
+
+    monkeypatch.delenv("FER_RAY_ADDRESS", raising=False)
+    store = RunStore(tmp_path)
+    assert type(choose_sweep(store)) is Sweep
+    there = choose_sweep(store, "10.0.0.1:6379")
+    assert type(there) is ClusterSweep and there.address == "10.0.0.1:6379"
+    monkeypatch.setenv("FER_RAY_ADDRESS", "10.0.0.2:6379")
+    assert choose_sweep(store).address == "10.0.0.2:6379" and choose_sweep(store) is choose_sweep(store)
+    assert choose_sweep(store, "10.0.0.1:6379") is there  # one per store and address: the pages share it
+    configs = sweep_configs([0.25], archs=("cnn",), seeds=[0, 1], epochs=1)
+    assert [(c.width, c.seed, c.description) for c in configs] == [(0.25, 0, "sweep: cnn width 0.25 seed 0"),
+                                                                   (0.25, 1, "sweep: cnn width 0.25 seed 1")]
+    configs[0].init_from = "a-run"
+    with pytest.raises(FerError, match="a sweep on a cluster trains from scratch"):
+        there.start(configs, None)  # refused before any connection is tried
 
 
 def test_scatter_frame_has_one_point_per_run_with_its_size_and_pairs_equal_sizes(tmp_path):

@@ -9,6 +9,7 @@ import streamlit as st
 
 from fer import figures
 from fer import sweep as _sweep
+from fer.cluster.sweep import choose_sweep
 from fer.errors import FerError
 from fer.settings import ray_address
 from ui.cache import load_model, model_mtime, model_summary, per_run
@@ -231,7 +232,7 @@ else:
 
 # -- 3. parameters vs accuracy, and the sweep -----------------------------------------
 st.header("Parameters vs accuracy")
-sweep = _sweep.sweep_for(get_store())
+sweep = choose_sweep(get_store())  # on a Ray cluster when FER_RAY_ADDRESS is set
 
 
 def sweep_status(snap):

@@ -15,9 +15,16 @@ import os
 import socket
 from pathlib import Path
 
-from fer.errors import ClusterError
+from fer.errors import ClusterError, ModelConfigError
 
 RETRIES = 2  # a training whose worker dies is started again this many times before it fails
+
+
+def check_resources(cpus: float, gpus: float) -> None:
+    """Refuse what no Ray task can reserve: no CPU, or a negative GPU count."""
+    if not cpus > 0 or not gpus >= 0:
+        raise ModelConfigError(f"a training reserves more than 0 CPUs and at least 0 GPUs; got {cpus:g} CPU(s), "
+                               f"{gpus:g} GPU(s)")
 
 
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
@@ -44,7 +51,7 @@ def connect(address: str):
     package = str(Path(__file__).resolve().parents[1])
     env = {"py_modules": [package], "env_vars": {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}}
     try:
-        ray.init(address=None if address == "local" else address, runtime_env=env, logging_level=logging.ERROR,
+        ray.init(address=address, runtime_env=env, logging_level=logging.ERROR,
                  log_to_driver=False, include_dashboard=False if address == "local" else None)
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]

@@ -1,6 +1,6 @@
 """A width sweep on a Ray cluster: each training a Ray task, each finished run saved by the driver.
 
-    sweep = cluster_sweep_for(RunStore(), "auto")
+    sweep = choose_sweep(RunStore(), "HOST:6379")   # no address, no FER_RAY_ADDRESS: the local queue
     sweep.start(configs, dataset)      # returns at once; trainings run on the workers
     sweep.snapshot()                   # the same dict as the local sweep's (fer.jobs.batch_snapshot)
     sweep.cancel()
@@ -20,7 +20,7 @@ import time
 from typing import Optional
 
 from fer import stopping
-from fer.cluster import RETRIES, connect, lost_work, tasks
+from fer.cluster import RETRIES, check_resources, connect, lost_work, tasks
 from fer.errors import ModelConfigError, RunError
 from fer.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Job, batch_snapshot
 
@@ -44,18 +44,20 @@ class ClusterSweep:
         with self._lock:
             return any(j.active for j in self._jobs)
 
-    def start(self, configs, dataset, owner: str = "sweep", command: str = "") -> bool:
-        """Send `configs` to the cluster; False (and nothing sent) while a sweep is running."""
+    def start(self, configs, dataset, owner: str = "sweep", command: str = "", cpus: float = 1, gpus: float = 0) -> bool:
+        """Send `configs` to the cluster, each training a task of `cpus` CPUs and `gpus` GPUs; False
+        (and nothing sent) while a sweep is running."""
         configs = [copy.deepcopy(c) for c in configs]
         for config in configs:
             config.validate()
             if config.init_from or config.teacher:
                 raise ModelConfigError("a sweep on a cluster trains from scratch: --init-from and --teacher need the run "
                                        "store on the workers; run that sweep without --ray")
+        check_resources(cpus, gpus)
         if self.running:
             return False
         ray = connect(self.address)
-        train = ray.remote(num_cpus=1, max_retries=RETRIES)(tasks.train_run)
+        train = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=RETRIES)(tasks.train_run)
         board = ray.remote(num_cpus=0)(tasks.Board).remote()
         data = ray.put(dataset)
         jobs = [self._job(c, dataset, owner, k) for k, c in enumerate(configs)]
@@ -167,6 +169,16 @@ class ClusterSweep:
             for job in self._jobs:
                 if job.active:
                     job.status, job.message, job.finished = status, message, time.time()
+
+
+def choose_sweep(store, address: Optional[str] = None):
+    """The sweep a page or command starts: on the Ray cluster at `address` (or `FER_RAY_ADDRESS`)
+    when there is one, else in the run store's training queue (`fer.sweep.sweep_for`)."""
+    from fer.settings import ray_address
+    from fer.sweep import sweep_for
+
+    address = ray_address(address)
+    return cluster_sweep_for(store, address) if address else sweep_for(store)
 
 
 def cluster_sweep_for(store, address: str) -> ClusterSweep:

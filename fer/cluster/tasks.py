@@ -20,7 +20,7 @@ def limit_threads() -> None:
     import ray
     import tensorflow as tf
 
-    cpus = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+    cpus = max(1, round(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
     try:
         tf.config.threading.set_intra_op_parallelism_threads(cpus)
         tf.config.threading.set_inter_op_parallelism_threads(cpus)
