@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cluster_harness import training_workers
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
@@ -31,18 +33,6 @@ def _fer(*args, timeout=900):
     return subprocess.run([sys.executable, "-m", "fer", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
-def _training_workers() -> list:
-    """Pids of the Ray worker processes running a training now (Ray titles them `ray::train_run`)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::train_run"):
-                pids.append(int(entry.name))
-        except OSError:
-            continue
-    return pids
-
-
 def test_a_sweep_on_two_nodes_saves_every_run_once_though_a_worker_is_killed_mid_training(cluster, tmp_path):
     store = tmp_path / "runs"
     killed = []
@@ -50,10 +40,10 @@ def test_a_sweep_on_two_nodes_saves_every_run_once_though_a_worker_is_killed_mid
     def kill_one_worker_once_it_trains():
         deadline = time.time() + 300
         while time.time() < deadline and not killed:
-            pids = _training_workers()
+            pids = training_workers()
             if pids:
                 time.sleep(4)  # inside the training, past TensorFlow's import
-                if pids[0] in _training_workers():
+                if pids[0] in training_workers():
                     os.kill(pids[0], signal.SIGKILL)
                     killed.append(pids[0])
             time.sleep(0.2)
@@ -179,7 +169,7 @@ def test_ctrl_c_during_a_cluster_sweep_cancels_it_and_names_what_was_kept(cluste
     assert lines[-1].startswith("interrupted: the sweep kept 0 of 2 run(s) (none); the rest were cancelled"), lines[-1]
     assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
     time.sleep(3)
-    assert not _training_workers()  # the workers stopped training
+    assert not training_workers()  # the workers stopped training
 
 
 def test_ray_local_starts_ray_on_this_machine_for_one_command(tmp_path):

@@ -128,3 +128,37 @@ def test_a_training_stopped_with_the_server_keeps_its_last_epoch_and_resumes(tmp
     assert 1 <= kept < epochs  # whole epochs only: the one under way is not recorded as done
     run = resume(run_id, load_dataset("synthetic"), store)
     assert len(run.meta["history"]["val_accuracy"]) == epochs  # the kept epochs and the rest, once each
+
+
+def test_the_server_stops_cleanly_while_its_sweep_trains_on_a_ray_cluster(tmp_path):
+    """FER_RAY_ADDRESS set: the Compression page's sweep trains on the cluster's workers, and
+    stopping the server (Ray's driver) ends it cleanly and stops those trainings too."""
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    from cluster_harness import training_workers
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
+    env = {"FER_WARMUP": "0", "HOME": str(tmp_path), "FER_RAY_ADDRESS": cluster.address}
+    proc, url, log = start_streamlit(tmp_path / "models", env=env, log_path=tmp_path / "server.log")
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser, page, _ = _open_app(pw, url, "/compression")
+            page.get_by_role("button", name="Sweep (").click()
+            deadline = time.monotonic() + 180
+            while not training_workers() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert training_workers(), f"no training started on the cluster; log:\n{log.read_text()[-3000:]}"
+            time.sleep(3)  # inside the training
+            status, seconds = _stop(proc, signal.SIGTERM)
+            browser.close()
+        _assert_clean_stop(status, seconds, log)
+        assert "SIGTERM received" not in log.read_text()  # Ray's crash handler stays out of the server
+        deadline = time.monotonic() + 20
+        while training_workers() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not training_workers()  # the stopped driver's trainings ended with it
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        cluster.shutdown()

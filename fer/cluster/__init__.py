@@ -18,6 +18,8 @@ from pathlib import Path
 from fer.errors import ClusterError, ModelConfigError
 
 RETRIES = 2  # a training whose worker dies is started again this many times before it fails
+TOKEN_HINT = ("If the cluster uses token authentication (its head had a token, `ray get-auth-token`), set "
+              "RAY_AUTH_MODE=token here, and RAY_AUTH_TOKEN unless ~/.ray/auth_token holds the token")
 
 
 def check_resources(cpus: float, gpus: float) -> None:
@@ -41,6 +43,9 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
 
 def connect(address: str):
     """The `ray` module, connected to the cluster at `address` (once per process)."""
+    # Ray's crash handler (read when ray is imported) would print a stack trace on the SIGTERM that
+    # stops the app's server; the workbench's own stop handling (fer.stopping) ends it instead
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
     except ImportError:
@@ -55,7 +60,7 @@ def connect(address: str):
                  log_to_driver=False, include_dashboard=False if address == "local" else None)
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ClusterError(f"cannot reach a Ray cluster at {address!r}: {first}") from None
+        raise ClusterError(f"cannot connect to the Ray cluster at {address!r}: {first}. {TOKEN_HINT}") from None
     return ray
 
 
