@@ -88,6 +88,8 @@ class ClusterSweep:
         """Cancel every training not finished yet: queued ones never start, running ones stop."""
         with self._lock:
             refs = list(self._refs)
+        if not refs:
+            return
         ray = connect(self.address)
         for ref in refs:
             ray.cancel(ref)
@@ -137,7 +139,8 @@ class ClusterSweep:
                 if job.status == QUEUED:
                     job.status, job.started = RUNNING, time.time()
                 job.progress = events.get(k, job.progress)
-                job.history = dict(job.progress.history or {}) if job.progress is not None and job.progress.history else job.history
+                if job.progress is not None and job.progress.history:  # epoch events carry the history so far
+                    job.history = dict(job.progress.history)
                 retried = f", started again after its worker was lost ({len(workers[k]) - 1}x)" if len(workers[k]) > 1 else ""
                 doing = job.progress.line() if job.progress is not None else "preparing (importing TensorFlow)…"
                 job.message = f"{doing} on node {node[:8]} (pid {pid}){retried}"
