@@ -52,7 +52,7 @@ def test_the_featured_mobilenet_card_names_its_design_every_leg_and_the_kept_tab
     assert card.startswith("# MobileNet (mini-Xception modules)")
     for leg in legs(run.meta):
         assert leg["command"] in card and leg["command"].startswith("python -m fer train")
-    assert len(legs(run.meta)) == 5 and "python -m fer mirror" in card
+    assert len(legs(run.meta)) == 6 and "python -m fer mirror" in card
     kept_ladder = json.loads((run.path / "ladder.json").read_text())
     smallest = min(r["bytes"] for e in kept_ladder["entries"].values() for r in e["rows"])
     assert f"{smallest:,}" in card
