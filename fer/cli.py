@@ -26,17 +26,7 @@ def _parser():
     t.add_argument("--run-id", default=None, help="name of the new run (default: arch-width-timestamp)")
     t.add_argument("--data", default=None, help="fer2013.csv, train.csv or a train/<class>/ image folder (default: generated faces)")
 
-    w = sub.add_parser("sweep", help="train one architecture at several widths (and seeds), in the local queue or on a "
-                                     "Ray cluster, each saved as a run")
-    _add_config_flags(w, leave_out=("width", "seed"))
-    w.add_argument("--widths", required=True, help="comma-separated widths, e.g. 0.125,0.25,0.5")
-    w.add_argument("--seeds", default="0", help="comma-separated seeds; each width is trained once per seed (default 0)")
-    w.add_argument("--data", default=None, help="as for train (default: generated faces)")
-    w.add_argument("--ray", default=None, metavar="ADDRESS",
-                   help="run each training as a task on this Ray cluster (HOST:PORT, auto, or local; default "
-                        "$FER_RAY_ADDRESS, else this machine's queue)")
-    w.add_argument("--cpus-per-training", type=float, default=1.0, help="with --ray: CPUs each training reserves (default 1)")
-    w.add_argument("--gpus-per-training", type=float, default=0.0, help="with --ray: GPUs each training reserves (default 0)")
+    _add_sweep_parser(sub)
 
     r = sub.add_parser("resume", help="resume an interrupted training from its last checkpoint")
     r.add_argument("run_id")
@@ -80,6 +70,23 @@ def _parser():
     tr.add_argument("--data", default=None)
     tr.add_argument("--keep", action="store_true", help="keep the table beside the run (trust.json) for the Saliency page")
 
+    _add_explain_parser(sub)
+
+    for name, what in (("cards", "write a model card (README.md) beside every run, from its records"),
+                       ("results", "write docs/results.md from the runs' records and the benchmark records")):
+        d = sub.add_parser(name, help=what)
+        d.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file is out of date")
+
+    s = sub.add_parser("summary", help="print a model's layers and parameter counts (no training)")
+    s.add_argument("--arch", choices=ARCH_NAMES, default="cnn")
+    s.add_argument("--width", type=float, default=1.0)
+    s.add_argument("--depth", type=int, default=None)
+    s.add_argument("--match-params", type=int, default=None)
+    return p
+
+
+def _add_explain_parser(sub):
+    """`explain`: a run's data-set-level files, here or in shards on a Ray cluster."""
     x = sub.add_parser("explain", help="data-set-level explanations of a run written as files: class and confusion-cell "
                                        "maps, agreement with other runs, filters' exemplars and preferred inputs")
     x.add_argument("run_id")
@@ -97,17 +104,20 @@ def _parser():
                         "$FER_RAY_ADDRESS, else here)")
     x.add_argument("--shard", type=int, default=512, help="faces per task with --ray (default 512)")
 
-    for name, what in (("cards", "write a model card (README.md) beside every run, from its records"),
-                       ("results", "write docs/results.md from the runs' records and the benchmark records")):
-        d = sub.add_parser(name, help=what)
-        d.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file is out of date")
 
-    s = sub.add_parser("summary", help="print a model's layers and parameter counts (no training)")
-    s.add_argument("--arch", choices=ARCH_NAMES, default="cnn")
-    s.add_argument("--width", type=float, default=1.0)
-    s.add_argument("--depth", type=int, default=None)
-    s.add_argument("--match-params", type=int, default=None)
-    return p
+def _add_sweep_parser(sub):
+    """`sweep`: the recipe flags of `train` but width and seed, which the sweep varies."""
+    w = sub.add_parser("sweep", help="train one architecture at several widths (and seeds), in the local queue or on a "
+                                     "Ray cluster, each saved as a run")
+    _add_config_flags(w, leave_out=("width", "seed"))
+    w.add_argument("--widths", required=True, help="comma-separated widths, e.g. 0.125,0.25,0.5")
+    w.add_argument("--seeds", default="0", help="comma-separated seeds; each width is trained once per seed (default 0)")
+    w.add_argument("--data", default=None, help="as for train (default: generated faces)")
+    w.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="run each training as a task on this Ray cluster (HOST:PORT, auto, or local; default "
+                        "$FER_RAY_ADDRESS, else this machine's queue)")
+    w.add_argument("--cpus-per-training", type=float, default=1.0, help="with --ray: CPUs each training reserves (default 1)")
+    w.add_argument("--gpus-per-training", type=float, default=0.0, help="with --ray: GPUs each training reserves (default 0)")
 
 
 def _add_config_flags(parser, leave_out=()):
@@ -173,7 +183,7 @@ def cmd_train(args, store):
         if source:
             store.get(source)
     ds = _load(args.data)
-    command = "python -m fer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command_line()
     with store.training_lock(f"cli pid {os.getpid()}"):
         run = train(config, ds, store, run_id=args.run_id, progress=_print_progress, command=command)
     _print_run_result(run)
@@ -433,7 +443,7 @@ def cmd_mirror(args, store):
     if source.meta.get("mirror"):
         raise RunError(f"run {args.run_id} is already mirror-averaged (from {source.meta['mirror'].get('run')})")
     ds = _load(args.data)
-    command = "python -m fer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command_line()
     run = mirror_run(store, args.run_id, ds, args.new_run_id, command=command)
     plain = run.meta["mirror"].get("test_accuracy")
     print(f"{run.id}: test {100 * run.meta['test_accuracy']:.2f}%"

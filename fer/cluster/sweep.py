@@ -60,7 +60,8 @@ class ClusterSweep:
         train = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=RETRIES)(tasks.train_run)
         board = ray.remote(num_cpus=0)(tasks.Board).remote()
         data = ray.put(dataset)
-        jobs = [self._job(c, dataset, owner, k) for k, c in enumerate(configs)]
+        taken = {r.id for r in self.store.list()}
+        jobs = [self._job(c, dataset, owner, k, taken) for k, c in enumerate(configs)]
         with self._lock:
             self._generation += 1
             self._jobs = jobs
@@ -71,13 +72,14 @@ class ClusterSweep:
             self._follower.start()
         return True
 
-    def _job(self, config, dataset, owner, k) -> Job:
+    def _job(self, config, dataset, owner, k, taken: set) -> Job:
+        """A job for `config` under a run id not in `taken` (which it joins)."""
         from fer.runs import new_run_id
 
-        taken = {j.run_id for j in self._jobs} | {r.id for r in self.store.list()}
         run_id = new_run_id(config.arch, config.width)
         while run_id in taken:
             run_id = new_run_id(config.arch, config.width)
+        taken.add(run_id)
         n_train = int(len(dataset.indices("train")))
         return Job(id=f"cluster{self._generation + 1}-{k + 1}", config=config, dataset_name=dataset.name,
                    fingerprint=dataset.fingerprint, n_train=min(n_train, config.max_train_images or n_train), owner=owner,
