@@ -3,6 +3,7 @@
     python bench/app_latency.py                     # real server + headless Chromium when available
     python bench/app_latency.py --mode apptest      # no browser: streamlit.testing AppTest timings
     python bench/app_latency.py --models models     # measure against a real run store (read only)
+    python bench/app_latency.py --models models --data ../shared/data/fer2013 --read 30 --fresh --record
 
 Browser mode (needs /usr/bin/chromium and the `playwright` package, no Playwright browser
 download): launches `streamlit run streamlit_app.py` on a free 127.0.0.1 port, and reports
@@ -24,6 +25,10 @@ Measured here on a fresh start (`streamlit cache clear`, a fresh FER_CACHE_DIR, 
 first render 3.4 s; first visits 0.3-2.1 s (Compression 2.1, Class maps 1.6, Saliency 1.35);
 revisits 0.3-1.0 s (most 0.55-0.75). Without the warm-up's head start (`--read 0`): Saliency 2.7 s,
 Compression 18-25 s before the ladders were kept beside the runs.
+
+`--fresh` gives the server a new empty HOME and FER_CACHE_DIR (no Streamlit disk cache, no cached
+data set: a fresh machine); `--data` opens that data set instead of the demo faces (FER_DATA);
+`--record` keeps the per-page figures in `bench/records/app_latency_<store>_<data>.json`.
 
 By default it uses an empty temporary run store (FER_MODELS_DIR), so pages that need a model
 show their "train a quick model" offer; pass --models to time them with real runs. The machine's
@@ -63,12 +68,21 @@ def wait_quiet(page, timeout_s: float = 300.0) -> float:
     raise TimeoutError("page did not finish")
 
 
-def bench_browser(models: str, rounds: int, read_s: float = 0.0) -> list:
+def server_env(data: str | None, fresh: bool) -> dict:
+    """FER_DATA for `data`; with `fresh`, a new HOME and cache folder (nothing cached on disk)."""
+    env = {"FER_DATA": str(Path(data).resolve())} if data else {}
+    if fresh:
+        home = tempfile.mkdtemp(prefix="fer-bench-home-")
+        env.update(HOME=home, FER_CACHE_DIR=str(Path(home) / "fer-cache"))
+    return env
+
+
+def bench_browser(models: str, rounds: int, read_s: float = 0.0, env: dict | None = None) -> list:
     from playwright.sync_api import sync_playwright
 
     rows = []
     t0 = time.perf_counter()
-    with streamlit_server(models, poll_s=0.05) as url:
+    with streamlit_server(models, env=env, poll_s=0.05) as url:
         rows.append(("server up (launch -> health 200)", time.perf_counter() - t0))
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
@@ -127,6 +141,9 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=2, help="visits per page: the first is cold, the rest warm")
     ap.add_argument("--read", type=float, default=0.0, help="seconds spent on the Overview before the first click "
                                                             "(browser mode; the warm-up works meanwhile)")
+    ap.add_argument("--data", default=None, help="data set to open (FER_DATA), e.g. ../shared/data/fer2013")
+    ap.add_argument("--fresh", action="store_true", help="a new empty HOME and FER_CACHE_DIR for the server")
+    ap.add_argument("--record", action="store_true", help="keep the figures in bench/records/ for docs/results.md")
     args = ap.parse_args(argv)
     models = args.models or tempfile.mkdtemp(prefix="fer-bench-models-")
     mode = args.mode
@@ -137,13 +154,40 @@ def main(argv=None):
             mode = "browser" if chromium_path() else "apptest"
         except ImportError:
             mode = "apptest"
-    rows = bench_browser(models, args.rounds, args.read) if mode == "browser" else bench_apptest(models, args.rounds)
+    if mode == "browser":
+        rows = bench_browser(models, args.rounds, args.read, server_env(args.data, args.fresh))
+    else:
+        rows = bench_apptest(models, args.rounds)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# app latency ({mode} mode), run store {models}, {os.cpu_count()} CPU cores, load average {load:.1f}")
     width = max(len(name) for name, _ in rows)
     for name, seconds in rows:
         print(f"{name:<{width}}  {seconds:7.2f} s")
+    if args.record:
+        print("kept:", keep_record(args, rows, argv))
     return 0
+
+
+def keep_record(args, rows: list, argv) -> Path:
+    """One row per page: its first visit and its revisits (the slowest of them)."""
+    from fer.documents.records import write_record
+
+    pages = {}
+    for name, seconds in rows:
+        if name.startswith("switch to "):
+            label, kind = name[len("switch to "):].rsplit(" (", 1)
+            entry = pages.setdefault(label, {"page": label, "first visit s": None, "revisit s": None})
+            if kind.startswith("cold"):
+                entry["first visit s"] = round(seconds, 2)
+            else:
+                entry["revisit s"] = max(entry["revisit s"] or 0.0, round(seconds, 2))
+    store = "shipped" if args.models else "empty"
+    data = "fer2013" if args.data else "demo"
+    command = "python bench/app_latency.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    note = (f"A fresh server ({'new HOME and caches, ' if args.fresh else ''}{args.read:g} s on the Overview first); "
+            "each page opened from the sidebar in menu order, timed from the click to the server's script_finished.")
+    return write_record(f"app_latency_{store}_{data}", f"Every page's first visit and revisit in Chromium ({store} runs, "
+                        f"{'FER2013' if args.data else 'the demo faces'})", command, list(pages.values()), note=note)
 
 
 if __name__ == "__main__":

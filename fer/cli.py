@@ -70,6 +70,13 @@ def _parser():
     tr.add_argument("--data", default=None)
     tr.add_argument("--keep", action="store_true", help="keep the table beside the run (trust.json) for the Saliency page")
 
+    k = sub.add_parser("keep", help="keep runs' test-split probabilities and CAM maps beside them, for the Evaluate, "
+                                    "Compare, Misclassified and Class maps pages to open at once")
+    k.add_argument("run_ids", nargs="+", metavar="RUN")
+    k.add_argument("--data", default=None)
+    k.add_argument("--methods", default="Grad-CAM++,Grad-CAM",
+                   help="CAM methods whose maps to keep, comma-separated (default: Grad-CAM++,Grad-CAM; \"\": none)")
+
     _add_explain_parser(sub)
 
     for name, what in (("cards", "write a model card (README.md) beside every run, from its records"),
@@ -499,6 +506,29 @@ def cmd_trust(args, store):
         print(f"kept: {keep_trust(run.path, table, ds.fingerprint, TRUST_SETTINGS)}")
 
 
+def cmd_keep(args, store):
+    from fer.errors import ModelConfigError
+    from fer.explain import METHODS
+    from fer.explain.kept import keep_test_maps, keep_test_probs, keepable
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    cams = [m for m in METHODS if hasattr(METHODS[m], "grids")]
+    if set(methods) - set(cams):
+        raise ModelConfigError(f"--methods: pick among {', '.join(cams)} (got {args.methods!r})")
+    runs = [store.get(run_id) for run_id in args.run_ids]  # every name checked before any work
+    ds = _load(args.data)
+    for run in runs:
+        model = run.load_model()
+        probs = keep_test_probs(run.path, model, ds)
+        print(f"{run.id}: test probabilities of {len(probs):,} faces kept", flush=True)
+        for method in methods:
+            if not keepable(model, method):
+                print(f"  {method}: does not apply (no convolutional layer); skipped")
+                continue
+            keep_test_maps(run.path, model, ds, method, probs.argmax(1))
+            print(f"  {method}: maps for the true and the predicted class kept", flush=True)
+
+
 def cmd_explain(args, store):
     from fer.explain.report import write_report
     from fer.settings import ray_address
@@ -561,7 +591,7 @@ def cmd_summary(args, store):
     print(f"total {counts['total']:,}  trainable {counts['trainable']:,}  non-trainable {counts['non_trainable']:,}")
 
 
-COMMANDS = {"predict": cmd_predict, "train": cmd_train, "sweep": cmd_sweep, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "mirror": cmd_mirror, "compress": cmd_compress, "explain": cmd_explain, "trust": cmd_trust, "cards": cmd_cards,
+COMMANDS = {"predict": cmd_predict, "train": cmd_train, "sweep": cmd_sweep, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "mirror": cmd_mirror, "compress": cmd_compress, "explain": cmd_explain, "trust": cmd_trust, "keep": cmd_keep, "cards": cmd_cards,
             "results": cmd_results, "summary": cmd_summary}
 
 
@@ -614,8 +644,13 @@ def _kept_sweep(args, store) -> str:
             "run the same command for them (`python -m fer list` shows a training that can be resumed)")
 
 
+def _kept_results(args, store) -> str:
+    return "the results kept before the stop stay (each file is written whole); run the same command again for the rest"
+
+
 def _kept_nothing(args, store) -> str:
     return "nothing was changed; run the same command again"
 
 
-WHAT_WAS_KEPT = {"train": _kept_training, "resume": _kept_training, "sweep": _kept_sweep, "explain": _kept_files, "compress": _kept_files}
+WHAT_WAS_KEPT = {"train": _kept_training, "resume": _kept_training, "sweep": _kept_sweep, "explain": _kept_files, "compress": _kept_files,
+                 "keep": _kept_results}

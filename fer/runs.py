@@ -12,6 +12,8 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import fcntl
+import functools
+import hashlib
 import json
 import os
 import re
@@ -49,13 +51,34 @@ def new_run_id(arch: str, width: float) -> str:
     return f"{arch}-w{width:g}-{stamp}-{secrets.token_hex(2)}"
 
 
+def model_sha256(run_path: Path) -> str:
+    """SHA-256 of the run's model file; hashed once per file version (path, mtime, size), since
+    the pages ask on every rerun."""
+    st = (Path(run_path) / MODEL_FILE).stat()
+    return _sha256(str(Path(run_path) / MODEL_FILE), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder + fsync + rename."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temp file in the same folder + fsync + rename."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+from pathlib import Path
 
 import streamlit as st
 
@@ -76,9 +77,32 @@ def _test_probs(model, fingerprint: str, _dataset):
     return predict_proba(model, images)
 
 
+def _kept_stamp(run: Run, name: str):
+    """What keys a kept file's reading: the model file's and the kept file's versions."""
+    from fer.kept import kept_path
+
+    try:
+        kept = kept_path(run.path, name).stat().st_mtime_ns
+    except OSError:
+        kept = None
+    return str(run.path), model_mtime(run), kept
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _kept_probs(stamp: tuple, fingerprint: str):
+    from fer.explain.kept import kept_test_probs
+
+    return kept_test_probs(Path(stamp[0]), fingerprint)
+
+
 def test_probs(run, dataset):
-    """Class probabilities (N_test, 7) of `run` on `dataset`'s test split (cached per run and data)."""
-    return _test_probs(run, dataset.fingerprint, dataset)
+    """Class probabilities (N_test, 7) of `run` on `dataset`'s test split: the ones kept beside the
+    run for this model file and data (`python -m fer keep`), else computed (cached per run and data)."""
+    from fer.explain.kept import PROBS
+
+    run = resolve(run)
+    kept = _kept_probs(_kept_stamp(run, PROBS), dataset.fingerprint)
+    return kept if kept is not None else _test_probs(run, dataset.fingerprint, dataset)
 
 
 def test_probs_or_stop(run, dataset):
@@ -113,17 +137,33 @@ def model_summary(arch: str, width: float, depth: int | None = None, batchnorm: 
 # The Class maps and Filters pages' computations (here, not in the pages, so that ui.warmup can
 # fill the same caches for the default runs before the pages are opened).
 @per_run(show_spinner=False, max_entries=24, persist="disk")
-def test_maps(model, fingerprint: str, method: str, target: str, _dataset):
-    """(maps float16 (N,48,48), predicted (N,)) of `method` over the test split, each map explaining
-    the face's predicted (`target="predicted"`) or true class; kept on disk like the test scores."""
-    import numpy as np
-
-    from fer.explain import aggregate, predict
+def _test_maps(model, fingerprint: str, method: str, target: str, _dataset, _pred):
+    from fer.explain import aggregate
 
     x, y = _dataset.split("test")
-    pred = np.concatenate([predict(model, x[i:i + 512]).argmax(1) for i in range(0, len(x), 512)]) if len(x) else \
-        np.zeros(0, int)
-    return aggregate.face_maps(model, x, method, class_index=pred if target == "predicted" else y), pred
+    return aggregate.face_maps(model, x, method, class_index=_pred if target == "predicted" else y)
+
+
+@st.cache_data(show_spinner=False, max_entries=24)
+def _kept_maps(stamp: tuple, fingerprint: str, method: str, target: str, _pred):
+    from fer.explain.kept import kept_test_maps
+
+    return kept_test_maps(Path(stamp[0]), fingerprint, method, target, _pred)
+
+
+def test_maps(run, fingerprint: str, method: str, target: str, dataset):
+    """(maps float16 (N,48,48), predicted (N,)) of `method` over the test split, each map explaining
+    the face's predicted (`target="predicted"`) or true class: kept beside the run, else computed
+    and kept on disk like the test scores, whose predictions it reuses (the model file and data
+    set key both)."""
+    from fer.explain.kept import maps_name
+
+    run = resolve(run)
+    pred = test_probs(run, dataset).argmax(1)
+    kept = _kept_maps(_kept_stamp(run, maps_name(method)), fingerprint, method, target, pred)
+    if kept is not None:
+        return kept, pred
+    return _test_maps(run, fingerprint, method, target, dataset, _pred=pred), pred
 
 
 @per_run(show_spinner=False, max_entries=64)
@@ -146,3 +186,17 @@ def exemplars(model, layer: str, fingerprint: str, k: int, _dataset):
     from fer.explain.aggregate import filter_exemplars
 
     return filter_exemplars(model, layer, _dataset.split("test")[0], k=k)
+
+
+def map_methods(run):
+    """(methods that apply to the run's model, its kept trust table or None, the default method):
+    the one the trust table vouches for (`trusted_method`), as Class maps and the warm-up open on."""
+    from fer.compress.shipped import kept_trust
+    from fer.explain import METHOD_NAMES, applicable_methods
+    from fer.explain.measure import TRUST_SETTINGS, trusted_method
+
+    run = resolve(run)
+    ok = applicable_methods(load_model(run))
+    usable = [m for m in METHOD_NAMES if ok[m] is None]
+    trust = kept_trust(run.path, (run.meta.get("dataset") or {}).get("fingerprint"), TRUST_SETTINGS)
+    return usable, trust, trusted_method(trust, usable)

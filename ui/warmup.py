@@ -74,16 +74,17 @@ def _warm_class_maps_and_filters(on_data: list, dataset) -> None:
     """What the Class maps and Filters pages compute first for their default runs (featured first)."""
     from fer.explain import applicable_methods
     from fer.explain.filters import AscentSettings, conv_layers
-    from ui.cache import exemplars, load_model, preferred_inputs, test_maps
+    from ui.cache import exemplars, load_model, map_methods, preferred_inputs, test_maps
 
     if not on_data or not len(dataset.split("test")[1]):
         return
     first = on_data[0]
-    if applicable_methods(load_model(first))["Grad-CAM"] is None:
-        test_maps(first, dataset.fingerprint, "Grad-CAM", "predicted", dataset)
+    method = map_methods(first)[2]  # the method Class maps opens the run on
+    if method:
+        test_maps(first, dataset.fingerprint, method, "predicted", dataset)
         for run_id in _runs_to_warm(dataset.fingerprint)[:3]:  # the side-by-side defaults: maps of the true class
-            if applicable_methods(load_model(run_id))["Grad-CAM"] is None:
-                test_maps(run_id, dataset.fingerprint, "Grad-CAM", "true", dataset)
+            if applicable_methods(load_model(run_id))[method] is None:
+                test_maps(run_id, dataset.fingerprint, method, "true", dataset)
     convolutional = [r for r in on_data if r.meta.get("arch") != "dnn"]
     if convolutional:
         run = convolutional[0]

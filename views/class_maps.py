@@ -6,10 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from fer import CLASS_NAMES
-from fer.compress.shipped import kept_trust
-from fer.explain import METHOD_NAMES, aggregate, applicable_methods, plots
-from fer.explain.measure import TRUST_SETTINGS, empty_share_note, trusted_method
-from ui.cache import load_model, model_mtime, resolve, test_maps
+from fer.explain import aggregate, applicable_methods, plots
+from fer.explain.measure import empty_share_note
+from ui.cache import load_model, map_methods, model_mtime, resolve, test_maps
 from ui.data import get_dataset
 from ui.pickers import pick_run, runs_for_dataset
 
@@ -49,11 +48,9 @@ x, y = ds.split("test")
 if len(x) == 0:
     st.warning("This data set's test split is empty: there is nothing to average.")
     st.stop()
-ok = applicable_methods(load_model(run))
-usable = [m for m in METHOD_NAMES if ok[m] is None]
-trust = kept_trust(run.path, (run.meta.get("dataset") or {}).get("fingerprint"), TRUST_SETTINGS)
+usable, trust, trusted = map_methods(run)
 if st.session_state.get("_cm_method_run") != run.id:  # each run opens on the method its trust table vouches for
-    st.session_state["cm_method"] = trusted_method(trust, usable)
+    st.session_state["cm_method"] = trusted
     st.session_state["_cm_method_run"] = run.id
 c1, c2 = st.columns(2)
 method = c1.selectbox("Method", usable, key="cm_method",

@@ -10,33 +10,15 @@ data is measured afresh.
 """
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 from pathlib import Path
 from typing import Optional
 
-from fer.runs import MODEL_FILE, atomic_write_text
+from fer.runs import atomic_write_text, model_sha256
 
 LADDER_FILE = "ladder.json"
 _ROW_FIELDS = ("key", "step", "bytes", "accuracy", "delta_points", "params", "nonzero", "seconds", "note", "maps_rho")
 _ATTRS = ("reference_accuracy", "keras_bytes", "params", "sparsity", "kernel_sparsity")
-
-
-def model_sha256(run_path: Path) -> str:
-    """SHA-256 of the run's model file; hashed once per file version (path, mtime, size), since
-    the pages ask on every rerun."""
-    st = (Path(run_path) / MODEL_FILE).stat()
-    return _sha256(str(Path(run_path) / MODEL_FILE), st.st_mtime_ns, st.st_size)
-
-
-@functools.lru_cache(maxsize=256)
-def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _entry_key(fingerprint: str, sparsity: float) -> str:

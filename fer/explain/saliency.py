@@ -113,7 +113,10 @@ class _Compiled:
     vector-Jacobian product in one graph."""
 
     @staticmethod
-    def make(submodel, name):
+    def make(submodel, name, input_gradient: bool = True):
+        """`input_gradient=False`: the layer's gradient to its input reads zero, uncomputed. A CAM
+        method needs the gradient only as far as its layer, but tf-keras-vis watches the input, so
+        TensorFlow's tape would back-propagate through the whole trunk as well (3x the forward)."""
         import tensorflow as tf
 
         keras = _keras()
@@ -128,7 +131,7 @@ class _Compiled:
         @tf.custom_gradient
         def run(v):
             def grad(dy, variables=None):
-                dv = vjp(v, tf.cast(dy, tf.float32))
+                dv = vjp(v, tf.cast(dy, tf.float32)) if input_gradient else tf.zeros_like(v)
                 return (dv, [None] * len(variables)) if variables else dv
 
             return forward(v), grad
@@ -184,9 +187,10 @@ def _mirror_whole(linear):
     return keras.Model(inp, layers.Average()([linear(inp), linear(mirror_image(inp))]))
 
 
-def _fast_model(linear, layer: Optional[str], mirror: bool = False):
+def _fast_model(linear, layer: Optional[str], mirror: bool = False, input_gradient: bool = True):
     """face -> [layer: compiled trunk] -> probabilities: compiled head (linear output).
-    `mirror`: the stand-in of the mirror-averaged model around the network `linear`."""
+    `mirror`: the stand-in of the mirror-averaged model around the network `linear`;
+    `input_gradient=False`: gradients stop at `layer` (the CAM methods')."""
     keras = _keras()
 
     class FastModel(keras.Model):
@@ -204,7 +208,7 @@ def _fast_model(linear, layer: Optional[str], mirror: bool = False):
         head = keras.Model(feat, linear.output)
         if mirror:
             trunk, head = _mirror_parts(trunk, head)
-        out = _Compiled.make(head, "probabilities")(_Compiled.make(trunk, layer)(inp))
+        out = _Compiled.make(head, "probabilities")(_Compiled.make(trunk, layer, input_gradient)(inp))
     return FastModel([inp], out, name=f"{linear.name}_fast")
 
 
@@ -228,8 +232,8 @@ class Prepared:
         self._fast: Dict[tuple, object] = {}
         self._lock = threading.Lock()
 
-    def fast(self, layer: Optional[str] = None, mirror: Optional[bool] = None):
-        key = (layer, self.mirror if mirror is None else mirror)
+    def fast(self, layer: Optional[str] = None, mirror: Optional[bool] = None, input_gradient: bool = True):
+        key = (layer, self.mirror if mirror is None else mirror, input_gradient)
         with self._lock:
             if key not in self._fast:
                 self._fast[key] = _fast_model(self.linear, *key)
@@ -429,25 +433,51 @@ class _CamExplainer(Explainer):
         module, cls = self.library_class.split(":")
         return getattr(importlib.import_module(f"tf_keras_vis.{module}"), cls)
 
-    def _cam(self, model, images, class_index, layer, upsample, chunk, **call_options):
+    def grids(self, model, images, class_index, layer=None, chunk=None, **call_options) -> np.ndarray:
+        """The maps before upsampling: float16 (N,h,w) on `layer`'s grid, each scaled to its largest
+        magnitude (the final min-max scaling makes that free). `from_grids` turns them into the
+        maps; kept results store these, a few kilobytes per face fewer than the maps."""
         from tf_keras_vis.utils.scores import CategoricalScore
 
         prep = prepared(model)
         layer = layer or prep.cam_layer
         if layer is None:
             raise ValueError(f"{self.name}: {_NO_CONV}")
-        if upsample not in UPSAMPLING:
-            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
         x = as_input(images)
         cls = _classes(class_index, len(x))
-        vis = self._vis_class()(prep.fast(layer), clone=False)
-        library = upsample == "tf-keras-vis"
+        vis = self._vis_class()(prep.fast(layer, input_gradient=False), clone=False)
         out = []
-        for s in _chunks(len(x), chunk):
+        for s in _chunks(len(x), chunk or self.batch_size):
             cam = vis(CategoricalScore(cls[s]), x[s], penultimate_layer=layer, seek_penultimate_conv_layer=False,
-                      expand_cam=library, normalize_cam=library, **call_options)
+                      expand_cam=False, normalize_cam=False, **call_options)
             cam = np.asarray(cam, np.float32)
-            out.append(cam.reshape(-1, 48, 48) if library else _upsample(cam.reshape((-1,) + cam.shape[-2:])))
+            out.append(cam.reshape((-1,) + cam.shape[-2:]))
+        cams = np.concatenate(out) if out else np.zeros((0, 1, 1), np.float32)
+        peak = np.abs(cams).max(axis=(1, 2), keepdims=True)
+        return (cams / np.where(peak > 0, peak, 1.0)).astype(np.float16)
+
+    @staticmethod
+    def from_grids(grids) -> np.ndarray:
+        """The maps (float32 (N,48,48) in [0,1]) of `grids` (`grids`' output)."""
+        grids = np.asarray(grids, np.float32)
+        return _finish(_upsample(grids), len(grids)) if len(grids) else np.zeros((0, 48, 48), np.float32)
+
+    def _cam(self, model, images, class_index, layer, upsample, chunk, **call_options):
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
+        if upsample != "tf-keras-vis":
+            return self.from_grids(self.grids(model, images, class_index, layer, chunk, **call_options))
+        from tf_keras_vis.utils.scores import CategoricalScore
+
+        prep = prepared(model)
+        layer = layer or prep.cam_layer
+        if layer is None:
+            raise ValueError(f"{self.name}: {_NO_CONV}")
+        x = as_input(images)
+        cls = _classes(class_index, len(x))
+        vis = self._vis_class()(prep.fast(layer, input_gradient=False), clone=False)
+        out = [np.asarray(vis(CategoricalScore(cls[s]), x[s], penultimate_layer=layer, seek_penultimate_conv_layer=False,
+                              **call_options), np.float32).reshape(-1, 48, 48) for s in _chunks(len(x), chunk)]
         return _finish(np.concatenate(out), len(x))
 
     def explain(self, model, images, class_index, layer, upsample):
