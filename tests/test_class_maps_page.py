@@ -47,6 +47,20 @@ def test_class_maps_page_shows_classes_cells_and_agreement(at):
 
 
 @pytest.mark.slow
+def test_the_method_stays_when_the_user_leaves_the_page_and_comes_back(at):
+    """Streamlit drops a widget's state when a run does not draw it: the page came back on the
+    first method listed (Saliency, minutes of maps on FER2013), not the trusted or picked one."""
+    assert at.selectbox(key="cm_method").value == "Grad-CAM"
+    for picked in (None, "Grad-CAM++"):
+        if picked:
+            at.selectbox(key="cm_method").set_value(picked).run()
+        at.switch_page("views/home.py").run()
+        at.switch_page("views/class_maps.py").run()
+        assert not at.exception and not at.error
+        assert at.selectbox(key="cm_method").value == (picked or "Grad-CAM")
+
+
+@pytest.mark.slow
 def test_the_dnn_gets_gradient_maps_and_a_picked_method_reruns(at):
     at.selectbox(key="_cm_run_select").set_value("demo-dnn-matched").run()
     assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]

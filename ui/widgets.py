@@ -14,6 +14,13 @@ def widget_defaults(values: dict):
         keep.add(key)
 
 
+def set_widget(key: str, value):
+    """Set a widget's value through Session State and keep it across page switches, as
+    `widget_defaults` does for a default (a value set for a widget not drawn is otherwise dropped)."""
+    st.session_state[key] = value
+    st.session_state.setdefault("_persist_keys", set()).add(key)
+
+
 def persist_widget_state():
     """Called once per script run (by the sidebar) before any page draws its widgets."""
     for key in st.session_state.get("_persist_keys", ()):

@@ -11,6 +11,7 @@ from fer.explain.measure import empty_share_note
 from ui.cache import load_model, map_methods, model_mtime, resolve, test_maps
 from ui.data import get_dataset
 from ui.pickers import pick_run, runs_for_dataset
+from ui.widgets import set_widget
 
 TARGETS = {"predicted": "the class each face is predicted as", "true": "each face's true class"}
 
@@ -50,7 +51,7 @@ if len(x) == 0:
     st.stop()
 usable, trust, trusted = map_methods(run)
 if st.session_state.get("_cm_method_run") != run.id:  # each run opens on the method its trust table vouches for
-    st.session_state["cm_method"] = trusted
+    set_widget("cm_method", trusted)
     st.session_state["_cm_method_run"] = run.id
 c1, c2 = st.columns(2)
 method = c1.selectbox("Method", usable, key="cm_method",
