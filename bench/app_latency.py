@@ -45,6 +45,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 from browser_harness import CHROMIUM_ARGS, RunWatcher, chromium_path, streamlit_server  # noqa: E402
 
 BUSY_JS = """() => !!document.querySelector(

@@ -76,6 +76,8 @@ def _parser():
     k.add_argument("--data", default=None)
     k.add_argument("--methods", default="Grad-CAM++,Grad-CAM",
                    help="CAM methods whose maps to keep, comma-separated (default: Grad-CAM++,Grad-CAM; \"\": none)")
+    k.add_argument("--filters", action="store_true", help="also keep what the Filters page opens on: its default "
+                                                          "layer's preferred inputs and each filter's top test faces")
 
     _add_explain_parser(sub)
 
@@ -509,7 +511,7 @@ def cmd_trust(args, store):
 def cmd_keep(args, store):
     from fer.errors import ModelConfigError
     from fer.explain import METHODS
-    from fer.explain.kept import keep_test_maps, keep_test_probs, keepable
+    from fer.explain.kept import keep_default_filters, keep_test_maps, keep_test_probs, keepable
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     cams = [m for m in METHODS if hasattr(METHODS[m], "grids")]
@@ -527,6 +529,8 @@ def cmd_keep(args, store):
                 continue
             keep_test_maps(run.path, model, ds, method, probs.argmax(1))
             print(f"  {method}: maps for the true and the predicted class kept", flush=True)
+        if args.filters and keepable(model, "Grad-CAM"):  # a model with conv layers
+            print(f"  filters of {keep_default_filters(run.path, model, ds)}: preferred inputs and top test faces kept")
 
 
 def cmd_explain(args, store):

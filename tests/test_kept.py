@@ -162,6 +162,58 @@ def test_the_shipped_runs_kept_results_are_for_their_model_files_and_data():
             with np.load(path, allow_pickle=False) as data:
                 key = json.loads(str(data["__key__"]))
             assert key["model_sha256"] == model_sha256(run.path), f"{path} is for another model file"
-            assert key["fingerprint"] == run.meta["dataset"]["fingerprint"], f"{path} is for other data"
+            if "fingerprint" in key:  # preferred inputs depend on the model alone
+                assert key["fingerprint"] == run.meta["dataset"]["fingerprint"], f"{path} is for other data"
             checked += 1
     assert checked >= 3
+
+
+@pytest.mark.slow
+def test_kept_filters_equal_the_computed_ones_and_the_filters_page_reads_them(demo_cnn, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from fer.explain import aggregate, filters
+    from fer.explain.filters import AscentSettings, preferred_inputs
+    from fer.explain.kept import (EXEMPLARS_K, default_filter_layer, keep_default_filters, kept_exemplars,
+                                  kept_preferred_inputs)
+
+    run, model, data = demo_cnn
+    layer = keep_default_filters(run.path, model, data)
+    assert layer == default_filter_layer(model)
+    settings = AscentSettings().key()
+    for engine in ("batched", "fourier"):
+        kept = kept_preferred_inputs(run.path, layer, engine, settings)
+        computed = preferred_inputs(model, layer, engine, settings)
+        np.testing.assert_array_equal(kept.filters, computed.filters)
+        np.testing.assert_allclose(kept.activation, computed.activation, rtol=1e-4)
+        np.testing.assert_allclose(kept.images, computed.images, atol=1e-2)
+    assert kept_preferred_inputs(run.path, layer, "batched", AscentSettings(steps=7).key()) is None
+    direct = aggregate.filter_exemplars(model, layer, data.x, k=6)
+    kept = kept_exemplars(run.path, layer, data.fingerprint, 6)
+    np.testing.assert_array_equal(kept.indices, direct.indices)  # the first 6 of the kept 12 are the top 6
+    np.testing.assert_array_equal(kept.patches, direct.patches)
+    assert kept_exemplars(run.path, layer, data.fingerprint, EXEMPLARS_K + 1) is None
+    assert kept_exemplars(run.path, layer, "other data", 6) is None
+
+    # the page on the run store holding this run, its filters kept for the demo faces' test split
+    from fer.data import load_dataset
+
+    demo = load_dataset("synthetic")
+    keep_default_filters(run.path, model, demo)
+
+    def no_ascent(*args, **kwargs):
+        raise AssertionError("computed although kept")
+
+    for name in ("visualize_filters", "visualize_filters_fourier"):
+        monkeypatch.setattr(filters, name, no_ascent)
+    monkeypatch.setattr(aggregate, "filter_exemplars", no_ascent)
+    monkeypatch.setenv("FER_MODELS_DIR", str(run.path.parent))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    at.switch_page("views/filters.py")
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    assert at.selectbox(key="filters_layer").value == layer
+    assert len(at.metric) == 2  # the share of filters whose preferred input beats the faces: from kept results

@@ -167,25 +167,53 @@ def test_maps(run, fingerprint: str, method: str, target: str, dataset):
 
 
 @per_run(show_spinner=False, max_entries=64)
-def preferred_inputs(model, layer: str, engine: str, settings: tuple, n_filters: int):
-    """Preferred inputs of a layer's filters: `engine` "batched" (pixel space), "fourier" or "tfkv"."""
-    from fer.explain.filters import (AscentSettings, FourierSettings, visualize_filters, visualize_filters_fourier,
-                                     visualize_filters_tfkv)
+def _preferred_inputs(model, layer: str, engine: str, settings: tuple, n_filters: int):
+    from fer.explain.filters import preferred_inputs as compute
 
-    s = AscentSettings(*settings)
-    if engine == "fourier":  # its own step size and regularisers; the shared settings give steps, jitter, seed
-        return visualize_filters_fourier(model, layer, None, FourierSettings(steps=s.steps, jitter=s.jitter, seed=s.seed))
-    if engine == "tfkv":
-        return visualize_filters_tfkv(model, layer, range(n_filters), s)
-    return visualize_filters(model, layer, None, s)
+    return compute(model, layer, engine, settings, n_filters)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _kept_preferred_inputs(stamp: tuple, layer: str, engine: str, settings: tuple):
+    from fer.explain.kept import kept_preferred_inputs
+
+    return kept_preferred_inputs(Path(stamp[0]), layer, engine, settings)
+
+
+def preferred_inputs(run, layer: str, engine: str, settings: tuple, n_filters: int):
+    """Preferred inputs of a layer's filters (`fer.explain.filters.preferred_inputs`): kept beside
+    the run for these settings, else computed (cached per run)."""
+    from fer.explain.kept import filters_name
+
+    run = resolve(run)
+    kept = _kept_preferred_inputs(_kept_stamp(run, filters_name(layer, engine)), layer, engine, tuple(settings))
+    if kept is not None:
+        return kept
+    return _preferred_inputs(run, layer, engine, settings, n_filters if engine == "tfkv" else 0)  # one key per result
 
 
 @per_run(show_spinner=False, max_entries=32, persist="disk")
-def exemplars(model, layer: str, fingerprint: str, k: int, _dataset):
-    """The k test faces that drive each filter of `layer` most (fer.explain.aggregate.filter_exemplars)."""
+def _exemplars(model, layer: str, fingerprint: str, k: int, _dataset):
     from fer.explain.aggregate import filter_exemplars
 
     return filter_exemplars(model, layer, _dataset.split("test")[0], k=k)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _kept_exemplars(stamp: tuple, layer: str, fingerprint: str, k: int):
+    from fer.explain.kept import kept_exemplars
+
+    return kept_exemplars(Path(stamp[0]), layer, fingerprint, k)
+
+
+def exemplars(run, layer: str, fingerprint: str, k: int, dataset):
+    """The k test faces that drive each filter of `layer` most (fer.explain.aggregate.filter_exemplars):
+    kept beside the run for this data set, else computed (kept on disk)."""
+    from fer.explain.kept import exemplars_name
+
+    run = resolve(run)
+    kept = _kept_exemplars(_kept_stamp(run, exemplars_name(layer)), layer, fingerprint, k)
+    return kept if kept is not None else _exemplars(run, layer, fingerprint, k, dataset)
 
 
 def map_methods(run):

@@ -73,7 +73,8 @@ def _warm(source) -> None:
 def _warm_class_maps_and_filters(on_data: list, dataset) -> None:
     """What the Class maps and Filters pages compute first for their default runs (featured first)."""
     from fer.explain import applicable_methods
-    from fer.explain.filters import AscentSettings, conv_layers
+    from fer.explain.filters import AscentSettings
+    from fer.explain.kept import default_filter_layer
     from ui.cache import exemplars, load_model, map_methods, preferred_inputs, test_maps
 
     if not on_data or not len(dataset.split("test")[1]):
@@ -88,11 +89,10 @@ def _warm_class_maps_and_filters(on_data: list, dataset) -> None:
     convolutional = [r for r in on_data if r.meta.get("arch") != "dnn"]
     if convolutional:
         run = convolutional[0]
-        layers = conv_layers(load_model(run))
-        layer = layers[min(2, len(layers) - 1)]
+        layer = default_filter_layer(load_model(run))
         for engine in ("batched", "fourier"):
-            preferred_inputs(run, layer["name"], engine, AscentSettings().key(), layer["filters"])
-        exemplars(run, layer["name"], dataset.fingerprint, 6, dataset)
+            preferred_inputs(run, layer, engine, AscentSettings().key(), 0)
+        exemplars(run, layer, dataset.fingerprint, 6, dataset)
 
 
 _STARTED = threading.Event()  # once per process, whatever Streamlit's caches go through

@@ -8,6 +8,7 @@ from fer import CLASS_NAMES
 from fer.data import SPLITS
 from fer.explain import plots
 from fer.explain.filters import AscentSettings, conv_layers
+from fer.explain.kept import default_filter_layer
 from ui import nav
 from ui.cache import exemplars, load_model, per_run, preferred_inputs
 from ui.data import get_dataset
@@ -62,7 +63,7 @@ if {r.id: r for r in runs}[run_id].meta.get("mirror"):
 layers = conv_layers(model)
 layer_names = [x["name"] for x in layers]
 info = {x["name"]: x for x in layers}
-layer = st.selectbox("Conv layer", layer_names, index=min(2, len(layer_names) - 1), key="filters_layer",
+layer = st.selectbox("Conv layer", layer_names, index=layer_names.index(default_filter_layer(model)), key="filters_layer",
                      format_func=lambda n: f"{n} — {info[n]['type']}, {info[n]['filters']} filters, "
                                            f"{info[n]['output'][0]}x{info[n]['output'][1]} output")
 

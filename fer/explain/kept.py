@@ -82,3 +82,72 @@ def kept_test_maps(run_path, fingerprint: str, method: str, target: str, predict
         grids = grids.copy()
         grids[found["wrong"]] = found["predicted_wrong"]
     return METHODS[method].from_grids(grids).astype(np.float16)
+
+
+# ---- Filters: preferred inputs at the page's default settings and each filter's top test faces
+EXEMPLARS_K = 12  # the page's slider's largest k; a smaller k is its first columns (a stable order)
+
+
+def filters_name(layer: str, engine: str) -> str:
+    return f"filters-{layer}-{engine}"
+
+
+def keep_preferred_inputs(run_path, result, layer: str, engine: str, settings: tuple) -> None:
+    """Keep a `FilterImages` of `layer` made by `engine` with the ascent `settings` (a key)."""
+    keep_arrays(run_path, filters_name(layer, engine), {"layer": layer, "engine": engine, "settings": list(settings)},
+                images=result.images.astype(np.float32), filters=result.filters, activation=result.activation,
+                gray_activation=result.gray_activation, seconds=np.float64(result.seconds))
+
+
+def kept_preferred_inputs(run_path, layer: str, engine: str, settings: tuple):
+    from fer.explain.filters import FilterImages
+
+    found = kept_arrays(run_path, filters_name(layer, engine), {"layer": layer, "engine": engine,
+                                                                "settings": list(settings)})
+    if found is None:
+        return None
+    return FilterImages(found["images"], found["filters"], found["activation"], found["gray_activation"],
+                        float(found["seconds"]))
+
+
+def exemplars_name(layer: str) -> str:
+    return f"exemplars-{layer}"
+
+
+def keep_exemplars(run_path, exemplars, fingerprint: str) -> None:
+    keep_arrays(run_path, exemplars_name(exemplars.layer), {"fingerprint": fingerprint, "layer": exemplars.layer},
+                indices=exemplars.indices, activations=exemplars.activations, patches=exemplars.patches,
+                receptive_field=np.int64(exemplars.receptive_field))
+
+
+def kept_exemplars(run_path, layer: str, fingerprint: str, k: int):
+    """The kept exemplars of `layer`, their first `k` faces per filter, or None."""
+    from fer.explain.aggregate import Exemplars
+
+    found = kept_arrays(run_path, exemplars_name(layer), {"fingerprint": fingerprint, "layer": layer})
+    if found is None or found["indices"].shape[1] < k:
+        return None
+    return Exemplars(layer, found["indices"][:, :k], found["activations"][:, :k], found["patches"][:, :k],
+                     int(found["receptive_field"]))
+
+
+def keep_default_filters(run_path, model, dataset) -> str:
+    """What the Filters page opens on, kept: its default layer's preferred inputs (pixel and Fourier
+    space, default settings) and top test faces. Returns the layer's name."""
+    from fer.explain.aggregate import filter_exemplars
+    from fer.explain.filters import AscentSettings, preferred_inputs
+
+    layer = default_filter_layer(model)
+    settings = AscentSettings().key()
+    for engine in ("batched", "fourier"):
+        keep_preferred_inputs(run_path, preferred_inputs(model, layer, engine, settings), layer, engine, settings)
+    keep_exemplars(run_path, filter_exemplars(model, layer, dataset.split("test")[0], k=EXEMPLARS_K), dataset.fingerprint)
+    return layer
+
+
+def default_filter_layer(model) -> str:
+    """The conv layer the Filters page opens on: the third (the first two see little more than edges)."""
+    from fer.explain.filters import conv_layers
+
+    layers = conv_layers(model)
+    return layers[min(2, len(layers) - 1)]["name"]

@@ -32,3 +32,14 @@ from fer.explain.filters.layers import (  # noqa: F401
 )
 from fer.explain.filters.pixel import AscentSettings, visualize_filters  # noqa: F401
 from fer.explain.filters.tfkv import visualize_filters_tfkv  # noqa: F401
+
+
+def preferred_inputs(model, layer: str, engine: str, settings: tuple, n_filters: int = 0) -> FilterImages:
+    """Preferred inputs of a layer's filters by `engine`: "batched" (pixel space), "fourier" or
+    "tfkv" (its first `n_filters` filters); `settings` is an `AscentSettings.key()`."""
+    s = AscentSettings(*settings)
+    if engine == "fourier":  # its own step size and regularisers; the shared settings give steps, jitter, seed
+        return visualize_filters_fourier(model, layer, None, FourierSettings(steps=s.steps, jitter=s.jitter, seed=s.seed))
+    if engine == "tfkv":
+        return visualize_filters_tfkv(model, layer, range(n_filters), s)
+    return visualize_filters(model, layer, None, s)
