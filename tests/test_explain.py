@@ -152,7 +152,8 @@ def test_trust_table_rows_and_the_share_of_empty_cam_maps(trained_here, faces):
 def test_a_kept_trust_table_is_used_only_for_its_model_file_data_and_settings(tmp_path):
     import pandas as pd
 
-    from fer.compress.shipped import MODEL_FILE, keep_trust, kept_trust
+    from fer.compress.shipped import keep_trust, kept_trust
+    from fer.runs import MODEL_FILE
 
     (tmp_path / MODEL_FILE).write_bytes(b"weights v1")
     table = pd.DataFrame([{"method": "Grad-CAM", "deletion_auc": 0.2, "randomised_rho": 0.15}])
