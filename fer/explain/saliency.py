@@ -37,6 +37,7 @@ same map and 20 samples cost one batched gradient instead of 20 calls.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import weakref
@@ -105,6 +106,22 @@ def _vjp(submodel, v, dy):
     return tape.gradient(y, v, output_gradients=dy)
 
 
+_GRADIENT_STOPS = threading.local()
+
+
+@contextlib.contextmanager
+def _gradient_stops_at_layer():
+    """In this thread, the compiled trunks' gradients to their input read zero, uncomputed. A CAM
+    method needs the gradient only as far as its layer, but tf-keras-vis watches the input, so
+    TensorFlow's tape would back-propagate through the whole trunk as well (3x the forward). A
+    flag read when the gradient runs (eagerly), so one stand-in serves every method, traced once."""
+    _GRADIENT_STOPS.active = True
+    try:
+        yield
+    finally:
+        _GRADIENT_STOPS.active = False
+
+
 class _Compiled:
     """Factory for a Keras layer that runs a sub-model as one `tf.function`, with a compiled
     gradient: tf-keras-vis' eager GradientTape would otherwise differentiate the function op by
@@ -113,10 +130,9 @@ class _Compiled:
     vector-Jacobian product in one graph."""
 
     @staticmethod
-    def make(submodel, name, input_gradient: bool = True):
-        """`input_gradient=False`: the layer's gradient to its input reads zero, uncomputed. A CAM
-        method needs the gradient only as far as its layer, but tf-keras-vis watches the input, so
-        TensorFlow's tape would back-propagate through the whole trunk as well (3x the forward)."""
+    def make(submodel, name, stoppable: bool = False):
+        """`stoppable`: inside `_gradient_stops_at_layer()` the layer's gradient to its input reads
+        zero, uncomputed (the CAM methods' trunk)."""
         import tensorflow as tf
 
         keras = _keras()
@@ -131,7 +147,8 @@ class _Compiled:
         @tf.custom_gradient
         def run(v):
             def grad(dy, variables=None):
-                dv = vjp(v, tf.cast(dy, tf.float32)) if input_gradient else tf.zeros_like(v)
+                stop = stoppable and getattr(_GRADIENT_STOPS, "active", False)
+                dv = tf.zeros_like(v) if stop else vjp(v, tf.cast(dy, tf.float32))
                 return (dv, [None] * len(variables)) if variables else dv
 
             return forward(v), grad
@@ -187,10 +204,9 @@ def _mirror_whole(linear):
     return keras.Model(inp, layers.Average()([linear(inp), linear(mirror_image(inp))]))
 
 
-def _fast_model(linear, layer: Optional[str], mirror: bool = False, input_gradient: bool = True):
+def _fast_model(linear, layer: Optional[str], mirror: bool = False):
     """face -> [layer: compiled trunk] -> probabilities: compiled head (linear output).
-    `mirror`: the stand-in of the mirror-averaged model around the network `linear`;
-    `input_gradient=False`: gradients stop at `layer` (the CAM methods')."""
+    `mirror`: the stand-in of the mirror-averaged model around the network `linear`."""
     keras = _keras()
 
     class FastModel(keras.Model):
@@ -208,7 +224,7 @@ def _fast_model(linear, layer: Optional[str], mirror: bool = False, input_gradie
         head = keras.Model(feat, linear.output)
         if mirror:
             trunk, head = _mirror_parts(trunk, head)
-        out = _Compiled.make(head, "probabilities")(_Compiled.make(trunk, layer, input_gradient)(inp))
+        out = _Compiled.make(head, "probabilities")(_Compiled.make(trunk, layer, stoppable=True)(inp))
     return FastModel([inp], out, name=f"{linear.name}_fast")
 
 
@@ -232,8 +248,8 @@ class Prepared:
         self._fast: Dict[tuple, object] = {}
         self._lock = threading.Lock()
 
-    def fast(self, layer: Optional[str] = None, mirror: Optional[bool] = None, input_gradient: bool = True):
-        key = (layer, self.mirror if mirror is None else mirror, input_gradient)
+    def fast(self, layer: Optional[str] = None, mirror: Optional[bool] = None):
+        key = (layer, self.mirror if mirror is None else mirror)
         with self._lock:
             if key not in self._fast:
                 self._fast[key] = _fast_model(self.linear, *key)
@@ -445,11 +461,12 @@ class _CamExplainer(Explainer):
             raise ValueError(f"{self.name}: {_NO_CONV}")
         x = as_input(images)
         cls = _classes(class_index, len(x))
-        vis = self._vis_class()(prep.fast(layer, input_gradient=False), clone=False)
+        vis = self._vis_class()(prep.fast(layer), clone=False)
         out = []
         for s in _chunks(len(x), chunk or self.batch_size):
-            cam = vis(CategoricalScore(cls[s]), x[s], penultimate_layer=layer, seek_penultimate_conv_layer=False,
-                      expand_cam=False, normalize_cam=False, **call_options)
+            with _gradient_stops_at_layer():
+                cam = vis(CategoricalScore(cls[s]), x[s], penultimate_layer=layer, seek_penultimate_conv_layer=False,
+                          expand_cam=False, normalize_cam=False, **call_options)
             cam = np.asarray(cam, np.float32)
             out.append(cam.reshape((-1,) + cam.shape[-2:]))
         cams = np.concatenate(out) if out else np.zeros((0, 1, 1), np.float32)
@@ -475,9 +492,11 @@ class _CamExplainer(Explainer):
             raise ValueError(f"{self.name}: {_NO_CONV}")
         x = as_input(images)
         cls = _classes(class_index, len(x))
-        vis = self._vis_class()(prep.fast(layer, input_gradient=False), clone=False)
-        out = [np.asarray(vis(CategoricalScore(cls[s]), x[s], penultimate_layer=layer, seek_penultimate_conv_layer=False,
-                              **call_options), np.float32).reshape(-1, 48, 48) for s in _chunks(len(x), chunk)]
+        vis = self._vis_class()(prep.fast(layer), clone=False)
+        with _gradient_stops_at_layer():
+            out = [np.asarray(vis(CategoricalScore(cls[s]), x[s], penultimate_layer=layer,
+                                  seek_penultimate_conv_layer=False, **call_options), np.float32).reshape(-1, 48, 48)
+                   for s in _chunks(len(x), chunk)]
         return _finish(np.concatenate(out), len(x))
 
     def explain(self, model, images, class_index, layer, upsample):
