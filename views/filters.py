@@ -96,6 +96,10 @@ with tab_pref:
                f"Titles: filter index and its mean activation on its image (on a mean-grey face: median "
                f"{np.median(res.gray_activation):.2f}); {int((gain > 0).sum())}/{len(gain)} filters respond more than to "
                f"mean grey.")
+    if res.analytic is not None and res.analytic.any():
+        st.info(f"{layer}'s mean activation is a linear function of the face (the first convolution), so its best "
+                f"input needs no search: white where the filter's summed weights are positive, black elsewhere. "
+                f"{int(res.analytic.sum())} of {len(res.analytic)} images shown are that exact optimum.")
     images = plots.stretch(res.images) if contrast else res.images / 255.0
     st.image(plots.tiles(images, vmin=0, vmax=1), caption=[f"#{f}  {a:.2f}" for f, a in zip(res.filters, res.activation)],
              width=80)

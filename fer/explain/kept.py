@@ -96,7 +96,8 @@ def keep_preferred_inputs(run_path, result, layer: str, engine: str, settings: t
     """Keep a `FilterImages` of `layer` made by `engine` with the ascent `settings` (a key)."""
     keep_arrays(run_path, filters_name(layer, engine), {"layer": layer, "engine": engine, "settings": list(settings)},
                 images=result.images.astype(np.float32), filters=result.filters, activation=result.activation,
-                gray_activation=result.gray_activation, seconds=np.float64(result.seconds))
+                gray_activation=result.gray_activation, seconds=np.float64(result.seconds),
+                analytic=np.zeros(len(result.filters), bool) if result.analytic is None else result.analytic)
 
 
 def kept_preferred_inputs(run_path, layer: str, engine: str, settings: tuple):
@@ -107,7 +108,7 @@ def kept_preferred_inputs(run_path, layer: str, engine: str, settings: tuple):
     if found is None:
         return None
     return FilterImages(found["images"], found["filters"], found["activation"], found["gray_activation"],
-                        float(found["seconds"]))
+                        float(found["seconds"]), found.get("analytic"))
 
 
 def exemplars_name(layer: str) -> str:
