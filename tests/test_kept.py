@@ -105,11 +105,22 @@ def test_a_cam_map_does_not_need_the_gradient_below_its_layer(demo_cnn, monkeypa
     assert float(saliency_maps.max()) > 0
 
 
-@pytest.mark.slow
-def test_the_class_maps_page_reads_kept_maps_without_computing_one(tmp_path, monkeypatch):
+def _fresh_page(monkeypatch, models_dir, page: str):
+    """`page` run once under AppTest on the run store `models_dir`, every cache empty."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
+    monkeypatch.setenv("FER_MODELS_DIR", str(models_dir))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    at.switch_page(page)
+    at.run()
+    return at
+
+
+@pytest.mark.slow
+def test_the_class_maps_page_reads_kept_maps_without_computing_one(tmp_path, monkeypatch):
     from fer import cli
     from fer.explain import aggregate
 
@@ -122,12 +133,7 @@ def test_the_class_maps_page_reads_kept_maps_without_computing_one(tmp_path, mon
         raise AssertionError("a map was computed although it is kept")
 
     monkeypatch.setattr(aggregate, "face_maps", no_computing)
-    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
-    at.switch_page("views/class_maps.py")
-    at.run()
+    at = _fresh_page(monkeypatch, tmp_path, "views/class_maps.py")
     assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
     assert at.selectbox(key="cm_method").value == "Grad-CAM" and len(at.metric) == 2  # both sections drawn
 
@@ -167,9 +173,6 @@ def test_the_shipped_runs_kept_results_are_for_their_model_files_and_data():
 
 @pytest.mark.slow
 def test_kept_filters_equal_the_computed_ones_and_the_filters_page_reads_them(demo_cnn, monkeypatch):
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
     from fer.explain import aggregate, filters
     from fer.explain.filters import AscentSettings, preferred_inputs
     from fer.explain.kept import (EXEMPLARS_K, default_filter_layer, keep_default_filters, kept_exemplars,
@@ -205,12 +208,7 @@ def test_kept_filters_equal_the_computed_ones_and_the_filters_page_reads_them(de
     for name in ("visualize_filters", "visualize_filters_fourier"):
         monkeypatch.setattr(filters, name, no_ascent)
     monkeypatch.setattr(aggregate, "filter_exemplars", no_ascent)
-    monkeypatch.setenv("FER_MODELS_DIR", str(run.path.parent))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
-    at.switch_page("views/filters.py")
-    at.run()
+    at = _fresh_page(monkeypatch, run.path.parent, "views/filters.py")
     assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
     assert at.selectbox(key="filters_layer").value == layer
     assert len(at.metric) == 2  # the share of filters whose preferred input beats the faces: from kept results

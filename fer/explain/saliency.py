@@ -449,10 +449,9 @@ class _CamExplainer(Explainer):
         module, cls = self.library_class.split(":")
         return getattr(importlib.import_module(f"tf_keras_vis.{module}"), cls)
 
-    def grids(self, model, images, class_index, layer=None, chunk=None, **call_options) -> np.ndarray:
-        """The maps before upsampling: float16 (N,h,w) on `layer`'s grid, each scaled to its largest
-        magnitude (the final min-max scaling makes that free). `from_grids` turns them into the
-        maps; kept results store these, a few kilobytes per face fewer than the maps."""
+    def _library_cams(self, model, images, class_index, layer, chunk, library: bool, **call_options):
+        """tf-keras-vis' CAMs, chunk by chunk (float32 (n,h,w)): on the layer's grid, or upsampled
+        and normalised by the library itself (`library`)."""
         from tf_keras_vis.utils.scores import CategoricalScore
 
         prep = prepared(model)
@@ -462,13 +461,18 @@ class _CamExplainer(Explainer):
         x = as_input(images)
         cls = _classes(class_index, len(x))
         vis = self._vis_class()(prep.fast(layer), clone=False)
-        out = []
-        for s in _chunks(len(x), chunk or self.batch_size):
+        for s in _chunks(len(x), chunk):
             with _gradient_stops_at_layer():
                 cam = vis(CategoricalScore(cls[s]), x[s], penultimate_layer=layer, seek_penultimate_conv_layer=False,
-                          expand_cam=False, normalize_cam=False, **call_options)
+                          expand_cam=library, normalize_cam=library, **call_options)
             cam = np.asarray(cam, np.float32)
-            out.append(cam.reshape((-1,) + cam.shape[-2:]))
+            yield cam.reshape((-1,) + cam.shape[-2:])
+
+    def grids(self, model, images, class_index, layer=None, chunk=None, **call_options) -> np.ndarray:
+        """The maps before upsampling: float16 (N,h,w) on `layer`'s grid, each scaled to its largest
+        magnitude (the final min-max scaling makes that free). `from_grids` turns them into the
+        maps; kept results store these, a few kilobytes per face fewer than the maps."""
+        out = list(self._library_cams(model, images, class_index, layer, chunk or self.batch_size, False, **call_options))
         cams = np.concatenate(out) if out else np.zeros((0, 1, 1), np.float32)
         peak = np.abs(cams).max(axis=(1, 2), keepdims=True)
         return (cams / np.where(peak > 0, peak, 1.0)).astype(np.float16)
@@ -484,20 +488,8 @@ class _CamExplainer(Explainer):
             raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
         if upsample != "tf-keras-vis":
             return self.from_grids(self.grids(model, images, class_index, layer, chunk, **call_options))
-        from tf_keras_vis.utils.scores import CategoricalScore
-
-        prep = prepared(model)
-        layer = layer or prep.cam_layer
-        if layer is None:
-            raise ValueError(f"{self.name}: {_NO_CONV}")
-        x = as_input(images)
-        cls = _classes(class_index, len(x))
-        vis = self._vis_class()(prep.fast(layer), clone=False)
-        with _gradient_stops_at_layer():
-            out = [np.asarray(vis(CategoricalScore(cls[s]), x[s], penultimate_layer=layer,
-                                  seek_penultimate_conv_layer=False, **call_options), np.float32).reshape(-1, 48, 48)
-                   for s in _chunks(len(x), chunk)]
-        return _finish(np.concatenate(out), len(x))
+        maps = np.concatenate(list(self._library_cams(model, images, class_index, layer, chunk, True, **call_options)))
+        return _finish(maps, len(maps))
 
     def explain(self, model, images, class_index, layer, upsample):
         return self._cam(model, images, class_index, layer, upsample, self.batch_size)
