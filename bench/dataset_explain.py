@@ -1,6 +1,6 @@
 """Explaining a whole test split: how long class maps take, and preferred inputs in Fourier vs pixel space.
 
-    python bench/dataset_explain.py [--data ../shared/data/fer2013] [--run fer2013-cnn-w1-mirror]
+    python bench/dataset_explain.py [--data ../shared/data/fer2013] [--run fer2013-cnn-w1-mirror] [--record]
 
 Printed, on this CPU:
   * Grad-CAM maps of every test face (3,589 on FER2013's PublicTest), batched, and the class and
@@ -10,6 +10,8 @@ Printed, on this CPU:
     of filters whose preferred input drives them harder than every test face, for each.
 
 The machine's load average is printed: a background training on the 2 cores doubles the times.
+A first convolution's images are its exact optimum (the layer is affine in the face; "analytic").
+`--record` keeps the per-layer figures in `bench/records/dataset_explain_<run>.json`.
 """
 import argparse
 import os
@@ -26,9 +28,8 @@ def main():
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013"))
     p.add_argument("--run", default="fer2013-cnn-w1-mirror")
     p.add_argument("--method", default="Grad-CAM")
+    p.add_argument("--record", action="store_true", help="keep the per-layer figures in bench/records/")
     args = p.parse_args()
-
-    import numpy as np
 
     from fer.data import load_dataset
     from fer.explain import aggregate, predict
@@ -48,12 +49,25 @@ def main():
     aggregate.class_maps(maps, y, x)
     aggregate.cell_maps(maps, y, pred, x)
     print(f"{args.method} maps of {len(x)} faces + class and cell averages: {time.perf_counter() - start:.1f} s (target <= 60)")
+    rows = []
     for layer in [c["name"] for c in conv_layers(model)]:
         ex = aggregate.filter_exemplars(model, layer, x, k=1)
         pixel = visualize_filters(model, layer)
         fourier = visualize_filters_fourier(model, layer)
-        print(f"{layer:14s} {len(ex.indices):4d} filters  pixel {pixel.seconds:5.1f} s, beats every face {ex.beaten_by(pixel.activation).mean():4.0%}"
-              f"   Fourier {fourier.seconds:5.1f} s ({fourier.seconds / pixel.seconds:.2f}x), beats {ex.beaten_by(fourier.activation).mean():4.0%}")
+        rows.append({"layer": layer, "filters": len(ex.indices), "pixel s": round(pixel.seconds, 1),
+                     "pixel beats every face": f"{ex.beaten_by(pixel.activation).mean():.0%}",
+                     "Fourier s": round(fourier.seconds, 1),
+                     "Fourier beats every face": f"{ex.beaten_by(fourier.activation).mean():.0%}",
+                     "analytic": "yes" if fourier.analytic.any() else ""})
+        print("  ".join(f"{k} {v}" for k, v in rows[-1].items()), flush=True)
+    if args.record:
+        from fer.documents.records import write_record
+
+        command = "python bench/dataset_explain.py " + " ".join(sys.argv[1:])
+        print("kept:", write_record(f"dataset_explain_{args.run}", f"Preferred inputs of every conv layer of {args.run} "
+                                    "against the test faces", command, rows,
+                                    note="A filter's preferred input beats every face when its mean activation on it "
+                                    "is above that of each of the test split's faces."))
 
 
 if __name__ == "__main__":
