@@ -228,3 +228,33 @@ def test_the_first_convolutions_preferred_input_is_its_exact_optimum(trained):
                                    atol=1e-3 * float(np.abs(res.activation - low).max()))
     assert not visualize_filters(model, second, settings=__import__("fer.explain.filters", fromlist=["x"])
                                  .AscentSettings(steps=5)).analytic.any()
+
+
+@pytest.mark.slow
+def test_the_ascents_objective_is_each_layers_real_activation_in_a_residual_network():
+    """The ascents run a Conv2D layer through a shortcut of their own (`_folded_chain`): on the
+    featured MobileNet's residual modules it must follow each layer's own inputs, not the order
+    the layers are listed in (a shortcut's input is a module's input, not the layer listed before)."""
+    from pathlib import Path
+
+    import tensorflow as tf
+
+    from fer.explain.filters import conv_layers, filter_activation
+    from fer.explain.filters.common import own_filter_activation
+    from fer.explain.filters.layers import _extractor
+    from fer.runs import RunStore
+
+    model = RunStore(Path(__file__).resolve().parents[1] / "models").get("fer2013-mobilenet-w1.1-xception-mirror").load_model()
+    faces = np.random.default_rng(0).uniform(0, 255, (4, 48, 48)).astype(np.float32)
+    shortcuts = 0
+    for layer in conv_layers(model):
+        ex = _extractor(model, layer["name"])
+        filters = np.arange(4) % layer["filters"]
+        own = own_filter_activation(ex, tf.constant(faces[..., None]), tf.constant(filters, tf.int32))
+        np.testing.assert_allclose(np.asarray(own), filter_activation(model, layer["name"], faces, filters),
+                                   rtol=1e-4, atol=1e-4, err_msg=layer["name"])
+        shortcuts += "shortcut" in layer["name"]
+    assert shortcuts >= 2
+    cnn = RunStore(Path(__file__).resolve().parents[1] / "models").get("demo-cnn-w0.125").load_model()
+    assert callable(_extractor(cnn, conv_layers(cnn)[2]["name"]).pre)  # a plain chain is still folded
+    assert not hasattr(_extractor(cnn, conv_layers(cnn)[2]["name"]).pre, "layers")

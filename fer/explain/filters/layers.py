@@ -90,15 +90,20 @@ def _folded_chain(model, target):
     """
     import keras
 
-    chain = []
+    chain, previous = [], model.inputs[0]
     for lay in model.layers[1:]:
         if lay is target:
             break
         node_inputs = lay._inbound_nodes[0].input_tensors if lay._inbound_nodes else []
         if len(lay._inbound_nodes) != 1 or len(node_inputs) != 1:
             return None
+        if node_inputs[0] is not previous:  # a branch (a residual shortcut's input): not this layer's path
+            return None
         chain.append(lay)
+        previous = lay.output
     else:
+        return None
+    if target.input is not previous:
         return None
     steps, i = [], 0
     while i < len(chain):
