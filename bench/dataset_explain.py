@@ -67,7 +67,8 @@ def main():
         print("kept:", write_record(f"dataset_explain_{args.run}", f"Preferred inputs of every conv layer of {args.run} "
                                     "against the test faces", command, rows,
                                     note="A filter's preferred input beats every face when its mean activation on it "
-                                    "is above that of each of the test split's faces."))
+                                    "is above that of each of the test split's faces. Seconds measured at a load "
+                                    f"average of {os.getloadavg()[0]:.1f} on the 2 cores."))
 
 
 if __name__ == "__main__":
