@@ -88,18 +88,33 @@ def _finish_threads() -> list:
     return busy_threads()
 
 
-def _at_exit() -> None:
-    """Wait for the watched threads to reach a `check()`; a process with a declared status then
-    ends at once. Why: a thread stopped part-way through TensorFlow leaves it half set up (an
-    import that finished during the exit was measured to end the server in a segmentation fault),
-    and one still inside it aborts the process. Others finalise: only they know their status."""
-    if not busy_threads():
+_busy_at_exit = False
+
+
+def _stop_watched_threads() -> None:
+    """Request the stop and wait for the watched threads to reach a `check()`. It runs among the
+    first things the exit does: every exit handler registered after this module's import (those
+    of TensorFlow and the libraries around it, which tear their state down) runs before an
+    `atexit` handler of ours, and a thread still inside TensorFlow then fails with a bogus error
+    (measured: a Keras layer handed a tuple where a tensor was) before it reaches its next check."""
+    global _busy_at_exit
+    request()
+    if _busy_at_exit or not busy_threads():
         return
+    _busy_at_exit = True
     left = _finish_threads()
     if left:
         names = ", ".join(sorted({t.name for t in left}))
         logging.getLogger(__name__).info("stopping without waiting for %s (busy in one long call)", names)
-    if _status_without_finalising is None:
+
+
+def _at_exit() -> None:
+    """When watched threads were busy at the exit, a process with a declared status ends at once.
+    Why: a thread stopped part-way through TensorFlow leaves it half set up (an import that
+    finished during the exit was measured to end the server in a segmentation fault), and one
+    still inside it aborts the process. Others finalise: only they know their status."""
+    _stop_watched_threads()  # done already where the early exit hook exists
+    if not _busy_at_exit or _status_without_finalising is None:
         return
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
@@ -111,7 +126,8 @@ def _at_exit() -> None:
 
 
 def _register() -> None:
-    """`request()` as the first thing the interpreter does at exit, before it waits for any thread.
+    """The stop, and the wait for the watched threads, as the first thing the interpreter does at
+    exit, before it waits for any other thread or runs any `atexit` handler.
 
     `threading._register_atexit` (what `concurrent.futures` uses) runs before Python joins the
     non-daemon threads, and a thread pool's exit handler waits for every task already queued
@@ -122,7 +138,7 @@ def _register() -> None:
 
     register_early = getattr(threading, "_register_atexit", None)
     if register_early is not None:
-        register_early(request)
+        register_early(_stop_watched_threads)
     atexit.register(_at_exit)
     threading.excepthook = _quiet_when_stopped(threading.excepthook)
 
