@@ -7,7 +7,10 @@ Printed, on this CPU:
     confusion-cell averages over them (`fer.explain.aggregate`) -- target <= 60 s;
   * for every conv layer: seconds of the pixel-space and the Fourier-space batched ascent (100
     steps, all filters; target for a 64-filter layer: Fourier within 1.3x of pixel), and the share
-    of filters whose preferred input drives them harder than every test face, for each.
+    of filters whose preferred input drives them harder than every test face, for each: the
+    ascent's own image, and the image the Filters page and `fer explain` show (pushed on where a
+    test face beat it, `fer.explain.filters.sharpen`; target >= 90% in every layer), with the
+    seconds that check took for both engines.
 
 The machine's load average is printed: a background training on the 2 cores doubles the times.
 A first convolution's images are its exact optimum (the layer is affine in the face; "analytic").
@@ -34,6 +37,7 @@ def main():
     from fer.data import load_dataset
     from fer.explain import aggregate, predict
     from fer.explain.filters import conv_layers, visualize_filters, visualize_filters_fourier
+    from fer.explain.filters.sharpen import against_faces
     from fer.runs import RunStore
 
     try:
@@ -54,10 +58,15 @@ def main():
         ex = aggregate.filter_exemplars(model, layer, x, k=1)
         pixel = visualize_filters(model, layer)
         fourier = visualize_filters_fourier(model, layer)
+        start = time.perf_counter()
+        shown_pixel, shown = (against_faces(model, layer, r, ex, x) for r in (pixel, fourier))
         rows.append({"layer": layer, "filters": len(ex.indices), "pixel s": round(pixel.seconds, 1),
                      "pixel beats every face": f"{ex.beaten_by(pixel.activation).mean():.0%}",
                      "Fourier s": round(fourier.seconds, 1),
                      "Fourier beats every face": f"{ex.beaten_by(fourier.activation).mean():.0%}",
+                     "shown pixel beats": f"{ex.beaten_by(shown_pixel.activation).mean():.0%}",
+                     "shown Fourier beats": f"{ex.beaten_by(shown.activation).mean():.0%}",
+                     "pushed on s": round(time.perf_counter() - start, 1),
                      "analytic": "yes" if fourier.analytic.any() else ""})
         print("  ".join(f"{k} {v}" for k, v in rows[-1].items()), flush=True)
     if args.record:
@@ -67,7 +76,9 @@ def main():
         print("kept:", write_record(f"dataset_explain_{args.run}", f"Preferred inputs of every conv layer of {args.run} "
                                     "against the test faces", command, rows,
                                     note="A filter's preferred input beats every face when its mean activation on it "
-                                    "is above that of each of the test split's faces. Seconds measured at a load "
+                                    "is above that of each of the test split's faces. \"shown\": the images the "
+                                    "Filters page shows, pushed on where a test face beat the ascent's image. "
+                                    "Seconds measured at a load "
                                     f"average of {os.getloadavg()[0]:.1f} on the 2 cores."))
 
 

@@ -130,6 +130,7 @@ def test_explain_cli_writes_every_file_with_its_shape(demo_store, tmp_path, caps
     import pandas as pd
 
     from fer.cli import main
+    from fer.explain.filters.sharpen import ENGINE, ORIGINS
 
     out = tmp_path / "report"
     assert main(["--models", str(demo_store), "explain", "demo-cnn-w0.125", "--out", str(out), "--steps", "5",
@@ -155,6 +156,12 @@ def test_explain_cli_writes_every_file_with_its_shape(demo_store, tmp_path, caps
         first = meta["filters"][0]
         assert len(first["top_test_faces"]) == 4 and first["top_activations"] == sorted(first["top_activations"], reverse=True)
         assert summary["filters"][layer]["filters"] == len(meta["filters"])
+        for f in meta["filters"]:  # what each image is, and whether it wins, as the Filters page says
+            assert f["beats_every_test_face"] == (f["preferred_input_activation"] > f["top_activations"][0])
+            pushed = f["preferred_input_origin"] != ORIGINS[ENGINE]
+            assert pushed == (f["preferred_input_activation"] != f["ascent_activation"]), f
+        share = summary["filters"][layer]
+        assert share["share_beating_every_test_face"] >= share["ascent_alone_share_beating_every_test_face"]
     assert set(summary["class_map_share_in_region"]) == set(summary["random_map_share_in_region"])  # generated faces
     assert not list(tmp_path.glob(".report.tmp-*"))
 

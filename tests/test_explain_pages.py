@@ -212,3 +212,10 @@ def test_filters_page_ranks_real_test_faces_for_each_filter(app):
     assert len(ranked) >= k and len(ranked) % k == 0
     first_row = [float(c.split()[1]) for c in ranked[:k]]
     assert first_row == sorted(first_row, reverse=True)  # the strongest face first
+    # each filter's verdict is its Fourier image's activation against its strongest test face (as shown, 2 decimals)
+    verdicts = [m.value for m in at.markdown if re.match(r"\*\*#\d+\*\*", m.value)]
+    fourier = [float(c.split()[1]) for c in captions if c.startswith("Fourier ")]
+    assert verdicts and len(verdicts) == len(fourier) == len(ranked) // k
+    for verdict, shown, top in zip(verdicts, fourier, ranked[::k]):
+        top = float(top.split()[1])
+        assert shown >= top if "✅ beats" in verdict else ("⚠️ loses" in verdict and shown <= top), (verdict, shown, top)

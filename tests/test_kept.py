@@ -178,17 +178,22 @@ def test_kept_filters_equal_the_computed_ones_and_the_filters_page_reads_them(de
     from fer.explain.kept import (EXEMPLARS_K, default_filter_layer, keep_default_filters, kept_exemplars,
                                   kept_preferred_inputs)
 
+    from fer.explain.filters.sharpen import against_faces
+
     run, model, data = demo_cnn
     layer = keep_default_filters(run.path, model, data)
     assert layer == default_filter_layer(model)
     settings = AscentSettings().key()
+    best = aggregate.filter_exemplars(model, layer, data.x, k=1)
     for engine in ("batched", "fourier"):
-        kept = kept_preferred_inputs(run.path, layer, engine, settings)
-        computed = preferred_inputs(model, layer, engine, settings)
+        kept = kept_preferred_inputs(run.path, layer, engine, settings, data.fingerprint)
+        computed = against_faces(model, layer, preferred_inputs(model, layer, engine, settings), best, data.x)
         np.testing.assert_array_equal(kept.filters, computed.filters)
+        np.testing.assert_array_equal(kept.origin, computed.origin)
         np.testing.assert_allclose(kept.activation, computed.activation, rtol=1e-4)
         np.testing.assert_allclose(kept.images, computed.images, atol=1e-2)
-    assert kept_preferred_inputs(run.path, layer, "batched", AscentSettings(steps=7).key()) is None
+        assert kept_preferred_inputs(run.path, layer, engine, settings, "other data") is None
+    assert kept_preferred_inputs(run.path, layer, "batched", AscentSettings(steps=7).key(), data.fingerprint) is None
     direct = aggregate.filter_exemplars(model, layer, data.x, k=6)
     kept = kept_exemplars(run.path, layer, data.fingerprint, 6)
     np.testing.assert_array_equal(kept.indices, direct.indices)  # the first 6 of the kept 12 are the top 6

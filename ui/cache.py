@@ -174,29 +174,46 @@ def _preferred_inputs(model, layer: str, engine: str, settings: tuple, n_filters
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _kept_preferred_inputs(stamp: tuple, layer: str, engine: str, settings: tuple):
+def _kept_preferred_inputs(stamp: tuple, layer: str, engine: str, settings: tuple, fingerprint: str):
     from fer.explain.kept import kept_preferred_inputs
 
-    return kept_preferred_inputs(Path(stamp[0]), layer, engine, settings)
+    return kept_preferred_inputs(Path(stamp[0]), layer, engine, settings, fingerprint)
 
 
-def preferred_inputs(run, layer: str, engine: str, settings: tuple, n_filters: int):
-    """Preferred inputs of a layer's filters (`fer.explain.filters.preferred_inputs`): kept beside
-    the run for these settings, else computed (cached per run)."""
+@per_run(show_spinner=False, max_entries=64)
+def _shown_inputs(model, layer: str, engine: str, settings: tuple, n_filters: int, fingerprint: str, _found, _exemplars,
+                  _faces):
+    from fer.explain.filters.sharpen import against_faces
+
+    return against_faces(model, layer, _found, _exemplars, _faces)
+
+
+def preferred_inputs(run, layer: str, engine: str, settings: tuple, n_filters: int, dataset=None):
+    """Preferred inputs of a layer's filters (`fer.explain.filters.preferred_inputs`), checked
+    against `dataset`'s test faces (`sharpen.against_faces`) where it has any: kept beside the
+    run for these settings and data, else computed (cached per run)."""
     from fer.explain.kept import filters_name
 
     run = resolve(run)
-    kept = _kept_preferred_inputs(_kept_stamp(run, filters_name(layer, engine)), layer, engine, tuple(settings))
+    n_filters = n_filters if engine == "tfkv" else 0  # one key per result
+    faces = None if dataset is None else dataset.split("test")[0]
+    if faces is None or not len(faces):
+        return _preferred_inputs(run, layer, engine, settings, n_filters)
+    kept = _kept_preferred_inputs(_kept_stamp(run, filters_name(layer, engine)), layer, engine, tuple(settings),
+                                  dataset.fingerprint)
     if kept is not None:
         return kept
-    return _preferred_inputs(run, layer, engine, settings, n_filters if engine == "tfkv" else 0)  # one key per result
+    found = _preferred_inputs(run, layer, engine, settings, n_filters)
+    best = exemplars(run, layer, dataset.fingerprint, 1, dataset)
+    return _shown_inputs(run, layer, engine, settings, n_filters, dataset.fingerprint, found, best, faces)
 
 
 @per_run(show_spinner=False, max_entries=32, persist="disk")
-def _exemplars(model, layer: str, fingerprint: str, k: int, _dataset):
+def _exemplars(model, layer: str, fingerprint: str, _dataset):
     from fer.explain.aggregate import filter_exemplars
+    from fer.explain.kept import EXEMPLARS_K
 
-    return filter_exemplars(model, layer, _dataset.split("test")[0], k=k)
+    return filter_exemplars(model, layer, _dataset.split("test")[0], k=EXEMPLARS_K)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -207,13 +224,14 @@ def _kept_exemplars(stamp: tuple, layer: str, fingerprint: str, k: int):
 
 
 def exemplars(run, layer: str, fingerprint: str, k: int, dataset):
-    """The k test faces that drive each filter of `layer` most (fer.explain.aggregate.filter_exemplars):
-    kept beside the run for this data set, else computed (kept on disk)."""
+    """The k (at most `EXEMPLARS_K`) test faces that drive each filter of `layer` most
+    (fer.explain.aggregate.filter_exemplars): kept beside the run for this data set, else
+    computed once for every k (kept on disk)."""
     from fer.explain.kept import exemplars_name
 
     run = resolve(run)
     kept = _kept_exemplars(_kept_stamp(run, exemplars_name(layer)), layer, fingerprint, k)
-    return kept if kept is not None else _exemplars(run, layer, fingerprint, k, dataset)
+    return kept if kept is not None else _exemplars(run, layer, fingerprint, dataset).first(k)
 
 
 def map_methods(run):

@@ -90,9 +90,9 @@ def _warm_class_maps_and_filters(on_data: list, dataset) -> None:
     if convolutional:
         run = convolutional[0]
         layer = default_filter_layer(load_model(run))
-        for engine in ("batched", "fourier"):
-            preferred_inputs(run, layer, engine, AscentSettings().key(), 0)
         exemplars(run, layer, dataset.fingerprint, 6, dataset)
+        for engine in ("batched", "fourier"):
+            preferred_inputs(run, layer, engine, AscentSettings().key(), 0, dataset)
 
 
 _STARTED = threading.Event()  # once per process, whatever Streamlit's caches go through

@@ -8,6 +8,7 @@ from fer import CLASS_NAMES
 from fer.data import SPLITS
 from fer.explain import plots
 from fer.explain.filters import AscentSettings, conv_layers
+from fer.explain.filters.sharpen import CONTINUED, ENGINE, FROM_FACE
 from fer.explain.kept import default_filter_layer
 from ui import nav
 from ui.cache import exemplars, load_model, per_run, preferred_inputs
@@ -19,6 +20,19 @@ ENGINES = {
     "fourier": "Fourier space + random moves (Lucid-style), batched",
     "tfkv": "tf-keras-vis ActivationMaximization (pixel space, one filter at a time, slow)",
 }
+
+
+ORIGIN_MARKS = {ENGINE: "", CONTINUED: " ⇡", FROM_FACE: " ⇡face"}
+
+
+def sharpened_note(res, settings: str) -> str:
+    """What the marks on the images mean, with how many of this layer's images carry each."""
+    losing = int((res.activation <= res.rival_activation).sum())
+    return (f"With {settings}, a real test face drove some filters harder than the ascent's image. Where it did, the "
+            f"image shown went on with the same ascent, without the smoothing penalties and the jitter, until it won: "
+            f"from the ascent's image (⇡, {int((res.origin == CONTINUED).sum())} filters) or, where that was not enough, "
+            f"from the test face that beat it (⇡face, {int((res.origin == FROM_FACE).sum())})."
+            + (f" {losing} filter(s) still lose to a test face: their images are the ascent's own." if losing else ""))
 
 
 def _with_patch(face, patch, scale: int = 3):
@@ -90,7 +104,7 @@ with tab_pref:
     settings = AscentSettings(steps=steps, learning_rate=lr, jitter=jitter, tv_weight=tv, l2_weight=l2, seed=int(seed))
     contrast = st.checkbox("Stretch each image's contrast", True, key="filters_stretch")
     with st.spinner(f"Gradient ascent for {n_filters} filters…"):
-        res = preferred_inputs(run_id, layer, engine, settings.key(), n_filters)
+        res = preferred_inputs(run_id, layer, engine, settings.key(), n_filters, ds)
     gain = res.activation - res.gray_activation
     st.caption(f"{len(res.filters)} filters x {settings.steps} steps took {res.seconds:.1f} s (cached for these settings). "
                f"Titles: filter index and its mean activation on its image (on a mean-grey face: median "
@@ -100,9 +114,12 @@ with tab_pref:
         st.info(f"{layer}'s mean activation is a linear function of the face (the first convolution), so its best "
                 f"input needs no search: white where the filter's summed weights are positive, black elsewhere. "
                 f"{int(res.analytic.sum())} of {len(res.analytic)} images shown are that exact optimum.")
+    origin = res.origin if res.origin is not None else np.zeros(len(res.filters), np.int8)
+    if res.origin is not None and ((origin != ENGINE).any() or (res.activation <= res.rival_activation).any()):
+        st.info(sharpened_note(res, "these settings"))
     images = plots.stretch(res.images) if contrast else res.images / 255.0
-    st.image(plots.tiles(images, vmin=0, vmax=1), caption=[f"#{f}  {a:.2f}" for f, a in zip(res.filters, res.activation)],
-             width=80)
+    st.image(plots.tiles(images, vmin=0, vmax=1), width=80,
+             caption=[f"#{f}  {a:.2f}{ORIGIN_MARKS[o]}" for f, a, o in zip(res.filters, res.activation, origin)])
 
 with tab_real:
     x_test = ds.split("test")[0]
@@ -113,14 +130,20 @@ with tab_real:
         with st.spinner(f"Ranking the {len(x_test):,} test faces for every filter of {layer}…"):
             ex = exemplars(run_id, layer, ds.fingerprint, k, ds)
         shared = settings.key() if engine != "tfkv" else AscentSettings().key()
-        pixel = preferred_inputs(run_id, layer, "batched", shared, info[layer]["filters"])
-        pref = preferred_inputs(run_id, layer, "fourier", shared, info[layer]["filters"])
+        pixel = preferred_inputs(run_id, layer, "batched", shared, info[layer]["filters"], ds)
+        pref = preferred_inputs(run_id, layer, "fourier", shared, info[layer]["filters"], ds)
         beats = ex.beaten_by(pref.activation)
         m1, m2 = st.columns(2)
         m1.metric("Filters whose Fourier-space preferred input drives them harder than every test face",
                   f"{beats.mean():.0%}", help="Activation = the filter's mean output over the layer's positions. A "
                   "preferred input that loses to real faces is not what the filter prefers: the ascent did not find it.")
         m2.metric("... with the pixel-space ascent", f"{ex.beaten_by(pixel.activation).mean():.0%}")
+        if any(r.origin is not None and (r.origin != ENGINE).any() for r in (pref, pixel)):
+            counts = {o: " and ".join(f"{int((r.origin == o).sum())} {n}" for n, r in (("Fourier", pref), ("pixel", pixel)))
+                      for o in (CONTINUED, FROM_FACE)}
+            st.caption(f"⇡: the ascent's image lost to a test face and went on without the smoothing penalties and the "
+                       f"jitter until it won ({counts[CONTINUED]}); ⇡face: that was not enough, so the same ascent started "
+                       f"from the test face that beat it ({counts[FROM_FACE]}).")
         st.caption(f"Each row: filter #, its preferred inputs by the Fourier-space and the pixel-space ascent (activation), "
                    f"then the {k} test faces with the highest "
                    f"activation, the {ex.receptive_field}x{ex.receptive_field}-pixel patch of its strongest position "
@@ -128,11 +151,12 @@ with tab_real:
         first = st.number_input("First filter shown", 0, max(0, len(beats) - 1), 0, 8, key="filters_first")
         for f in range(int(first), min(len(beats), int(first) + 8)):
             cols = st.columns([1.2] + [1] * (k + 2))
-            cols[0].markdown(f"**#{f}**  \n{'✅ beats' if beats[f] else '⚠️ loses to'} the test faces")
-            cols[1].image(np.clip(pref.images[f], 0, 255).astype(np.uint8), caption=f"Fourier {pref.activation[f]:.2f}",
-                          width="stretch")
-            cols[2].image(np.clip(pixel.images[f], 0, 255).astype(np.uint8), caption=f"pixel {pixel.activation[f]:.2f}",
-                          width="stretch")
+            cols[0].markdown(f"**#{f}**  \n{'✅ beats' if beats[f] else '⚠️ loses to'} the test faces"
+                             + ("" if beats[f] else ": the faces on its right drive it harder, boxed where"))
+            for c, name, shown in ((cols[1], "Fourier", pref), (cols[2], "pixel", pixel)):
+                o = ENGINE if shown.origin is None else int(shown.origin[f])
+                c.image(np.clip(shown.images[f], 0, 255).astype(np.uint8), width="stretch",
+                        caption=f"{name} {shown.activation[f]:.2f}{ORIGIN_MARKS[o]}")
             for c, i, a, patch in zip(cols[3:], ex.indices[f], ex.activations[f], ex.patches[f]):
                 c.image(_with_patch(x_test[i], patch), caption=f"#{i} {a:.2f}", width="stretch")
 

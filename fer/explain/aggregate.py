@@ -179,6 +179,11 @@ class Exemplars:
     patches: np.ndarray  # (F, k, 4) int: top, left, bottom, right in face pixels
     receptive_field: int
 
+    def first(self, k: int) -> "Exemplars":
+        """The same ranking cut to its top `k` faces per filter."""
+        return dataclasses.replace(self, indices=self.indices[:, :k], activations=self.activations[:, :k],
+                                   patches=self.patches[:, :k])
+
     def beaten_by(self, activation) -> np.ndarray:
         """(F,) bool: whether each filter's `activation` (of a preferred input, say) is above that
         of every face searched; the same measure as the exemplars' (the layer's mean output)."""

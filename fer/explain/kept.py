@@ -92,23 +92,31 @@ def filters_name(layer: str, engine: str) -> str:
     return f"filters-{layer}-{engine}"
 
 
-def keep_preferred_inputs(run_path, result, layer: str, engine: str, settings: tuple) -> None:
-    """Keep a `FilterImages` of `layer` made by `engine` with the ascent `settings` (a key)."""
-    keep_arrays(run_path, filters_name(layer, engine), {"layer": layer, "engine": engine, "settings": list(settings)},
+def _filters_key(layer: str, engine: str, settings: tuple, fingerprint: str) -> dict:
+    return {"layer": layer, "engine": engine, "settings": list(settings), "fingerprint": fingerprint}
+
+
+def keep_preferred_inputs(run_path, result, layer: str, engine: str, settings: tuple, fingerprint: str) -> None:
+    """Keep a `FilterImages` of `layer` made by `engine` with the ascent `settings` (a key), as
+    checked against the test faces of the data set `fingerprint` (`sharpen.against_faces`)."""
+    n = len(result.filters)
+    keep_arrays(run_path, filters_name(layer, engine), _filters_key(layer, engine, settings, fingerprint),
                 images=result.images.astype(np.float32), filters=result.filters, activation=result.activation,
                 gray_activation=result.gray_activation, seconds=np.float64(result.seconds),
-                analytic=np.zeros(len(result.filters), bool) if result.analytic is None else result.analytic)
+                analytic=np.zeros(n, bool) if result.analytic is None else result.analytic,
+                origin=np.zeros(n, np.int8) if result.origin is None else result.origin,
+                rival_activation=(np.full(n, np.nan, np.float32) if result.rival_activation is None
+                                  else result.rival_activation))
 
 
-def kept_preferred_inputs(run_path, layer: str, engine: str, settings: tuple):
+def kept_preferred_inputs(run_path, layer: str, engine: str, settings: tuple, fingerprint: str):
     from fer.explain.filters import FilterImages
 
-    found = kept_arrays(run_path, filters_name(layer, engine), {"layer": layer, "engine": engine,
-                                                                "settings": list(settings)})
+    found = kept_arrays(run_path, filters_name(layer, engine), _filters_key(layer, engine, settings, fingerprint))
     if found is None:
         return None
     return FilterImages(found["images"], found["filters"], found["activation"], found["gray_activation"],
-                        float(found["seconds"]), found.get("analytic"))
+                        float(found["seconds"]), found.get("analytic"), found.get("origin"), found.get("rival_activation"))
 
 
 def exemplars_name(layer: str) -> str:
@@ -128,21 +136,25 @@ def kept_exemplars(run_path, layer: str, fingerprint: str, k: int):
     found = kept_arrays(run_path, exemplars_name(layer), {"fingerprint": fingerprint, "layer": layer})
     if found is None or found["indices"].shape[1] < k:
         return None
-    return Exemplars(layer, found["indices"][:, :k], found["activations"][:, :k], found["patches"][:, :k],
-                     int(found["receptive_field"]))
+    return Exemplars(layer, found["indices"], found["activations"], found["patches"], int(found["receptive_field"])).first(k)
 
 
 def keep_default_filters(run_path, model, dataset) -> str:
-    """What the Filters page opens on, kept: its default layer's preferred inputs (pixel and Fourier
-    space, default settings) and top test faces. Returns the layer's name."""
+    """What the Filters page opens on, kept: its default layer's top test faces and preferred
+    inputs (pixel and Fourier space, default settings, checked against those faces). Returns the
+    layer's name."""
     from fer.explain.aggregate import filter_exemplars
     from fer.explain.filters import AscentSettings, preferred_inputs
+    from fer.explain.filters.sharpen import against_faces
 
     layer = default_filter_layer(model)
     settings = AscentSettings().key()
+    faces = dataset.split("test")[0]
+    exemplars = filter_exemplars(model, layer, faces, k=EXEMPLARS_K)
     for engine in ("batched", "fourier"):
-        keep_preferred_inputs(run_path, preferred_inputs(model, layer, engine, settings), layer, engine, settings)
-    keep_exemplars(run_path, filter_exemplars(model, layer, dataset.split("test")[0], k=EXEMPLARS_K), dataset.fingerprint)
+        shown = against_faces(model, layer, preferred_inputs(model, layer, engine, settings), exemplars, faces)
+        keep_preferred_inputs(run_path, shown, layer, engine, settings, dataset.fingerprint)
+    keep_exemplars(run_path, exemplars, dataset.fingerprint)
     return layer
 
 

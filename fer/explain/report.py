@@ -9,10 +9,13 @@ DIR gets:
     cells_<method>_count.csv     the confusion matrix the cells come from
     cells_<method>.png           the 7x7 grid
     agreement_<method>.csv       per face and compared run: Spearman rank correlation, top-10% overlap
-    filters_<layer>.npy          (n,48,48) filter i's preferred input (Fourier-space ascent), as fed to the model (0..255)
+    filters_<layer>.npy          (n,48,48) filter i's preferred input (Fourier-space ascent, pushed on
+                                 where a test face beat it: `sharpen`), as fed to the model (0..255)
+                                 -- the images the Filters page shows
     filters_<layer>.json         per filter: its top-k test faces and activations, its preferred
-                                 input's activation, whether that beats every test face, and
-                                 the pixel-space ascent's activation beside it
+                                 input's activation, whether that beats every test face, where
+                                 the image comes from, the ascent's own activation and the
+                                 pixel-space image's beside it
     summary.json                 what was computed, with the figures above summarised
 
 Everything is written into a hidden sibling folder first and renamed into place at the end: an
@@ -203,25 +206,31 @@ def _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress, 
 
 
 def _write_filters(tmp, run, model, name, x, top_k, steps, progress, faces) -> dict:
-    """One conv layer's exemplars and preferred inputs (Fourier and pixel space); its summary."""
+    """One conv layer's exemplars and preferred inputs (Fourier and pixel space, each checked
+    against the test faces as the Filters page shows them: `sharpen.against_faces`); its summary."""
     from fer.explain import aggregate
     from fer.explain.filters import AscentSettings, FourierSettings, visualize_filters, visualize_filters_fourier
+    from fer.explain.filters.sharpen import ORIGINS, against_faces
 
     t = time.perf_counter()
     _say(progress, f"{run.id}: layer {name}: exemplars among the test faces, preferred inputs ({steps} steps)")
     ex = aggregate.filter_exemplars(model, name, x, k=top_k, activations=faces.filter_activations(run, model, name, x))
-    images = visualize_filters_fourier(model, name, settings=FourierSettings(steps=steps))
-    pixel = visualize_filters(model, name, settings=AscentSettings(steps=steps))
+    found = visualize_filters_fourier(model, name, settings=FourierSettings(steps=steps))
+    found_pixel = visualize_filters(model, name, settings=AscentSettings(steps=steps))
+    images, pixel = (against_faces(model, name, r, ex, x) for r in (found, found_pixel))
     beats = ex.beaten_by(images.activation)
     np.save(tmp / f"filters_{name}.npy", np.clip(images.images, 0, 255).astype(np.float32))
     per_filter = [{"filter": int(f), "top_test_faces": [int(i) for i in ex.indices[f]],
                    "top_activations": [float(a) for a in ex.activations[f]], "patches": ex.patches[f].tolist(),
                    "preferred_input_activation": float(images.activation[f]), "beats_every_test_face": bool(beats[f]),
+                   "preferred_input_origin": ORIGINS[int(images.origin[f])],
+                   "ascent_activation": float(found.activation[f]),
                    "pixel_ascent_activation": float(pixel.activation[f])}
                   for f in range(len(ex.indices))]
     (tmp / f"filters_{name}.json").write_text(json.dumps({"layer": name, "receptive_field": ex.receptive_field,
                                                           "filters": per_filter}, indent=1))
     return {"filters": int(len(beats)), "share_beating_every_test_face": float(beats.mean()),
+            "ascent_alone_share_beating_every_test_face": float(ex.beaten_by(found.activation).mean()),
             "pixel_ascent_share_beating_every_test_face": float(ex.beaten_by(pixel.activation).mean()),
             "seconds": round(time.perf_counter() - t, 2)}
 

@@ -22,6 +22,8 @@ class FilterImages:
     gray_activation: np.ndarray  # float32 (F,) the same filter's activation on a mean-grey face
     seconds: float = 0.0
     analytic: Optional[np.ndarray] = None  # bool (F,): the image is the exact optimum (`affine_optimum`)
+    origin: Optional[np.ndarray] = None  # int (F,): `sharpen.ORIGINS`' key per image; None: not checked against faces
+    rival_activation: Optional[np.ndarray] = None  # float32 (F,): the best test face's activation of each filter
 
 
 def _tv(x):
