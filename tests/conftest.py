@@ -5,11 +5,18 @@
 data set at ../shared). The markers are declared in pytest.ini.
 """
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 FULL_ONLY = ("slow", "browser", "fer2013")
+
+# A suite started as a shell's background job (`bash .ci/run &`) inherits SIGINT ignored, and so
+# would every command it starts: their Ctrl-C tests would then find Ctrl-C ignored (Python keeps an
+# inherited SIG_IGN) and wait forever. Ctrl-C behaves here as in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser):
