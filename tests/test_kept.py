@@ -147,6 +147,9 @@ def test_keep_cli_refuses_an_unknown_method_and_skips_a_dnn(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--methods" in err[0] and "Grad-CAM++" in err[0]
     assert not (tmp_path / "demo-dnn-matched" / "kept").exists()
+    assert cli.main(["--models", str(tmp_path), "keep", "demo-dnn-matched", "--faces", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--faces" in err[0] and not (tmp_path / "demo-dnn-matched" / "kept").exists()
     assert cli.main(["--models", str(tmp_path), "keep", "demo-dnn-matched", "--methods", "Grad-CAM"]) == 0
     out = capsys.readouterr().out
     assert "does not apply" in out and (tmp_path / "demo-dnn-matched" / "kept" / "probs.npz").is_file()
@@ -217,3 +220,42 @@ def test_kept_filters_equal_the_computed_ones_and_the_filters_page_reads_them(de
     assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
     assert at.selectbox(key="filters_layer").value == layer
     assert len(at.metric) == 2  # the share of filters whose preferred input beats the faces: from kept results
+
+
+@pytest.mark.slow
+def test_the_saliency_page_opens_on_kept_maps_equal_to_the_computed_ones(tmp_path, monkeypatch):
+    from fer import cli
+    from fer.data import load_dataset
+    from fer.explain import METHODS, applicable_methods, map_targets, predict, shared
+    from fer.explain.kept import face_key, saliency_settings
+    from fer.runs import RunStore
+    from ui.cache import kept_face_maps
+
+    runs = ("demo-cnn-w0.125", "demo-dnn-matched", "demo-mobilenet-w0.5")
+    for run in runs:
+        shutil.copytree(ROOT / "models" / run, tmp_path / run)
+    assert cli.main(["--models", str(tmp_path), "keep", *runs, "--methods", "", "--faces", "2"]) == 0
+    x, y = load_dataset("synthetic").split("test")
+    settings = saliency_settings()
+    for run in RunStore(tmp_path).list():
+        model = run.load_model()
+        for face, true in zip(x[:2], y[:2]):
+            classes = [c for _, c in map_targets(int(predict(model, face[None]).argmax()), int(true))]
+            for method, why in applicable_methods(model).items():
+                kept = kept_face_maps(run, face_key(face), method, classes, METHODS[method].pick(settings))
+                assert (kept is None) == (why is not None), (run.id, method)
+                if kept is not None:  # what the page computes without them
+                    page = shared.shared_maps(model, method, np.repeat(face[None], len(classes), 0), classes,
+                                              METHODS[method].pick(settings))
+                    np.testing.assert_allclose(kept, page, atol=2e-3)
+        other = METHODS["SmoothGrad"].pick({**settings, "samples": 8})
+        assert kept_face_maps(run, face_key(x[0]), "SmoothGrad", classes, other) is None  # other settings: computed
+        assert kept_face_maps(run, face_key(x[5]), "Saliency", [int(y[5])], {}) is None  # a face not kept
+
+    def no_computing(*args, **kwargs):
+        raise AssertionError("a map was computed although it is kept")
+
+    monkeypatch.setattr(shared, "shared_maps", no_computing)  # the page imports it from there on each run
+    at = _fresh_page(monkeypatch, tmp_path, "views/saliency.py")
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    assert len(at.multiselect(key="sal_runs").value) == 3

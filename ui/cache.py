@@ -234,6 +234,27 @@ def exemplars(run, layer: str, fingerprint: str, k: int, dataset):
     return kept if kept is not None else _exemplars(run, layer, fingerprint, dataset).first(k)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _kept_face_maps(stamp: tuple):
+    from fer.explain.kept import kept_face_maps as read
+
+    return read(Path(stamp[0]))
+
+
+def kept_face_maps(run, key: str, method: str, classes, settings: dict):
+    """The maps (float32 (len(classes),48,48)) of the face `key` that `python -m fer keep --faces`
+    kept beside the run for `method` with these settings, or None when any of them is not kept."""
+    import numpy as np
+
+    from fer.explain.kept import FACE_MAPS, face_map_label
+
+    kept = _kept_face_maps(_kept_stamp(resolve(run), FACE_MAPS))
+    labels = [face_map_label(key, method, cls, settings) for cls in classes]
+    if kept is None or any(label not in kept for label in labels):
+        return None
+    return np.stack([kept[label] for label in labels]).astype(np.float32)
+
+
 def map_methods(run):
     """(methods that apply to the run's model, its kept trust table or None, the default method):
     the one the trust table vouches for (`trusted_method`), as Class maps and the warm-up open on."""

@@ -151,8 +151,12 @@ with tab_real:
         first = st.number_input("First filter shown", 0, max(0, len(beats) - 1), 0, 8, key="filters_first")
         for f in range(int(first), min(len(beats), int(first) + 8)):
             cols = st.columns([1.2] + [1] * (k + 2))
-            cols[0].markdown(f"**#{f}**  \n{'✅ beats' if beats[f] else '⚠️ loses to'} the test faces"
-                             + ("" if beats[f] else ": the faces on its right drive it harder, boxed where"))
+            if not beats[f] and pref.activation[f] <= 0 and ex.activations[f, 0] <= 0:
+                verdict = "💤 silent: no test face and no image drives it (a dead filter)"
+            else:
+                verdict = ("✅ beats the test faces" if beats[f] else
+                           "⚠️ loses to the test faces: the faces on its right drive it harder, boxed where")
+            cols[0].markdown(f"**#{f}**  \n{verdict}")
             for c, name, shown in ((cols[1], "Fourier", pref), (cols[2], "pixel", pixel)):
                 o = ENGINE if shown.origin is None else int(shown.origin[f])
                 c.image(np.clip(shown.images[f], 0, 255).astype(np.uint8), width="stretch",

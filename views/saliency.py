@@ -1,8 +1,6 @@
 """Saliency: where does each model look on one face, and how good are those maps?"""
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -13,7 +11,8 @@ from fer.explain import DEFAULT_OPTIONS, MEASURES, METHOD_NAMES, METHODS, applic
 from fer.explain.measure import TRUST_SETTINGS
 from fer.explain.shared import shared_maps, shared_probs
 from ui import nav
-from ui.cache import load_model, per_run
+from fer.explain.kept import face_key as face_key_of
+from ui.cache import kept_face_maps, load_model, per_run
 from ui.data import get_dataset
 from ui.photo import NOT_FOR_PHOTOS, boxed, face_placed_by_hand, found_faces, photo_input, photo_runs
 from ui.pickers import default_runs, get_arch, runs_for_dataset
@@ -28,6 +27,14 @@ from ui.widgets import asked_for, maps_grid
 def _maps(model, face_key: str, method: str, targets: tuple, settings: tuple, _face: np.ndarray):
     """One method's maps of the face for each target class, batched with other sessions' requests."""
     return shared_maps(model, method, np.repeat(_face[None], len(targets), axis=0), list(targets), dict(settings))
+
+
+def _maps_kept_or_computed(run_id: str, method: str, targets: tuple):
+    """The face's maps: kept beside the run (`python -m fer keep --faces`: the test split's first
+    faces at the default settings), else computed."""
+    settings = METHODS[method].pick(options)
+    kept = kept_face_maps(run_id, face_key, method, targets, settings)
+    return kept if kept is not None else _maps(run_id, face_key, method, targets, tuple(settings.items()), face)
 
 
 @per_run(show_spinner=False, max_entries=64, persist="disk")
@@ -149,7 +156,7 @@ if not data_runs and not real_runs:
 
 face, true_class, face_caption, index = choose_face(ds)
 face = np.ascontiguousarray(face, dtype=np.uint8)
-face_key = hashlib.sha1(face.tobytes()).hexdigest()[:16]
+face_key = face_key_of(face)
 
 photo = index is None  # an uploaded photo: a real face, whatever data the sidebar is on
 runs = real_runs if photo else data_runs
@@ -210,8 +217,7 @@ with st.spinner("Computing maps…"):
         trusts[rid] = trust_for(rid, tuple(m for m in METHOD_NAMES if ok[m] is None), tuple(sorted(options.items())))
         plans.append((rid, targets, {m: ok[m] is None for m in methods}))
     jobs = [(rid, m, tuple(int(cls) for _, cls in targets)) for rid, targets, ok in plans for m in methods if ok[m]]
-    computed = dict(zip(((rid, m) for rid, m, _ in jobs), map_in_threads(
-        lambda job: _maps(job[0], face_key, job[1], job[2], tuple(METHODS[job[1]].pick(options).items()), face), jobs)))
+    computed = dict(zip(((rid, m) for rid, m, _ in jobs), map_in_threads(lambda job: _maps_kept_or_computed(*job), jobs)))
     for rid, targets, ok in plans:
         trust = trusts[rid]
         failing = [] if trust is None else [m for m in trust.loc[trust["fails_randomisation"], "method"] if m in methods]

@@ -11,6 +11,8 @@ the method's options (`fer.kept`), so nothing is served for a changed model or d
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Optional
 
@@ -164,3 +166,49 @@ def default_filter_layer(model) -> str:
 
     layers = conv_layers(model)
     return layers[min(2, len(layers) - 1)]["name"]
+
+
+# ---- Saliency: the maps of the first test faces, as the page opens on them
+FACE_MAPS = "face-maps"
+
+def saliency_settings() -> dict:
+    """The method settings the Saliency page opens with (its sliders' defaults)."""
+    from fer.explain import DEFAULT_OPTIONS
+
+    return {k: DEFAULT_OPTIONS[k] for k in ("samples", "noise", "seed", "max_n")}
+
+
+def face_key(face) -> str:
+    """A 48x48 uint8 face's identity: what the Saliency page caches and finds kept maps by."""
+    return hashlib.sha1(np.ascontiguousarray(face, dtype=np.uint8).tobytes()).hexdigest()[:16]
+
+
+def face_map_label(key: str, method: str, cls: int, settings: dict) -> str:
+    return json.dumps([key, method, int(cls), sorted(settings.items())])
+
+
+def keep_face_maps(run_path, model, faces, true_classes, settings: dict) -> int:
+    """Keep every method's maps of `faces` (uint8 (n,48,48)) for their true and predicted classes,
+    computed as the Saliency page computes them (one call per method and face, its targets
+    together) with the page's `settings` (each method takes its own). Returns the maps kept."""
+    from fer.explain import METHOD_NAMES, METHODS, applicable_methods, map_targets, predict
+
+    faces = np.asarray(faces, np.uint8)
+    predicted = predict(model, faces).argmax(1)
+    usable = [m for m, why in applicable_methods(model).items() if why is None and m in METHOD_NAMES]
+    labels, maps = [], []
+    for face, true, pred in zip(faces, true_classes, predicted):
+        classes = [cls for _, cls in map_targets(int(pred), int(true))]
+        for method in usable:
+            picked = METHODS[method].pick(settings)
+            computed = METHODS[method](model, np.repeat(face[None], len(classes), axis=0), classes, **picked)
+            labels += [face_map_label(face_key(face), method, cls, picked) for cls in classes]
+            maps.append(np.asarray(computed, np.float16))
+    keep_arrays(run_path, FACE_MAPS, {}, labels=np.array(labels), maps=np.concatenate(maps))
+    return len(labels)
+
+
+def kept_face_maps(run_path) -> Optional[dict]:
+    """{label: map (float16 (48,48))} of the maps `keep_face_maps` kept for this model file, or None."""
+    found = kept_arrays(run_path, FACE_MAPS, {})
+    return None if found is None else dict(zip(found["labels"].tolist(), found["maps"]))
