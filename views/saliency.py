@@ -9,9 +9,9 @@ from fer import CLASS_NAMES
 from fer.data import SPLITS
 from fer.explain import DEFAULT_OPTIONS, MEASURES, METHOD_NAMES, METHODS, applicable_methods, cam_grid, map_targets, plots
 from fer.explain.measure import TRUST_SETTINGS
+from fer.explain.kept import face_key as face_key_of
 from fer.explain.shared import shared_maps, shared_probs
 from ui import nav
-from fer.explain.kept import face_key as face_key_of
 from ui.cache import kept_face_maps, load_model, per_run
 from ui.data import get_dataset
 from ui.photo import NOT_FOR_PHOTOS, boxed, face_placed_by_hand, found_faces, photo_input, photo_runs
