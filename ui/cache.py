@@ -255,6 +255,45 @@ def kept_face_maps(run, key: str, method: str, classes, settings: dict):
     return np.stack([kept[label] for label in labels]).astype(np.float32)
 
 
+def method_applies(run, method: str) -> bool:
+    """Whether `method` applies to the run's model: a built-in architecture answers without
+    loading the model (every CNN and MobileNet has conv layers, a DNN none), others are loaded."""
+    from fer.explain import METHODS, applicable_methods
+
+    run = resolve(run)
+    arch = run.meta.get("arch")
+    if arch in ("cnn", "mobilenet") or (arch == "dnn" and not METHODS[method].needs_conv):
+        return True
+    if arch == "dnn":
+        return False
+    return applicable_methods(load_model(run))[method] is None
+
+
+def comparison_runs(run, method: str, candidates) -> list:
+    """The runs of `candidates` that Class maps can set beside `run` for `method`: another
+    architecture first, the most accurate first within each."""
+    run = resolve(run)
+    others = [r for r in candidates if r.id != run.id and method_applies(r, method)]
+    return sorted(others, key=lambda r: (r.meta.get("arch") == run.meta.get("arch"), -(r.meta.get("test_accuracy") or 0)))
+
+
+@st.cache_data(show_spinner=False, max_entries=16, persist="disk")
+def _agreement(key: tuple, _run, _other, _dataset, _method: str):
+    from fer.explain import aggregate
+
+    mine, _ = test_maps(_run, _dataset.fingerprint, _method, "true", _dataset)
+    theirs, _ = test_maps(_other, _dataset.fingerprint, _method, "true", _dataset)
+    return aggregate.agreement(mine, theirs, labels=_dataset.split("test")[1])
+
+
+def maps_agreement(run, other, dataset, method: str):
+    """Per test face, how far two runs' maps of its true class agree (`aggregate.agreement`):
+    cached by both model files, the data and the method (kept on disk)."""
+    run, other = resolve(run), resolve(other)
+    return _agreement((run.id, model_mtime(run), other.id, model_mtime(other), dataset.fingerprint, method),
+                      run, other, dataset, method)
+
+
 def map_methods(run):
     """(methods that apply to the run's model, its kept trust table or None, the default method):
     the one the trust table vouches for (`trusted_method`), as Class maps and the warm-up open on."""

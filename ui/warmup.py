@@ -73,10 +73,9 @@ def _warm(source) -> None:
 
 def _warm_class_maps_and_filters(on_data: list, dataset) -> None:
     """What the Class maps and Filters pages compute first for their default runs (featured first)."""
-    from fer.explain import applicable_methods
     from fer.explain.filters import AscentSettings
     from fer.explain.kept import default_filter_layer
-    from ui.cache import exemplars, load_model, map_methods, preferred_inputs, test_maps
+    from ui.cache import comparison_runs, exemplars, load_model, map_methods, maps_agreement, preferred_inputs, test_maps
 
     if not on_data or not len(dataset.split("test")[1]):
         return
@@ -84,9 +83,9 @@ def _warm_class_maps_and_filters(on_data: list, dataset) -> None:
     method = map_methods(first)[2]  # the method Class maps opens the run on
     if method:
         test_maps(first, dataset.fingerprint, method, "predicted", dataset)
-        for run_id in _runs_to_warm(dataset.fingerprint)[:3]:  # the side-by-side defaults: maps of the true class
-            if applicable_methods(load_model(run_id))[method] is None:
-                test_maps(run_id, dataset.fingerprint, method, "true", dataset)
+        others = comparison_runs(first, method, on_data)
+        if others:  # the side-by-side default: both runs' maps of the true class and their agreement
+            maps_agreement(first, others[0], dataset, method)
     convolutional = [r for r in on_data if r.meta.get("arch") != "dnn"]
     if convolutional:
         run = convolutional[0]

@@ -6,20 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from fer import CLASS_NAMES
-from fer.explain import aggregate, applicable_methods, plots
+from fer.explain import aggregate, plots
 from fer.explain.measure import empty_share_note
-from ui.cache import load_model, map_methods, model_mtime, resolve, test_maps
+from ui.cache import comparison_runs, map_methods, maps_agreement, test_maps
 from ui.data import get_dataset
 from ui.pickers import pick_run, runs_for_dataset
 from ui.widgets import set_widget
 
 TARGETS = {"predicted": "the class each face is predicted as", "true": "each face's true class"}
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _agreement(key: tuple, _mine, _theirs, _labels):
-    """Per-face agreement of two runs' maps, cached by (runs, their model files, data, method)."""
-    return aggregate.agreement(_mine, _theirs, labels=_labels)
 
 
 def _tile(face, m, note=""):
@@ -127,17 +121,16 @@ if len(members):
 
 # ---- models side by side
 st.subheader("Models side by side")
-others = [r for r in runs_for_dataset(ds) if r.id != run.id and applicable_methods(load_model(r))[method] is None]
-if not others:
+by_arch = comparison_runs(run, method, runs_for_dataset(ds))
+if not by_arch:
     st.info(f"No other run on this data set that {method} applies to: train one (e.g. a MobileNet) to compare.")
     st.stop()
-by_arch = sorted(others, key=lambda r: (r.meta.get("arch") == run.meta.get("arch"), -(r.meta.get("test_accuracy") or 0)))
 labels = {r.id: r.label for r in by_arch}
 other = st.selectbox("Compare with", list(labels), format_func=labels.get, key="cm_other")
 with st.spinner(f"{method} maps of the same faces by {other}…"):
+    table = maps_agreement(run, other, ds, method)
     mine, _ = test_maps(run, ds.fingerprint, method, "true", ds)
     theirs, _ = test_maps(other, ds.fingerprint, method, "true", ds)
-table = _agreement((run.id, model_mtime(run), other, model_mtime(resolve(other)), ds.fingerprint, method), mine, theirs, y)
 m1, m2 = st.columns(2)
 m1.metric("Rank correlation of the maps (mean Spearman)", f"{table['spearman'].mean():.2f}")
 m2.metric("Overlap of their top 10% pixels (mean)", f"{table['top_overlap'].mean():.0%}")
