@@ -56,8 +56,6 @@ def _warm(source) -> None:
         runs = _runs_to_warm(dataset.fingerprint)
         for run_id in runs:  # every default run's predictions first: what a page shows before any map
             predict(load_model(run_id), face)
-        for run_id in runs:
-            compute_maps(load_model(run_id), face, 0, list(METHOD_NAMES))  # traces each method's functions once
         import altair  # noqa: F401 - the charts' first import
         import sklearn.metrics  # noqa: F401
 
@@ -65,6 +63,8 @@ def _warm(source) -> None:
         for run in on_data:  # Evaluate, Compare, Misclassified: the test split's scores (kept on disk)
             test_probs(run, dataset)
         _warm_class_maps_and_filters(on_data, dataset)
+        for run_id in runs:  # last: Saliency opens on kept maps; these serve the next faces
+            compute_maps(load_model(run_id), face, 0, list(METHOD_NAMES))  # traces each method's functions once
     except stopping.Stopped:  # the process is ending; its exit waits for this thread
         return
     except Exception as exc:  # noqa: BLE001 - warming is an optimisation, never an error
