@@ -151,7 +151,7 @@ with tab_real:
         first = st.number_input("First filter shown", 0, max(0, len(beats) - 1), 0, 8, key="filters_first")
         for f in range(int(first), min(len(beats), int(first) + 8)):
             cols = st.columns([1.2] + [1] * (k + 2))
-            if not beats[f] and pref.activation[f] <= 0 and ex.activations[f, 0] <= 0:
+            if not beats[f] and pref.activation[f] == 0 and ex.activations[f, 0] == 0:  # a ReLU that never fires
                 verdict = "💤 silent: no test face and no image drives it (a dead filter)"
             else:
                 verdict = ("✅ beats the test faces" if beats[f] else
