@@ -1,4 +1,4 @@
-"""Command line: `python -m fer train|sweep|resume|finish|predict|list|ablations|answers|evaluate|mirror|compress|explain|trust|cards|results|summary`.
+"""Command line: `python -m fer train|sweep|resume|finish|predict|list|ablations|answers|evaluate|import|mirror|compress|explain|trust|cards|results|summary`.
 
 Errors a user can cause print one clear line on stderr and exit with status 2, never a traceback.
 """
@@ -50,6 +50,18 @@ def _parser():
     e.add_argument("--data", default=None)
     e.add_argument("--split", choices=("train", "val", "test"), default="test")
     e.add_argument("--tta", action="store_true", help="also average with horizontally flipped faces")
+
+    im = sub.add_parser("import", help="import a model trained elsewhere (.keras, Keras 2 .h5, SavedModel folder, "
+                        ".tflite, .onnx) as a run, scored on the data set")
+    im.add_argument("file", metavar="FILE")
+    im.add_argument("--run-id", dest="new_run_id", required=True, help="name of the new run")
+    im.add_argument("--data", default=None, help="the data set that scores it (default: the generated faces)")
+    im.add_argument("--range", dest="pixel_range", default=None, metavar="LO,HI",
+                    help="the pixel range the model expects, mapped linearly from 0..255 (default 0,255; e.g. 0,1 or -1,1)")
+    im.add_argument("--classes", default=None, metavar="NAMES",
+                    help="the model's class names in its output order, comma-separated (default: FER2013's: "
+                         "angry,disgust,fear,happy,sad,surprise,neutral)")
+    im.add_argument("--title", default=None, help="a description shown with the run")
 
     mi = sub.add_parser("mirror", help="save a run's network averaged with its mirror image, inside the model, as a new run")
     mi.add_argument("run_id")
@@ -462,6 +474,25 @@ def cmd_mirror(args, store):
           + (f" (plain {args.run_id}: {100 * plain:.2f}%)" if plain is not None else "") + f", saved in {run.path}")
 
 
+def cmd_import(args, store):
+    from fer.guests import guest_format, parse_classes, parse_range
+    from fer.importing import import_run
+
+    guest_format(args.file)  # refuse a bad file or option before the (slow) data load
+    parse_range(args.pixel_range)
+    parse_classes(args.classes)
+    ds = _load(args.data)
+    run = import_run(store, args.file, args.new_run_id, ds, args.pixel_range, args.classes, args.title, command=_command_line())
+    adapter = run.meta["guest"]["adapter"]
+    scored = ", ".join(f"{split} {100 * run.meta[f'{split}_accuracy']:.2f}%" for split in ("val", "test")
+                       if run.meta.get(f"{split}_accuracy") is not None)
+    params = run.meta.get("params")
+    print(f"{run.id}: {run.meta['guest']['format']} model, {'?' if params is None else f'{params:,}'} params, "
+          f"input {adapter['size'][0]}x{adapter['size'][1]}x{adapter['channels']} {adapter['layout']} "
+          f"range {adapter['low']:g}..{adapter['high']:g}, {'logits' if adapter['softmax'] else 'probabilities'}; "
+          f"{ds.name} {scored}; saved in {run.path}")
+
+
 def cmd_compress(args, store):
     import tempfile
 
@@ -604,15 +635,26 @@ def cmd_summary(args, store):
     print(f"total {counts['total']:,}  trainable {counts['trainable']:,}  non-trainable {counts['non_trainable']:,}")
 
 
-COMMANDS = {"predict": cmd_predict, "train": cmd_train, "sweep": cmd_sweep, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "mirror": cmd_mirror, "compress": cmd_compress, "explain": cmd_explain, "trust": cmd_trust, "keep": cmd_keep, "cards": cmd_cards,
+COMMANDS = {"predict": cmd_predict, "train": cmd_train, "sweep": cmd_sweep, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "mirror": cmd_mirror, "import": cmd_import, "compress": cmd_compress, "explain": cmd_explain, "trust": cmd_trust, "keep": cmd_keep, "cards": cmd_cards,
             "results": cmd_results, "summary": cmd_summary}
+
+
+def _joined_ranges(argv: list) -> list:
+    """`--range -1,1` as `--range=-1,1`: argparse takes a value starting with "-" for a flag."""
+    out = []
+    for arg in argv:
+        if out and out[-1] == "--range" and arg.startswith("-"):
+            out[-1] = f"--range={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def main(argv=None) -> int:
     from fer.errors import FerError
     from fer.runs import RunStore
 
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_joined_ranges(sys.argv[1:] if argv is None else list(argv)))
     store = RunStore(args.models)
     try:
         COMMANDS[args.command](args, store)

@@ -25,6 +25,8 @@ from fer import settings
 from fer.errors import RunError, TrainingBusy  # noqa: F401 - raised here, importable from here
 
 MODEL_FILE = "model.keras"
+# An imported TFLite or ONNX model keeps its own file (run.json's `model_file` names it).
+MODEL_FILES = (MODEL_FILE, "model.tflite", "model.onnx")
 META_FILE = "run.json"
 WORK_DIR = ".work"
 LOCK_FILE = ".train.lock"
@@ -54,8 +56,14 @@ def new_run_id(arch: str, width: float) -> str:
 def model_sha256(run_path: Path) -> str:
     """SHA-256 of the run's model file; hashed once per file version (path, mtime, size), since
     the pages ask on every rerun."""
-    st = (Path(run_path) / MODEL_FILE).stat()
-    return _sha256(str(Path(run_path) / MODEL_FILE), st.st_mtime_ns, st.st_size)
+    path = _model_file(Path(run_path))
+    st = path.stat()
+    return _sha256(str(path), st.st_mtime_ns, st.st_size)
+
+
+def _model_file(run_path: Path) -> Path:
+    """The run's model file: model.keras, or an imported model's own file."""
+    return next((run_path / name for name in MODEL_FILES if (run_path / name).is_file()), run_path / MODEL_FILE)
 
 
 @functools.lru_cache(maxsize=256)
@@ -104,7 +112,7 @@ class Run:
 
     @property
     def model_path(self) -> Path:
-        return self.path / MODEL_FILE
+        return self.path / self.meta.get("model_file", MODEL_FILE)
 
     @property
     def label(self) -> str:
@@ -117,13 +125,18 @@ class Run:
         return f"{self.id} — {kind}, {self.meta.get('params', '?'):,} params, test {acc_text}"
 
     def load_model(self):
-        """Load in Keras safe mode, uncompiled."""
+        """Load in Keras safe mode, uncompiled; an imported TFLite or ONNX model behind its adapter
+        (`fer.guests.ForwardOnly`)."""
         import keras
 
         try:
+            if self.model_path.name != MODEL_FILE:
+                from fer.guests import load_forward_only
+
+                return load_forward_only(self.model_path, self.meta)
             return keras.models.load_model(str(self.model_path), compile=False, safe_mode=True)
         except Exception as exc:  # noqa: BLE001 - any loader failure is a broken run for the user
-            raise RunError(f"run {self.id}: cannot load {MODEL_FILE}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+            raise RunError(f"run {self.id}: cannot load {self.model_path.name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
 
 
 def run_files(run: Run) -> dict:
@@ -171,14 +184,17 @@ class RunStore:
         meta_path = folder / META_FILE
         if not meta_path.is_file():
             raise RunError(f"{folder.name}: missing {META_FILE}")
-        if not (folder / MODEL_FILE).is_file():
-            raise RunError(f"{folder.name}: missing {MODEL_FILE}")
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RunError(f"{folder.name}: {META_FILE} is not valid JSON ({exc})") from None
         if not isinstance(meta, dict):
             raise RunError(f"{folder.name}: {META_FILE} is not a JSON object")
+        model_file = meta.get("model_file", MODEL_FILE)
+        if model_file not in MODEL_FILES:
+            raise RunError(f"{folder.name}: {META_FILE} names model file {model_file!r}, not one of {', '.join(MODEL_FILES)}")
+        if not (folder / model_file).is_file():
+            raise RunError(f"{folder.name}: missing {model_file}")
         missing = [k for k in REQUIRED_KEYS if k not in meta]
         if missing:
             raise RunError(f"{folder.name}: {META_FILE} lacks {', '.join(missing)}")
@@ -206,7 +222,7 @@ class RunStore:
     def save_files(self, run_id: str, files: dict) -> Run:
         """Save a run made elsewhere (`run_files` of a run in another store, say on a cluster's
         worker) under `run_id`, atomically; refused when the files are not a run or the id is taken."""
-        if not {MODEL_FILE, META_FILE} <= set(files) or any(Path(n).name != n or n.startswith(".") for n in files):
+        if META_FILE not in files or not set(MODEL_FILES) & set(files) or any(Path(n).name != n or n.startswith(".") for n in files):
             raise RunError(f"cannot save run {run_id}: the files are not a run ({', '.join(sorted(files)) or 'none'})")
         try:
             named = json.loads(files[META_FILE]).get("id")
@@ -220,6 +236,19 @@ class RunStore:
                 (tmp / name).write_bytes(data)
 
         return self._read(self._place(run_id, write))
+
+    def save_artefact(self, run_id: str, filename: str, data: bytes, meta: dict) -> Run:
+        """Save a model file that is not Keras (an imported `model.tflite` or `model.onnx`) and
+        its run.json, atomically."""
+        if filename not in MODEL_FILES[1:]:
+            raise RunError(f"cannot save run {run_id}: {filename!r} is not one of {', '.join(MODEL_FILES[1:])}")
+        meta = {**meta, "id": run_id, "model_file": filename}
+
+        def write(tmp: Path):
+            (tmp / filename).write_bytes(data)
+            atomic_write_text(tmp / META_FILE, json.dumps(meta, indent=1, default=_json_default))
+
+        return Run(run_id, self._place(run_id, write), meta)
 
     def _place(self, run_id: str, write) -> Path:
         """`write(folder)` into a temp folder beside the runs, then rename it to `run_id`."""
@@ -354,10 +383,11 @@ def _listing_order(run):
 
 def on_real_faces(run) -> bool:
     """Whether a run was trained on real faces (not the generated cartoons): the runs a photo may
-    be shown to, whatever data the app is on."""
+    be shown to, whatever data the app is on. An imported model was trained elsewhere, by its
+    author; its `dataset` is the one that scored it."""
     from fer.data.dataset import GENERATED_NAME
 
-    return (run.meta.get("dataset") or {}).get("name") != GENERATED_NAME
+    return "guest" in run.meta or (run.meta.get("dataset") or {}).get("name") != GENERATED_NAME
 
 
 def pid_alive(pid) -> bool:

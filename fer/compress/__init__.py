@@ -51,7 +51,8 @@ from fer.compress.ladder import (  # noqa: F401
     size_ladder,
 )
 from fer.compress.pruning import KERNEL_LAYERS, apply_masks, kernel_sparsity, magnitude_masks, prunable_layers, prune  # noqa: F401
-from fer.compress.tflite import TFLITE_MODES, TFLiteModel, export_saved_model, tflite_convert  # noqa: F401
+from fer.compress.tflite import TFLITE_MODES, export_saved_model, tflite_convert  # noqa: F401
+from fer.runtimes import TFLiteModel  # noqa: F401
 from fer.compress.weights import (  # noqa: F401
     float16_cast,
     load_weights_file,

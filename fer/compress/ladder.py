@@ -11,7 +11,8 @@ from typing import Callable, Optional
 import numpy as np
 
 from fer.compress.pruning import kernel_sparsity, prune
-from fer.compress.tflite import TFLiteModel, export_saved_model, tflite_convert
+from fer.compress.tflite import export_saved_model, tflite_convert
+from fer.runtimes import TFLiteModel
 from fer.compress.weights import load_weights_file, save_flat, save_sparse, save_weights_npz, template_like
 from fer.distill import fit_student
 from fer.errors import ModelConfigError

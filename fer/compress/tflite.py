@@ -1,17 +1,13 @@
 """TFLite artefacts: export a SavedModel (Keras 3's `model.export`), convert, and run them.
 
 `TFLiteConverter.from_keras_model` fails on Keras 3, so the converter reads the exported
-SavedModel. Input and output stay float32 in every mode, so `TFLiteModel` is a drop-in for
-`predict_proba`.
+SavedModel. Input and output stay float32 in every mode, so `fer.runtimes.TFLiteModel` is a
+drop-in for `predict_proba`.
 """
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Optional
-
-import numpy as np
-
 from fer.quiet import quiet
 
 TFLITE_MODES = ("float32", "float16", "dynamic_int8", "full_int8")
@@ -78,50 +74,3 @@ def tflite_convert(saved_model_dir, mode: str = "float32", representative=None, 
         flatbuffer_utils.strip_strings(model)
         flat = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
     return flat
-
-
-class TFLiteModel:
-    """A .tflite file run with the TFLite interpreter, callable like a Keras model:
-    `TFLiteModel(path)(x)` -> (N,7) float32 probabilities, so `fer.evaluate.predict_proba` works."""
-
-    def __init__(self, path_or_bytes, batch_size: int = 256, num_threads: Optional[int] = None):
-        import tensorflow as tf
-
-        kwargs = {"model_content": path_or_bytes} if isinstance(path_or_bytes, (bytes, bytearray)) else {"model_path": str(path_or_bytes)}
-        with quiet():
-            self.interpreter = tf.lite.Interpreter(**kwargs, num_threads=num_threads)
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        self.batch_size = batch_size
-        self._batch = None
-
-    def _resize(self, n):
-        if self._batch != n:
-            self.interpreter.resize_tensor_input(self.input["index"], [n, *self.input["shape"][1:]])
-            self.interpreter.allocate_tensors()
-            self.input = self.interpreter.get_input_details()[0]
-            self.output = self.interpreter.get_output_details()[0]
-            self._batch = n
-
-    def _run(self, x):
-        self._resize(len(x))
-        dtype = self.input["dtype"]
-        if dtype != np.float32:  # a quantised input: quantise with the tensor's scale / zero point
-            scale, zero = self.input["quantization"]
-            info = np.iinfo(dtype)
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
-        self.interpreter.set_tensor(self.input["index"], x)
-        self.interpreter.invoke()
-        out = self.interpreter.get_tensor(self.output["index"])
-        if out.dtype != np.float32:
-            scale, zero = self.output["quantization"]
-            out = (out.astype(np.float32) - zero) * scale
-        return np.array(out, np.float32)
-
-    def __call__(self, x, training=False):
-        x = np.asarray(x, np.float32)
-        if len(x) == 0:
-            return np.zeros((0, int(self.output["shape"][-1])), np.float32)
-        return np.concatenate([self._run(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
-
-    predict = __call__

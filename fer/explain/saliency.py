@@ -50,6 +50,8 @@ from fer.models import LAST_CONV
 
 UPSAMPLING = ("centres", "tf-keras-vis")
 
+_NO_GRADIENTS = ("an imported {kind} model gives predictions only: no gradients and no layers to read, which this "
+                 "method needs")
 _NO_CONV = ("the model has no convolutional layer (it flattens the face first), so there are no spatial "
             "feature maps for a class activation map to weight")
 
@@ -371,6 +373,10 @@ class Explainer:
 
     def applies_to(self, model) -> Optional[str]:
         """None when the method works on `model`, else the reason it does not."""
+        from fer.guests import is_keras
+
+        if not is_keras(model):
+            return _NO_GRADIENTS.format(kind=model.kind.upper() if model.kind == "onnx" else "TFLite")
         return _NO_CONV if self.needs_conv and cam_layer(model) is None else None
 
     def __repr__(self):
@@ -549,7 +555,14 @@ def compute_maps(model, images, class_index, methods=None, options=None) -> Dict
 
 
 def predict(model, images) -> np.ndarray:
-    """Softmax probabilities (N,7) through the prepared compiled copy (same numbers as the model)."""
+    """Softmax probabilities (N,7) through the prepared compiled copy (same numbers as the model);
+    an imported TFLite or ONNX model's own."""
+    from fer.guests import is_keras
+
+    if not is_keras(model):
+        from fer.evaluate import predict_proba
+
+        return predict_proba(model, images)
     return prepared(model).probs(as_input(images))
 
 

@@ -1,0 +1,222 @@
+"""Models trained elsewhere imported as runs (`python -m fer import`, fer.guests): each kind is built
+here, imported, scored, predicted on a photo and explained; bad files are refused in one line."""
+import json
+
+import numpy as np
+import pytest
+
+from fer import CLASS_NAMES
+
+SHUFFLED = ("happy", "sad", "angry", "neutral", "surprise", "fear", "disgust")
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from fer.data import load_dataset
+
+    return load_dataset(None)
+
+
+@pytest.fixture(scope="module")
+def faces(demo):
+    return demo.split("test")[0][:8]
+
+
+def _keras_guest(shape, outputs=7, softmax=True, seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input(shape)
+    x = keras.layers.Conv2D(6, 3, strides=2, activation="relu", name="guest_conv")(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(outputs, activation="softmax" if softmax else None, name="guest_out")(x)
+    return keras.Model(inp, out)
+
+
+def _resized(faces, size, low, high):
+    import tensorflow as tf
+
+    x = faces[..., None].astype("float32")
+    if size != (48, 48):
+        x = tf.image.resize(x, size, method="bilinear").numpy()
+    return x * ((high - low) / 255.0) + low
+
+
+def _softmax(z):
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _import(tmp_path, path, run_id, demo, **options):
+    from fer.importing import import_run
+    from fer.runs import RunStore
+
+    store = RunStore(tmp_path / "runs")
+    return store, import_run(store, path, run_id, demo, **options)
+
+
+def test_keras2_h5_at_64x64_in_minus_one_to_one_is_scored_and_explained_through_its_own_layers(tmp_path, demo, faces):
+    from fer.evaluate import evaluate
+    from fer.explain import cam_layer, compute_maps
+
+    guest = _keras_guest((64, 64, 1))
+    guest.save(tmp_path / "guest.h5")
+    store, run = _import(tmp_path, tmp_path / "guest.h5", "h5", demo, pixel_range="-1,1")
+    adapter = run.meta["guest"]["adapter"]
+    assert (adapter["size"], adapter["channels"], adapter["layout"], adapter["low"], adapter["high"]) == ([64, 64], 1, "NHWC", -1.0, 1.0)
+    assert run.meta["params"] == guest.count_params() and run.meta["guest"]["format"] == "keras-h5"
+    model = store.get("h5").load_model()
+    expected = guest.predict(_resized(faces, (64, 64), -1.0, 1.0), verbose=0)
+    np.testing.assert_allclose(model.predict(faces[..., None].astype("float32"), verbose=0), expected, atol=1e-5)
+    x, y = demo.split("test")
+    assert run.meta["test_accuracy"] == pytest.approx(evaluate(model, x, y)["accuracy"])
+    assert cam_layer(model) == "guest_conv"  # the guest's layers sit in the run's model, not nested in one
+    maps = compute_maps(model, faces[:2], 3, ["Saliency", "Grad-CAM"])
+    assert all(m.shape == (2, 48, 48) and np.isfinite(m).all() and m.max() > 0 for m in maps.values())
+
+
+def test_a_three_channel_keras_model_gets_the_grey_face_in_every_channel(tmp_path, demo, faces):
+    guest = _keras_guest((48, 48, 3), seed=1)
+    guest.save(tmp_path / "rgb.keras")
+    store, run = _import(tmp_path, tmp_path / "rgb.keras", "rgb", demo)
+    assert run.meta["guest"]["adapter"]["channels"] == 3
+    x = np.repeat(faces[..., None].astype("float32"), 3, axis=-1)
+    np.testing.assert_allclose(store.get("rgb").load_model().predict(faces[..., None].astype("float32"), verbose=0),
+                               guest.predict(x, verbose=0), atol=1e-5)
+
+
+def test_outputs_in_another_class_order_are_matched_to_fer2013_by_name(tmp_path, demo, faces):
+    guest = _keras_guest((48, 48, 1), seed=2)
+    guest.save(tmp_path / "shuffled.keras")
+    store, run = _import(tmp_path, tmp_path / "shuffled.keras", "shuffled", demo, classes=",".join(SHUFFLED))
+    probs = store.get("shuffled").load_model().predict(faces[..., None].astype("float32"), verbose=0)
+    raw = guest.predict(faces[..., None].astype("float32"), verbose=0)
+    for k, name in enumerate(SHUFFLED):
+        np.testing.assert_allclose(probs[:, CLASS_NAMES.index(name)], raw[:, k], atol=1e-5)
+
+
+def test_a_tflite_file_giving_logits_is_run_by_its_interpreter_and_softmaxed(tmp_path, demo, faces):
+    from fer.compress.tflite import export_saved_model, tflite_convert
+    from fer.guests import ForwardOnly
+    from fer.runtimes import TFLiteModel
+
+    guest = _keras_guest((48, 48, 1), softmax=False, seed=3)
+    bias = guest.get_layer("guest_out")
+    bias.set_weights([bias.get_weights()[0], np.full(7, 0.1, np.float32)])  # a converter drops a bias of zeros
+    flat = tflite_convert(export_saved_model(guest, tmp_path / "saved"), "float32")
+    (tmp_path / "guest.tflite").write_bytes(flat)
+    store, run = _import(tmp_path, tmp_path / "guest.tflite", "lite", demo, pixel_range="0,1")
+    assert run.meta["guest"]["adapter"]["softmax"] is True and run.model_path.name == "model.tflite"
+    assert run.meta["params"] == guest.count_params()
+    model = store.get("lite").load_model()
+    assert isinstance(model, ForwardOnly)
+    expected = _softmax(TFLiteModel(flat)(faces[..., None].astype("float32") / 255.0).astype("float64"))
+    np.testing.assert_allclose(model(faces[..., None].astype("float32")), expected, atol=1e-5)
+    assert "lite" in [r.id for r in store.list()]
+
+
+def _onnx_linear(path, outputs, seed=0):
+    """An NCHW (N,1,48,48) -> Flatten -> Gemm model, as PyTorch's export lays it out; its logits."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 0.05, (48 * 48, outputs)).astype(np.float32)
+    b = rng.normal(0, 0.1, outputs).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["pixels"], ["flat"], axis=1), helper.make_node("Gemm", ["flat", "w", "b"], ["scores"])],
+        "linear", [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 1, 48, 48])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", outputs])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return w, b
+
+
+def test_an_nchw_onnx_model_reads_its_names_from_the_file_and_its_extra_class_stays_its_own(tmp_path, demo, faces):
+    w, b = _onnx_linear(tmp_path / "fer_plus.onnx", 8)
+    classes = "neutral,happiness,surprise,sadness,anger,disgust,fear,contempt"  # FER+'s order and names
+    store, run = _import(tmp_path, tmp_path / "fer_plus.onnx", "ferplus", demo, pixel_range="0,1", classes=classes)
+    adapter = run.meta["guest"]["adapter"]
+    assert (adapter["layout"], adapter["softmax"], run.meta["params"]) == ("NCHW", True, w.size + b.size)
+    assert run.model_path.name == "model.onnx"
+    model = store.get("ferplus").load_model()
+    full = _softmax(faces.reshape(len(faces), -1).astype("float64") / 255.0 @ w + b)
+    probs = model(faces[..., None].astype("float32"))
+    order = ["neutral", "happy", "surprise", "sad", "angry", "disgust", "fear"]
+    for k, name in enumerate(order):
+        np.testing.assert_allclose(probs[:, CLASS_NAMES.index(name)], full[:, k], atol=1e-5)
+    np.testing.assert_allclose(1 - probs.sum(axis=1), full[:, 7], atol=1e-5)  # contempt's share, not folded in
+    np.testing.assert_allclose(model.adapter.others(model.runner(model.adapter.prepare(faces)))[:, 0], full[:, 7], atol=1e-5)
+
+
+def test_an_imported_onnx_run_predicts_a_photo_and_its_maps_say_why_gradients_do_not_apply(tmp_path, demo):
+    from PIL import Image
+
+    from fer.cli import main
+
+    _onnx_linear(tmp_path / "m.onnx", 7, seed=4)
+    assert main(["--models", str(tmp_path / "runs"), "import", str(tmp_path / "m.onnx"), "--run-id", "onnx", "--range", "0,1"]) == 0
+    from fer.explain import applicable_methods
+    from fer.photo import read_faces
+    from fer.runs import RunStore
+
+    model = RunStore(tmp_path / "runs").get("onnx").load_model()
+    x = demo.split("test")[0][:2]
+    reading = read_faces(model, list(x), methods=["Grad-CAM", "Saliency"])
+    assert reading.probs.shape == (2, 7) and np.allclose(reading.probs.sum(axis=1), 1, atol=1e-5)
+    assert all("ONNX" in why for why in applicable_methods(model).values())
+    assert all(isinstance(reading.maps[m], str) for m in ("Grad-CAM", "Saliency"))
+    photo = np.full((300, 300), 120, np.uint8)
+    import cv2
+
+    photo[50:242, 50:242] = cv2.resize(x[0], (192, 192), interpolation=cv2.INTER_CUBIC)
+    Image.fromarray(photo).convert("RGB").save(tmp_path / "face.jpg", quality=95)
+    assert main(["--models", str(tmp_path / "runs"), "predict", str(tmp_path / "face.jpg"), "--run", "onnx", "--json"]) == 0
+
+
+@pytest.mark.parametrize("case", ["truncated", "text", "five_outputs", "reversed_range", "words_range", "unknown_suffix"])
+def test_bad_files_and_options_are_refused_in_one_line_with_exit_2(tmp_path, capsys, case):
+    from fer.cli import main
+
+    args = []
+    if case == "truncated":
+        _keras_guest((48, 48, 1)).save(tmp_path / "m.h5")
+        data = (tmp_path / "m.h5").read_bytes()
+        (tmp_path / "m.h5").write_bytes(data[: len(data) // 3])
+        path = tmp_path / "m.h5"
+    elif case == "text":
+        path = tmp_path / "m.onnx"
+        path.write_text("this is not a model\n")
+    elif case == "five_outputs":
+        _onnx_linear(tmp_path / "m.onnx", 5)
+        path = tmp_path / "m.onnx"
+    else:
+        _onnx_linear(tmp_path / "m.onnx", 7)
+        path = tmp_path / ("m.onnx" if case != "unknown_suffix" else "m.pt")
+        if case == "unknown_suffix":
+            path.write_bytes(b"\x80\x02")
+        args = {"reversed_range": ["--range", "1,0"], "words_range": ["--range", "zero,one"]}.get(case, [])
+    code = main(["--models", str(tmp_path / "runs"), "import", str(path), "--run-id", "bad", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    message = [line for line in err if line.startswith("error:")]
+    assert code == 2 and len(message) == 1 and "Traceback" not in "\n".join(err)
+    expect = {"truncated": "cannot load", "text": "cannot load", "five_outputs": "5 outputs",
+              "reversed_range": "LO must be below HI", "words_range": "two numbers", "unknown_suffix": "unknown model format"}[case]
+    assert expect in message[0]
+    assert not (tmp_path / "runs" / "bad").exists()
+
+
+def test_an_imported_run_json_names_its_source_and_adapter_and_lists_like_a_trained_one(tmp_path, demo):
+    from fer.runs import RunStore
+
+    _onnx_linear(tmp_path / "m.onnx", 7, seed=5)
+    store, run = _import(tmp_path, tmp_path / "m.onnx", "listed", demo, title="a linear model")
+    meta = json.loads((run.path / "run.json").read_text())
+    import hashlib
+
+    assert meta["guest"]["source_sha256"] == hashlib.sha256((tmp_path / "m.onnx").read_bytes()).hexdigest()
+    assert meta["model_file"] == "model.onnx" and meta["arch"] == "imported" and meta["history"] == {}
+    listed = RunStore(tmp_path / "runs").get("listed")
+    assert listed.model_path.is_file() and f"{48 * 48 * 7 + 7:,} params" in listed.label and "imported" in listed.label
