@@ -115,6 +115,12 @@ class Run:
         return self.path / self.meta.get("model_file", MODEL_FILE)
 
     @property
+    def is_keras(self) -> bool:
+        """A Keras model (trained here, or an imported Keras file): layers and gradients. An
+        imported TFLite or ONNX model gives predictions only."""
+        return self.model_path.name == MODEL_FILE
+
+    @property
     def label(self) -> str:
         acc = self.meta.get("test_accuracy")
         acc_text = f"{100 * acc:.1f}%" if isinstance(acc, (int, float)) else "n/a"

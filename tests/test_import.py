@@ -1,6 +1,7 @@
 """Models trained elsewhere imported as runs (`python -m fer import`, fer.guests): each kind is built
 here, imported, scored, predicted on a photo and explained; bad files are refused in one line."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -220,3 +221,69 @@ def test_an_imported_run_json_names_its_source_and_adapter_and_lists_like_a_trai
     assert meta["model_file"] == "model.onnx" and meta["arch"] == "imported" and meta["history"] == {}
     listed = RunStore(tmp_path / "runs").get("listed")
     assert listed.model_path.is_file() and f"{48 * 48 * 7 + 7:,} params" in listed.label and "imported" in listed.label
+
+
+def _window_model(tmp_path, cls=3):
+    """An NCHW ONNX model whose class `cls` reads only a 12x12 window of the face (rows and columns
+    18..29); every other logit is 0."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.zeros((48, 48, 7), np.float32)
+    w[18:30, 18:30, cls] = 0.02
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["x"], ["f"], axis=1), helper.make_node("MatMul", ["f", "w"], ["y"])], "window",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, 48, 48])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 7])], [numpy_helper.from_array(w.reshape(-1, 7), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "window.onnx"))
+    return tmp_path / "window.onnx"
+
+
+@pytest.mark.parametrize("method", ["Occlusion", "RISE"])
+def test_forward_methods_find_the_only_pixels_a_model_reads(tmp_path, demo, method):
+    from fer.explain import METHODS, applicable_methods
+
+    store, _ = _import(tmp_path, _window_model(tmp_path), "window", demo, pixel_range="0,1")
+    model = store.get("window").load_model()
+    assert applicable_methods(model)[method] is None
+    window = np.zeros((48, 48), bool)
+    window[18:30, 18:30] = True
+    face = np.where(window, 230, 60).astype(np.uint8)[None]  # occlusion fills a patch with the face's mean grey
+    maps = METHODS[method](model, face, 3)
+    inside, outside = maps[0][window].mean(), maps[0][~window].mean()
+    peak = np.unravel_index(maps[0].argmax(), (48, 48))
+    assert maps.shape == (1, 48, 48) and window[peak] and inside > 2.5 * outside, (peak, inside, outside)
+    np.testing.assert_array_equal(METHODS[method](model, face, 3), maps)  # seeded: a rerun gives the same map
+
+
+@pytest.mark.slow
+def test_every_page_works_on_imported_runs_and_saliency_shows_their_forward_maps(tmp_path, monkeypatch, demo):
+    """A store with an imported ONNX model and a Keras 2 .h5 at 64x64: every page renders without an
+    error; Saliency shows the ONNX model's occlusion and RISE maps and the .h5's gradient maps."""
+    from streamlit.testing.v1 import AppTest
+
+    from fer.importing import import_run
+    from fer.runs import RunStore
+
+    store = RunStore(tmp_path / "runs")
+    _onnx_linear(tmp_path / "m.onnx", 7, seed=6)
+    import_run(store, tmp_path / "m.onnx", "guest-onnx", demo, pixel_range="0,1")
+    _keras_guest((64, 64, 1), seed=7).save(tmp_path / "g.h5")
+    import_run(store, tmp_path / "g.h5", "guest-h5", demo, pixel_range="-1,1")
+    monkeypatch.setenv("FER_MODELS_DIR", str(store.root))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=300)
+    at.run()
+    for page in ("data", "models", "evaluate", "compare", "misclassified", "your_face", "class_maps", "filters", "compression"):
+        at.switch_page(f"views/{page}.py")
+        at.run()
+        assert not at.exception and not at.error, (page, [e.value for e in [*at.exception, *at.error]])
+    at.session_state["sal_runs"] = ["guest-onnx"]
+    at.switch_page("views/saliency.py")
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert at.multiselect(key="sal_methods").value == ["Occlusion", "RISE"]
+    assert {"**Occlusion**", "**RISE**"} <= {m.value for m in at.markdown}
+    assert not any("do not apply" in i.value for i in at.info), [i.value for i in at.info]  # both maps computed

@@ -11,11 +11,12 @@ from ui.data import get_dataset
 from ui.store import get_jobs, list_runs, session_tag
 
 
-def runs_for_dataset(dataset=None, arch: tuple | None = None):
-    """Runs trained on the current data set (by fingerprint), featured first, then newest first."""
+def runs_for_dataset(dataset=None, arch: tuple | None = None, keras_only: bool = False):
+    """Runs trained on the current data set (by fingerprint), featured first, then newest first;
+    `keras_only`: without imported TFLite and ONNX models (no layers, no gradients)."""
     dataset = dataset or get_dataset()
     runs = [r for r in list_runs() if (r.meta.get("dataset") or {}).get("fingerprint") == dataset.fingerprint]
-    return [r for r in runs if arch is None or r.meta.get("arch") in arch]
+    return [r for r in runs if (arch is None or r.meta.get("arch") in arch) and (r.is_keras or not keras_only)]
 
 
 def offer_quick_training(dataset=None, key: str = "quick"):
@@ -41,10 +42,14 @@ def offer_quick_training(dataset=None, key: str = "quick"):
     st.caption(f"Estimated {estimate}. Or choose your own settings on the Train page.")
 
 
-def pick_run(label="Run", key="run", dataset=None, arch=None, help=None):
+def pick_run(label="Run", key="run", dataset=None, arch=None, help=None, keras_only=False):
     """A run selector; on no runs it says so, offers a quick training, then stops the page."""
     dataset = dataset or get_dataset()
-    runs = runs_for_dataset(dataset, arch)
+    runs = runs_for_dataset(dataset, arch, keras_only)
+    if not runs and keras_only and runs_for_dataset(dataset, arch):
+        st.info("The runs on this data set are imported TFLite or ONNX models: they give predictions only, and this "
+                "page reads a Keras model's layers or gradients. Train a model here, or import a Keras file.")
+        st.stop()
     if not runs:
         what = f" ({'/'.join(arch)})" if arch else ""
         st.warning(f"No trained model{what} for this data set yet ({dataset.name}). This page needs one.")

@@ -38,7 +38,10 @@ if isinstance(jump, dict):
     st.session_state["cm_run"] = jump.get("run")
     st.session_state["cm_cell"] = (int(jump.get("true", 0)), int(jump.get("pred", 0)))
     st.session_state.pop("cm_cells", None)  # the table's own selection gives way to the handed cell
-run = pick_run("Run", key="cm_run", dataset=ds)
+run = pick_run("Run", key="cm_run", dataset=ds, keras_only=True)
+if len(runs_for_dataset(ds, keras_only=True)) < len(runs_for_dataset(ds)):
+    st.caption("Imported TFLite and ONNX models are not offered here: their maps need hundreds of predictions per face "
+               "(occlusion, RISE), too many for a whole test split; the Saliency page explains them face by face.")
 x, y = ds.split("test")
 if len(x) == 0:
     st.warning("This data set's test split is empty: there is nothing to average.")

@@ -161,9 +161,12 @@ def ladder_section(run):
 # -- 1. the size ladder ----------------------------------------------------------------
 st.header("Size ladder")
 run = None
-if runs_for_dataset(dataset):
-    run = pick_run("Run to compress", key="compress_run", dataset=dataset)
+if runs_for_dataset(dataset, keras_only=True):
+    run = pick_run("Run to compress", key="compress_run", dataset=dataset, keras_only=True)
     ladder_section(run)
+elif runs_for_dataset(dataset):
+    st.info("The runs here are imported TFLite or ONNX models: the ladder compresses a Keras model's layers. "
+            "Train a model here, or import a Keras file.")
 else:
     st.warning(f"No trained model for this data set yet ({dataset.name}): train one, or start a sweep below.")
     offer_quick_training(dataset, key="compress_quick")

@@ -59,10 +59,11 @@ st.caption("Each filter's preferred input, found by gradient ascent from a mean-
            "feature maps for a face.")
 
 ds = get_dataset()
-runs = [r for r in runs_for_dataset(ds) if r.meta.get("arch") != "dnn"]
+runs = [r for r in runs_for_dataset(ds, keras_only=True) if r.meta.get("arch") != "dnn"]
 if not runs:
     if runs_for_dataset(ds):
-        st.info("Only dense (DNN) runs here: a DNN has no convolutional filters to show. Train a CNN or a MobileNet.")
+        st.info("Only dense (DNN) runs and imported TFLite or ONNX models here: a DNN has no convolutional filters "
+                "to show, and an imported TFLite or ONNX model no layers to read. Train a CNN or a MobileNet.")
     else:
         st.warning("No trained model for this data set yet.")
     st.page_link(nav.TRAIN, label="Train a quick model", icon="🏋️")

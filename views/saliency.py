@@ -7,7 +7,7 @@ import streamlit as st
 
 from fer import CLASS_NAMES
 from fer.data import SPLITS
-from fer.explain import DEFAULT_OPTIONS, MEASURES, METHOD_NAMES, METHODS, applicable_methods, cam_grid, map_targets, plots
+from fer.explain import DEFAULT_OPTIONS, FORWARD_NAMES, MEASURES, METHOD_NAMES, METHODS, applicable_methods, cam_grid, map_targets, plots
 from fer.explain.measure import TRUST_SETTINGS
 from fer.explain.kept import face_key as face_key_of
 from fer.explain.shared import shared_maps, shared_probs
@@ -53,12 +53,19 @@ def _trust_text(row) -> str:
     return f"deletion AUC {row['deletion_auc']:.2f} (random {row['random_deletion_auc']:.2f}) · {check}{blank}"
 
 
+def _why_not(reason: str) -> str:
+    return "does not apply:\n" + ("predictions only" if "predictions only" in reason else "no conv layer")
+
+
 def trust_for(run_id: str, methods: tuple, method_options: tuple):
     """The run's trust table: kept beside it (shipped runs), else measured on the current data
-    when the run was trained on it (once per run, kept on disk), else None."""
+    when the run was trained on it (once per run, kept on disk), else None (and for an imported
+    TFLite or ONNX model: the randomisation check needs weights to randomise)."""
     from fer.compress.shipped import kept_trust
 
     run = next(r for r in runs if r.id == run_id)
+    if not methods or not run.is_keras:
+        return None
     trained_on = (run.meta.get("dataset") or {}).get("fingerprint")
     kept = kept_trust(run.path, trained_on, TRUST_SETTINGS)
     if kept is not None:
@@ -144,7 +151,8 @@ def choose_face(ds):
 
 st.title("🔥 Saliency maps")
 st.caption("Where does a model look? Vanilla gradients, SmoothGrad, Grad-CAM, Grad-CAM++ and Score-CAM "
-           "(tf-keras-vis) for the true and the predicted class, overlaid on the face.")
+           "(tf-keras-vis), and occlusion and RISE (predictions only), for the true and the predicted class, "
+           "overlaid on the face.")
 
 ds = get_dataset()
 data_runs = runs_for_dataset(ds)
@@ -172,7 +180,11 @@ run_ids = st.multiselect("Runs", list(labels), default=default_runs(runs, handed
                          key="sal_runs_photo" if photo else "sal_runs",
                          help="Defaults: the most accurate CNN, DNN and MobileNet trained on "
                               + ("real faces." if photo else "this data."))
-methods = st.multiselect("Methods", list(METHOD_NAMES), default=list(METHOD_NAMES), key="sal_methods")
+keras_chosen = any(r.is_keras for r in runs if r.id in run_ids) or not run_ids
+methods = st.multiselect("Methods", list(METHODS), default=list(METHOD_NAMES if keras_chosen else FORWARD_NAMES),
+                         key="sal_methods", help="Occlusion and RISE need only the model's predictions: they explain "
+                                                 "any model, an imported TFLite or ONNX one too, at 100-1000 forward "
+                                                 "passes per face.")
 
 with st.expander("Method settings", expanded=False):
     c1, c2, c3 = st.columns(3)
@@ -205,10 +217,10 @@ if not models_ok:
 probs = dict(zip(models_ok, map_in_threads(lambda rid: _probs(rid, face_key, face), models_ok)))
 
 # ---- maps (computed before anything is drawn: the browser then renders while nothing else competes for the CPU)
-rows, notes, trusts, plans = [], [], {}, []
+rows, notes, trusts, plans, model_reasons = [], [], {}, [], {}
 with st.spinner("Computing maps…"):
     for rid, model in models_ok.items():
-        ok = applicable_methods(model)
+        ok = model_reasons[rid] = applicable_methods(model)
         skipped = [m for m in methods if ok[m] is not None]
         if skipped:
             notes.append(f"**{rid}** ({get_arch(runs, rid)}): {', '.join(skipped)} do not apply: {ok[skipped[0]]}. "
@@ -223,7 +235,7 @@ with st.spinner("Computing maps…"):
         failing = [] if trust is None else [m for m in trust.loc[trust["fails_randomisation"], "method"] if m in methods]
         flag = f"\n⚠️ {', '.join(failing)}: fails the randomisation check" if failing else ""
         for k, (what, cls) in enumerate(targets):
-            row = {m: computed[rid, m][k] if ok[m] else "does not apply:\nno conv layer" for m in methods}
+            row = {m: computed[rid, m][k] if ok[m] else _why_not(model_reasons[rid][m]) for m in methods}
             rows.append((f"{rid[:18]}\n{get_arch(runs, rid)} · {what}:\n{CLASS_NAMES[cls]} ({probs[rid][cls]:.0%}){flag}", row))
 c1, c2 = st.columns([1, 2])
 c1.image(face, caption=face_caption + (f" — true: {CLASS_NAMES[true_class]}" if true_class is not None else ""), width=192)

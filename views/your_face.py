@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from fer import CLASS_NAMES
-from fer.explain import DEFAULT_OPTIONS, METHOD_NAMES
+from fer.explain import DEFAULT_OPTIONS, METHODS
 from fer.photo import read_faces
 from ui import nav
 from ui.cache import per_run
@@ -48,9 +48,10 @@ else:
 labels = {r.id: r.label for r in runs}
 run_ids = right.multiselect("Runs", list(labels), default=default_runs(runs), format_func=labels.get, key="you_runs",
                             help="Defaults: the most accurate CNN, DNN and MobileNet trained on real faces.")
-methods = right.multiselect("Maps", list(METHOD_NAMES), default=DEFAULT_METHODS, key="you_methods",
+methods = right.multiselect("Maps", list(METHODS), default=DEFAULT_METHODS, key="you_methods",
                             help="Each map explains the class the run predicts; the Saliency page measures how "
-                                 "faithful each method is.")
+                                 "faithful each method is. Occlusion and RISE need only predictions: they explain an "
+                                 "imported TFLite or ONNX model too.")
 alpha = right.slider("Overlay opacity", 0.1, 0.9, 0.5, 0.05, key="you_alpha")
 right.caption(NOT_FOR_PHOTOS)
 if not run_ids:

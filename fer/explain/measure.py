@@ -22,13 +22,13 @@ from typing import Optional, Sequence
 import numpy as np
 
 from fer import CLASS_NAMES
-from fer.errors import DataError
-from fer.explain.saliency import METHOD_NAMES, METHODS, applicable_methods, as_input, compute_maps, prepared
+from fer.errors import DataError, RunError
+from fer.explain.saliency import METHOD_NAMES, METHODS, applicable_methods, as_input, compute_maps, default_methods, predict, prepared
 
 
 def _methods(model, methods):
     ok = applicable_methods(model)
-    return [m for m in (methods or METHOD_NAMES) if ok.get(m) is None]
+    return [m for m in (methods or default_methods(model)) if ok.get(m) is None]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -74,7 +74,7 @@ def region_energy(model, dataset, methods=None, per_class: int = 6, split: str =
         raise DataError("region energy needs the generated faces' region masks (dataset.masks); this data set has none")
     idx = sample_per_class(dataset.labels, dataset.indices(split), per_class, seed)
     images, labels, masks = dataset.images[idx], dataset.labels[idx], dataset.masks[idx]
-    cls = labels if target == "true" else prepared(model).probs(images).argmax(1)
+    cls = labels if target == "true" else predict(model, images).argmax(1)
     maps = compute_maps(model, images, cls, _methods(model, methods), options)
     shares = {m: region_share(v, masks) for m, v in maps.items()}
     shares["random map"] = random_baseline(masks)
@@ -140,7 +140,7 @@ def perturbation_curves(model, images, class_index, maps, steps: int = 20, fill:
     deleted = np.stack([np.where(rank < k, base, x) for k in counts], axis=1)  # (N, S+1, 48, 48)
     inserted = np.stack([np.where(rank < k, x, base) for k in counts], axis=1)
     batch = np.concatenate([deleted.reshape(-1, 48, 48), inserted.reshape(-1, 48, 48)])
-    probs = prepared(model).probs(batch)
+    probs = predict(model, batch)
     p = probs[np.arange(len(probs)), np.tile(np.repeat(cls, steps + 1), 2)].reshape(2, n, steps + 1)
     trap = getattr(np, "trapezoid", None) or np.trapz
     return {"fractions": fractions, "deletion": p[0], "insertion": p[1],
@@ -223,6 +223,11 @@ def randomisation_check(model, images, class_index, methods=None, options=None, 
     import pandas as pd
 
     from fer.explain.saliency import forget
+    from fer.guests import is_keras
+
+    if not is_keras(model):
+        raise RunError("the randomisation check re-initialises a model's layers; an imported TFLite or ONNX model "
+                       "has none to re-initialise (deletion and insertion need only its predictions)")
 
     work = keras.models.clone_model(model)
     work.set_weights(model.get_weights())

@@ -69,9 +69,12 @@ def _keras():
 def cam_layer(model) -> Optional[str]:
     """The layer the CAM methods weight: `LAST_CONV` if the model names it, else its last
     convolution layer; None for a model without one (the DNN). A mirror-averaged model's is
-    its network's."""
+    its network's; an imported TFLite or ONNX model has no layers to name."""
+    from fer.guests import is_keras
     from fer.mirror import network_of
 
+    if not is_keras(model):
+        return None
     model = network_of(model)
     names = [layer.name for layer in model.layers]
     if LAST_CONV in names:
@@ -353,6 +356,7 @@ class Explainer:
     name = ""
     options: dict = {}
     needs_conv = False
+    forward_only = False  # needs only predictions (any model), not gradients or layers
 
     def __init__(self, batch_size: int = 64):
         self.batch_size = batch_size  # how many faces per call to the library: speed only, same maps
@@ -532,8 +536,46 @@ class ScoreCAM(_CamExplainer):
         return self._cam(model, images, class_index, layer, upsample, 1, max_N=max_n, batch_size=256)
 
 
-METHODS: Dict[str, Explainer] = {m.name: m for m in (VanillaSaliency(), SmoothGrad(), GradCAM(), GradCAMPlusPlus(), ScoreCAM())}
-METHOD_NAMES = tuple(METHODS)
+class _ForwardExplainer(Explainer):
+    """A method that needs only the model's predictions: it applies to every model, an imported
+    TFLite or ONNX one included."""
+
+    forward_only = True
+
+    def applies_to(self, model) -> Optional[str]:
+        return None
+
+
+class Occlusion(_ForwardExplainer):
+    """Occlusion (Zeiler & Fergus 2014): the drop of the class's probability when an 8x8 patch of
+    the face's mean grey hides each part of it (patches every 4 pixels)."""
+
+    name = "Occlusion"
+
+    def explain(self, model, images, class_index):
+        from fer.explain.occlusion import occlusion_maps
+
+        return occlusion_maps(model, as_input(images)[..., 0], class_index, predict=predict)
+
+
+class Rise(_ForwardExplainer):
+    """RISE (Petsiuk et al. 2018): the face through 1000 random smooth masks (7x7 cells, half
+    kept, seeded: a rerun gives the same map), each weighted by the class's probability."""
+
+    name = "RISE"
+
+    def explain(self, model, images, class_index):
+        from fer.explain.occlusion import rise_maps
+
+        return rise_maps(model, as_input(images)[..., 0], class_index, predict=predict)
+
+
+METHODS: Dict[str, Explainer] = {m.name: m for m in (VanillaSaliency(), SmoothGrad(), GradCAM(), GradCAMPlusPlus(), ScoreCAM(),
+                                                     Occlusion(), Rise())}
+# The pages' and commands' default methods on a Keras model: the gradient methods. The forward
+# methods (FORWARD_NAMES) are the defaults for an imported TFLite or ONNX model, and a choice on any.
+FORWARD_NAMES = tuple(name for name, m in METHODS.items() if getattr(m, "forward_only", False))
+METHOD_NAMES = tuple(name for name in METHODS if name not in FORWARD_NAMES)
 DEFAULT_OPTIONS = {k: v for m in METHODS.values() for k, v in m.options.items()}  # every option a method takes
 
 
@@ -542,15 +584,26 @@ def applicable_methods(model) -> Dict[str, Optional[str]]:
     return {name: m.applies_to(model) for name, m in METHODS.items()}
 
 
+def default_methods(model) -> tuple:
+    """The methods a page shows by default for `model`: the gradient methods that apply to a
+    Keras model, the forward methods for an imported TFLite or ONNX one."""
+    from fer.guests import is_keras
+
+    if not is_keras(model):
+        return FORWARD_NAMES
+    ok = applicable_methods(model)
+    return tuple(m for m in METHOD_NAMES if ok[m] is None)
+
+
 def compute_maps(model, images, class_index, methods=None, options=None) -> Dict[str, np.ndarray]:
-    """{method: maps (N,48,48)} for the applicable `methods` (default: all); `options` is one
+    """{method: maps (N,48,48)} for the applicable `methods` (default: `default_methods`); `options` is one
     settings dict shared by the methods, each taking its own (an option none takes is an error)."""
     options = options or {}
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:
         raise TypeError(f"no method takes option {', '.join(map(repr, unknown))}; options: {', '.join(DEFAULT_OPTIONS)}")
     ok = applicable_methods(model)
-    methods = [m for m in (methods or METHOD_NAMES) if ok.get(m) is None]
+    methods = [m for m in (methods or default_methods(model)) if ok.get(m) is None]
     return {m: METHODS[m](model, images, class_index, **METHODS[m].pick(options)) for m in methods}
 
 
