@@ -89,7 +89,8 @@ def import_run(store, path, run_id: str, dataset, pixel_range: Optional[str] = N
         "arch": "imported", "width": 1, "params": params,
         "description": title or f"{path.name}, imported",
         "guest": {"format": kind, "source": path.name, "source_sha256": source_sha, "adapter": adapter.as_meta()},
-        "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "origin": str(dataset.origin)},
+        "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "origin": str(dataset.origin),
+                    **{split: int(len(dataset.split(split)[1])) for split in ("val", "test")}},
         "val_accuracy": scores["val"]["accuracy"] if "val" in scores else None,
         "test_accuracy": scores["test"]["accuracy"] if "test" in scores else None,
         "confusion_matrix": scored["confusion_matrix"], "confusion_split": "test" if "test" in scores else "val",
@@ -100,3 +101,27 @@ def import_run(store, path, run_id: str, dataset, pixel_range: Optional[str] = N
     if runtime_kind in ARTEFACT_FILES:
         return store.save_artefact(run_id, ARTEFACT_FILES[runtime_kind], data, meta)
     return store.save(run_id, model, meta)
+
+
+def import_upload(store, data: bytes, filename: str, run_id: str, dataset, pixel_range: Optional[str] = None,
+                  classes=None, title: Optional[str] = None):
+    """`import_run` on an uploaded file's bytes (the Models page): written under its own name in a
+    temporary folder, which goes when the import ends."""
+    import tempfile
+
+    name = Path(filename or "").name
+    if not name:
+        raise ImportRefused("the upload has no file name; name it .keras, .h5, .hdf5, .tflite or .onnx")
+    with tempfile.TemporaryDirectory(prefix="fer-import-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        return import_run(store, path, run_id, dataset, pixel_range, classes, title,
+                          command=f"uploaded {name} on the Models page")
+
+
+def suggested_run_id(filename: str) -> str:
+    """A run id made from a file name: `emotion_model.hdf5` -> `emotion_model`."""
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(filename or "model").stem).strip("-._") or "model"
+    return stem[:100]

@@ -34,6 +34,7 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STATUS_FILE = "status.json"
 BEST_WEIGHTS_FILE = "best.weights.h5"
 REQUIRED_KEYS = ("id", "arch", "params", "test_accuracy")
+GUEST_TITLES = {"keras": "Keras", "keras-h5": "Keras .h5", "savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 
 
 def default_root() -> Path:
@@ -126,9 +127,12 @@ class Run:
         acc_text = f"{100 * acc:.1f}%" if isinstance(acc, (int, float)) else "n/a"
         from fer.architectures import model_title
 
-        kind = (f"{model_title(self.meta.get('arch'), self.meta.get('options'))} w{self.meta.get('width', '?')}"
-                + (", mirror-averaged" if self.meta.get("mirror") else ""))
-        return f"{self.id} — {kind}, {self.meta.get('params', '?'):,} params, test {acc_text}"
+        guest = self.meta.get("guest")
+        kind = (f"imported {GUEST_TITLES.get(guest.get('format'), guest.get('format'))}" if isinstance(guest, dict) else
+                f"{model_title(self.meta.get('arch'), self.meta.get('options'))} w{self.meta.get('width', '?')}")
+        kind += ", mirror-averaged" if self.meta.get("mirror") else ""
+        params = self.meta.get("params")
+        return f"{self.id} — {kind}, {'?' if params is None else f'{params:,}'} params, test {acc_text}"
 
     def load_model(self):
         """Load in Keras safe mode, uncompiled; an imported TFLite or ONNX model behind its adapter

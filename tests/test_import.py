@@ -152,7 +152,7 @@ def test_an_nchw_onnx_model_reads_its_names_from_the_file_and_its_extra_class_st
     np.testing.assert_allclose(model.adapter.others(model.runner(model.adapter.prepare(faces)))[:, 0], full[:, 7], atol=1e-5)
 
 
-def test_an_imported_onnx_run_predicts_a_photo_and_its_maps_say_why_gradients_do_not_apply(tmp_path, demo):
+def test_an_imported_onnx_run_predicts_a_photo_explains_it_by_rise_and_says_why_gradients_do_not_apply(tmp_path, demo):
     from PIL import Image
 
     from fer.cli import main
@@ -165,10 +165,13 @@ def test_an_imported_onnx_run_predicts_a_photo_and_its_maps_say_why_gradients_do
 
     model = RunStore(tmp_path / "runs").get("onnx").load_model()
     x = demo.split("test")[0][:2]
-    reading = read_faces(model, list(x), methods=["Grad-CAM", "Saliency"])
+    reading = read_faces(model, list(x), methods=["Grad-CAM", "Saliency", "RISE"])
     assert reading.probs.shape == (2, 7) and np.allclose(reading.probs.sum(axis=1), 1, atol=1e-5)
-    assert all("ONNX" in why for why in applicable_methods(model).values())
+    reasons = applicable_methods(model)
+    assert reasons["RISE"] is None and reasons["Occlusion"] is None
+    assert all("ONNX" in why for m, why in reasons.items() if m not in ("RISE", "Occlusion"))
     assert all(isinstance(reading.maps[m], str) for m in ("Grad-CAM", "Saliency"))
+    assert reading.maps["RISE"].shape == (2, 48, 48) and reading.maps["RISE"].max() == 1.0
     photo = np.full((300, 300), 120, np.uint8)
     import cv2
 
@@ -287,3 +290,36 @@ def test_every_page_works_on_imported_runs_and_saliency_shows_their_forward_maps
     assert at.multiselect(key="sal_methods").value == ["Occlusion", "RISE"]
     assert {"**Occlusion**", "**RISE**"} <= {m.value for m in at.markdown}
     assert not any("do not apply" in i.value for i in at.info), [i.value for i in at.info]  # both maps computed
+
+
+def test_a_model_uploaded_on_the_models_page_is_imported_and_offered_by_the_run_pickers(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    _onnx_linear(tmp_path / "m.onnx", 7, seed=8)
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=300)
+    at.session_state["models_view"] = "Import a model"
+    at.run()
+    at.switch_page("views/models.py")
+    at.run()
+    at.file_uploader(key="models_import_file").set_value(("notes.onnx", b"not a model", "application/octet-stream"))
+    at.run()
+    at.button(key="models_import_go").click()
+    at.run()
+    assert not at.exception and len(at.error) == 1 and "cannot load it as a onnx model" in at.error[0].value
+    at.file_uploader(key="models_import_file").set_value(("my_linear.onnx", (tmp_path / "m.onnx").read_bytes(), "application/octet-stream"))
+    at.run()
+    assert at.text_input(key="models_import_id").value == "my_linear"
+    at.selectbox(key="models_import_range").set_value("0,1")
+    at.button(key="models_import_go").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert any("Imported **my_linear**" in s.value for s in at.success)
+    at.switch_page("views/evaluate.py")
+    at.run()
+    assert any(o.startswith("my_linear — imported ONNX") for o in at.selectbox(key="_run_select").options)
+    at.session_state["models_view"] = "Model cards"
+    at.switch_page("views/models.py")
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]

@@ -2,13 +2,14 @@
 and each saved run's model card."""
 import streamlit as st
 
+from fer import CLASS_NAMES
 from fer.architectures import ARCHITECTURES, DEFAULT_DEPTH, MOBILENET_DESIGNS
 from fer.documents import model_card
 from fer.errors import ModelConfigError
 from ui import nav
 from ui.cache import model_summary
 from ui.store import list_runs
-from ui.widgets import widget_defaults
+from ui.widgets import set_widget, widget_defaults
 
 st.title("Models")
 st.markdown(
@@ -81,7 +82,48 @@ def cards_view():
     st.markdown("\n".join(line for line in card.splitlines() if not line.startswith("<!--")))  # markdown shows a comment
 
 
-VIEWS = {**{spec.title: a for a, spec in ARCHITECTURES.items()}, "CNN vs matched DNN": "pair", "Model cards": "cards"}
+def import_view():
+    """A model trained elsewhere, uploaded and imported as a run (`python -m fer import`)."""
+    from fer.errors import FerError
+    from fer.importing import import_upload, suggested_run_id
+    from ui.data import get_dataset
+    from ui.store import get_store, refresh_runs
+
+    dataset = get_dataset()
+    st.markdown("Explain a model trained elsewhere beside ours: a Keras file (`.keras`, or Keras 2 `.h5` / `.hdf5` "
+                "as the `fer` package ships its model), a `.tflite` file or an `.onnx` file (PyTorch's export). Its "
+                "input size, channels and layout are read from the file; it is scored on "
+                f"**{dataset.name}** and appears in every page's run picker. A SavedModel folder: "
+                "`python -m fer import FOLDER --run-id ID`.")
+    upload = st.file_uploader("Model file", type=["keras", "h5", "hdf5", "tflite", "onnx"], key="models_import_file")
+    if upload is not None and st.session_state.get("_models_import_for") != upload.name:  # a new file: its own id
+        set_widget("models_import_id", suggested_run_id(upload.name))
+        st.session_state["_models_import_for"] = upload.name
+    c1, c2 = st.columns(2)
+    run_id = c1.text_input("Run id", key="models_import_id")
+    pixel_range = c2.selectbox("Pixel range it expects", ["0,255", "0,1", "-1,1"], key="models_import_range",
+                               accept_new_options=True, help="0..255 mapped linearly onto this range, LO,HI.")
+    classes = st.text_input("Its classes, in its output order", value=",".join(CLASS_NAMES), key="models_import_classes",
+                            help="Matched to FER2013's by name (happiness = happy, ...); a class FER2013 lacks, such as "
+                                 "contempt, keeps its own probability.")
+    title = st.text_input("Description (optional)", key="models_import_title")
+    if not st.button("Import and score it", type="primary", disabled=upload is None, key="models_import_go"):
+        return
+    try:
+        with st.spinner(f"Importing {upload.name} and scoring it on {dataset.name}…"):
+            run = import_upload(get_store(), upload.getvalue(), upload.name, run_id.strip(), dataset, pixel_range,
+                                classes, title.strip() or None)
+    except FerError as exc:
+        st.error(str(exc))
+        return
+    refresh_runs()
+    acc = run.meta.get("test_accuracy")
+    st.success(f"Imported **{run.id}**: test accuracy {100 * acc:.2f}% on {dataset.name}." if acc is not None
+               else f"Imported **{run.id}**.")
+
+
+VIEWS = {**{spec.title: a for a, spec in ARCHITECTURES.items()}, "CNN vs matched DNN": "pair", "Model cards": "cards",
+         "Import a model": "import"}
 widget_defaults({"models_view": "CNN"})
 # a segmented control rather than tabs: only the chosen view builds its models (a cold start
 # imports TensorFlow and builds each model once; tabs would build all five)
@@ -89,6 +131,8 @@ view = st.segmented_control("Model family", list(VIEWS), key="models_view", requ
                             label_visibility="collapsed") or "CNN"
 if VIEWS[view] == "cards":
     cards_view()
+elif VIEWS[view] == "import":
+    import_view()
 elif VIEWS[view] != "pair":
     arch_tab(VIEWS[view])
 else:

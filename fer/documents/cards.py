@@ -81,7 +81,26 @@ def _read(path: Path):
         return None
 
 
+def _guest_facts(meta) -> list:
+    """An imported model's facts: its file, the adapter between it and a 48x48 face, its score."""
+    guest, data = meta["guest"], meta.get("dataset") or {}
+    adapter = guest.get("adapter") or {}
+    size = adapter.get("size") or ["?", "?"]
+    params = meta.get("params")
+    extra = [c for c in adapter.get("classes") or [] if c not in CLASS_NAMES]
+    return [("file", f"`{guest.get('source')}` ({guest.get('format')}, SHA-256 `{str(guest.get('source_sha256'))[:16]}…`)"),
+            ("parameters", "?" if params is None else f"{params:,}"),
+            ("input", f"the 48x48 face resized to {size[0]}x{size[1]}, {adapter.get('channels')} channel(s), "
+                      f"{adapter.get('layout')}, pixels 0..255 mapped onto {adapter.get('low'):g}..{adapter.get('high'):g}"),
+            ("output", f"{len(adapter.get('classes') or [])} {'logits (a softmax follows)' if adapter.get('softmax') else 'probabilities'}: "
+                       + ", ".join(adapter.get("classes") or []) + (f" ({', '.join(extra)}: not a FER2013 class, kept out of the seven)" if extra else "")),
+            ("data", f"scored on {data.get('name')}: {data.get('origin')} (fingerprint `{data.get('fingerprint')}`)"),
+            ("test accuracy", f"**{pct(meta.get('test_accuracy'))}** on {data.get('test', '?')} test faces")]
+
+
 def _facts(meta) -> list:
+    if meta.get("guest"):
+        return _guest_facts(meta)
     data = meta.get("dataset") or {}
     plain = (meta.get("mirror") or {}).get("test_accuracy")
     rows = [("architecture", f"{model_title(meta.get('arch'), meta.get('options'))}, width {meta.get('width'):g}, "
@@ -117,6 +136,9 @@ def legs(meta) -> list:
 
 
 def _training(meta) -> str:
+    if meta.get("guest"):
+        return (f"Trained elsewhere, by its authors; imported with `{meta.get('command')}`. Its training data is not "
+                "known here: it may include some of the faces that score it, which would make its figures an upper bound.")
     chain = legs(meta)
     rows = [(i, code(leg["run"]), leg["epochs"], hours(leg["seconds"]), pct(leg["test"]), code(leg["command"]))
             for i, leg in enumerate(chain, start=1)]
@@ -160,6 +182,8 @@ def largest_confusions(matrix, top: int = 5) -> list:
 
 def _ladder(run) -> str:
     kept = kept_records(run.path, LADDER_FILE)
+    if not kept and not run.is_keras:
+        return "None: the size ladder compresses a Keras model's layers; this imported model is its own file."
     if not kept:
         return (f"No kept size ladder: {code(_fer_command('compress', run, '--keep'))} "
                 "measures one and keeps it beside the run.")
@@ -200,6 +224,9 @@ def _num(value) -> str:
 
 
 def _limitations(meta) -> list:
+    if meta.get("guest"):
+        return [LIMITATIONS_FER2013[0], "Trained elsewhere on data not known here; scored with the adapter above "
+                "(resizing, pixel range, class order), which decides its figures as much as its weights do."]
     if (meta.get("dataset") or {}).get("name") == GENERATED_NAME:
         return LIMITATIONS_GENERATED
     support = {c: v.get("support") for c, v in (meta.get("per_class") or {}).items() if v.get("support")}
@@ -211,8 +238,8 @@ def _limitations(meta) -> list:
 
 
 def _data_path(meta):
-    """The `--data` path the run's last training command gave, or None (the generated faces)."""
-    for leg in reversed(legs(meta)):
+    """The `--data` path the run's last training (or import) command gave, or None (the generated faces)."""
+    for leg in reversed(legs(meta) if not meta.get("guest") else [meta]):
         words = shlex.split(leg["command"] or "")
         if "--data" in words[:-1]:
             return words[words.index("--data") + 1]

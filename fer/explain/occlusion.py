@@ -12,6 +12,8 @@ imported model, TFLite and ONNX included (no gradients there):
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -58,6 +60,7 @@ def _normalised(maps) -> np.ndarray:
     return np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1), 0.0).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=4)
 def rise_masks(count: int = 1000, cells: int = 7, keep: float = 0.5, seed: int = 0) -> np.ndarray:
     """The paper's masks, float32 (count,48,48) in [0,1]: a `cells` x `cells` grid of cells kept
     with probability `keep`, upsampled bilinearly to one cell more than the face, shifted by a
@@ -73,13 +76,17 @@ def rise_masks(count: int = 1000, cells: int = 7, keep: float = 0.5, seed: int =
     for k in range(count):
         up = cv2.resize(grids[k], (side, side), interpolation=cv2.INTER_LINEAR)
         masks[k] = up[shifts[k, 0]:shifts[k, 0] + 48, shifts[k, 1]:shifts[k, 1] + 48]
+    masks.flags.writeable = False  # cached: shared by every call
     return masks
 
 
 def rise_maps(model_like, images, class_index, masks: int = 1000, keep: float = 0.5, seed: int = 0,
               batch_size: int = 500, predict=None) -> np.ndarray:
     """float32 (N,48,48), each scaled to [0,1]: sum over masks of p(class | face x mask) x mask,
-    over the masks' count times `keep` (the paper's Monte Carlo estimate). `predict(model, x)` ->
+    over the masks' count times `keep` (the paper's Monte Carlo estimate), with the probabilities
+    centred on their mean first: the same map in expectation (it lowers every pixel by one
+    constant), without the noise of the masks' uneven coverage, which swamps a model whose
+    probability moves little. `predict(model, x)` ->
     (n,7) probabilities (default: `fer.evaluate.predict_proba`). The same seed gives the same masks,
     so a rerun gives the same map."""
     from fer import stopping
@@ -92,8 +99,9 @@ def rise_maps(model_like, images, class_index, masks: int = 1000, keep: float = 
     flat = m.reshape(len(m), -1).astype(np.float64)
     maps = np.zeros((len(faces), 48 * 48), np.float64)
     for n, face in enumerate(faces):
+        probs = np.zeros(len(m), np.float64)
         for i in range(0, len(m), batch_size):
             stopping.check()
-            probs = np.asarray(predict(model_like, face[None] * m[i:i + batch_size]), np.float64)[:, cls[n]]
-            maps[n] += probs @ flat[i:i + batch_size]
-    return _normalised((maps / (len(m) * keep)).reshape(-1, 48, 48))
+            probs[i:i + batch_size] = np.asarray(predict(model_like, face[None] * m[i:i + batch_size]))[:, cls[n]]
+        maps[n] = (probs - probs.mean()) @ flat
+    return _normalised(maps.reshape(-1, 48, 48) / (len(m) * keep))
