@@ -88,7 +88,7 @@ def main():
         model = run.load_model()
         probs = predict_proba(model, faces)
         both = predict_proba(model, faces, tta=True)
-        rows.append((run.id, model.count_params(), (probs.argmax(1) == labels).mean(), (both.argmax(1) == labels).mean()))
+        rows.append((run.id, run.meta.get("params") or 0, (probs.argmax(1) == labels).mean(), (both.argmax(1) == labels).mean()))
     print(f"# {len(labels):,} test faces from {args.data}")
     print(f"{'model':44s} {'params':>10s} {'test':>7s} {'mirror-avg':>10s}")
     for name, n, acc, tta in sorted(rows, key=lambda r: r[1]):
