@@ -77,7 +77,7 @@ def main():
     print(f"{'model':42s} {'format':15s} {'params':>9s} {'own':>7s} {'imported':>8s} {'changed':>7s} {'max|d|':>7s}")
     for r in rows:
         print(f"{r['model']:42s} {r['format']:15s} {r['params']:>9s} {r['own runtime']:>7s} {r['imported']:>8s} "
-              f"{r['faces whose class changes']:7d} {r['max |difference|']:>7s}")
+              f"{r['faces whose class changes']:7d} {r['largest probability difference']:>7s}")
     if args.record:
         from fer.documents.records import write_record
 
