@@ -335,6 +335,8 @@ def cmd_predict(args, store):
 
     run = photo_run(store, args.run)
     model = run.load_model()
+    # an imported model's classes FER2013 lacks (FER+'s contempt): their probability is what the seven leave
+    extras = "/".join(c for c in ((run.meta.get("guest") or {}).get("adapter") or {}).get("classes", ()) if c not in CLASS_NAMES)
     if not args.json:
         print(f"# run {run.id} ({run.meta.get('arch')}, test {100 * (run.meta.get('test_accuracy') or 0):.1f}%)")
     bad = 0
@@ -354,10 +356,12 @@ def cmd_predict(args, store):
             label = CLASS_NAMES[int(np.argmax(p))]
             if args.json:
                 print(json.dumps({"file": path, "box": box.as_list(), "label": label,
-                                  "probs": {c: round(float(v), 4) for c, v in zip(CLASS_NAMES, p)}}))
+                                  "probs": {c: round(float(v), 4) for c, v in zip(CLASS_NAMES, p)},
+                                  **({"other_classes": {extras: round(max(0.0, 1 - float(p.sum())), 4)}} if extras else {})}))
             else:
                 top = ", ".join(f"{CLASS_NAMES[k]} {100 * p[k]:.0f}%" for k in np.argsort(-p)[:3])
-                print(f"{path}: face {number} at x={box.x} y={box.y} {box.w}x{box.h}: {top}")
+                other = f"; {extras} (not a FER2013 class) {100 * max(0.0, 1 - float(p.sum())):.0f}%" if extras else ""
+                print(f"{path}: face {number} at x={box.x} y={box.y} {box.w}x{box.h}: {top}{other}")
     if bad:
         raise SystemExit(2)
 
@@ -520,20 +524,20 @@ def cmd_compress(args, store):
 
 def cmd_trust(args, store):
     from fer.compress.shipped import keep_trust
-    from fer.explain import METHOD_NAMES, applicable_methods
+    from fer.explain import default_methods
     from fer.explain.measure import RANDOMISED_RHO_LIMIT, TRUST_SETTINGS, trust_table
 
     run = store.get(args.run_id)
     model = run.load_model()
     ds = _load(args.data)
-    ok = applicable_methods(model)
-    table = trust_table(model, ds, [m for m in METHOD_NAMES if ok[m] is None])
+    table = trust_table(model, ds, list(default_methods(model)))
+    unmeasured = "n/a (the randomised model's maps are empty)" if run.is_keras else "n/a (no layers to re-initialise in an imported file)"
     print(f"{run.id} on {ds.name}: deletion AUC (lower is better, {TRUST_SETTINGS['deletion_n']} test faces) against a "
           f"random order; Spearman of the maps with the trained model's once every layer is re-initialised "
           f"({TRUST_SETTINGS['randomisation_n']} test faces, one per class; >= {RANDOMISED_RHO_LIMIT} fails)")
     for row in table.itertuples():
         flag = ("FAILS the randomisation check" if row.fails_randomisation else
-                "passes" if row.randomised_rho == row.randomised_rho else "n/a (the randomised model's maps are empty)")
+                "passes" if row.randomised_rho == row.randomised_rho else unmeasured)
         empty = getattr(row, "empty_share", None)
         print(f"  {row.method:11s} deletion AUC {row.deletion_auc:.3f} (random {row.random_deletion_auc:.3f})  "
               f"randomised rho {row.randomised_rho:+.2f}: {flag}"
@@ -577,7 +581,13 @@ def cmd_explain(args, store):
     from fer.explain.report import write_report
     from fer.settings import ray_address
 
+    from fer.runs import RunError
+
     run = store.get(args.run_id)
+    if not run.is_keras:
+        raise RunError(f"run {run.id} is an imported {run.model_path.suffix[1:].upper()} model: `explain` maps a whole test "
+                       "split with gradient methods and reads layers; `trust` and the Saliency page explain it with "
+                       "occlusion and RISE")
     address = ray_address(args.ray)
     faces = None
     if address:
@@ -592,7 +602,8 @@ def cmd_explain(args, store):
         best = {}
         for other in store.list():
             arch = other.meta.get("arch")
-            if other.id == run.id or arch == run.meta.get("arch") or (other.meta.get("dataset") or {}).get("fingerprint") != fingerprint:
+            if (other.id == run.id or arch == run.meta.get("arch") or not other.is_keras
+                    or (other.meta.get("dataset") or {}).get("fingerprint") != fingerprint):
                 continue
             if (other.meta.get("test_accuracy") or 0) > (best.get(arch).meta.get("test_accuracy") or 0 if arch in best else -1):
                 best[arch] = other

@@ -135,7 +135,7 @@ def _onnx_linear(path, outputs, seed=0):
     return w, b
 
 
-def test_an_nchw_onnx_model_reads_its_names_from_the_file_and_its_extra_class_stays_its_own(tmp_path, demo, faces):
+def test_an_nchw_onnx_model_reads_its_names_from_the_file_and_its_extra_class_stays_its_own(tmp_path, demo, faces, capsys):
     w, b = _onnx_linear(tmp_path / "fer_plus.onnx", 8)
     classes = "neutral,happiness,surprise,sadness,anger,disgust,fear,contempt"  # FER+'s order and names
     store, run = _import(tmp_path, tmp_path / "fer_plus.onnx", "ferplus", demo, pixel_range="0,1", classes=classes)
@@ -150,6 +150,21 @@ def test_an_nchw_onnx_model_reads_its_names_from_the_file_and_its_extra_class_st
         np.testing.assert_allclose(probs[:, CLASS_NAMES.index(name)], full[:, k], atol=1e-5)
     np.testing.assert_allclose(1 - probs.sum(axis=1), full[:, 7], atol=1e-5)  # contempt's share, not folded in
     np.testing.assert_allclose(model.adapter.others(model.runner(model.adapter.prepare(faces)))[:, 0], full[:, 7], atol=1e-5)
+    from fer.photo import read_faces
+
+    photo_probs = read_faces(model, list(faces[:1])).probs[0]
+    assert 0 < 1 - photo_probs.sum() == pytest.approx(full[0, 7], abs=1e-5)
+    import cv2
+    from PIL import Image
+
+    from fer.cli import main
+
+    photo = np.full((300, 300), 120, np.uint8)
+    photo[50:242, 50:242] = cv2.resize(faces[0], (192, 192), interpolation=cv2.INTER_CUBIC)
+    Image.fromarray(photo).convert("RGB").save(tmp_path / "face.jpg", quality=95)
+    assert main(["--models", str(store.root), "predict", str(tmp_path / "face.jpg"), "--run", "ferplus", "--json"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert sum(line["probs"].values()) + line["other_classes"]["contempt"] == pytest.approx(1, abs=1e-3)
 
 
 def test_an_imported_onnx_run_predicts_a_photo_explains_it_by_rise_and_says_why_gradients_do_not_apply(tmp_path, demo):
@@ -323,3 +338,58 @@ def test_a_model_uploaded_on_the_models_page_is_imported_and_offered_by_the_run_
     at.switch_page("views/models.py")
     at.run()
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+
+
+def _guest_file(tmp_path, kind):
+    """(path, import flags) of a guest of each kind the import takes, built here."""
+    from fer.compress.tflite import export_saved_model, tflite_convert
+
+    if kind == "h5":
+        _keras_guest((64, 64, 1), seed=10).save(tmp_path / "g.h5")
+        return tmp_path / "g.h5", ["--range", "-1,1"]
+    if kind == "rgb":
+        _keras_guest((48, 48, 3), seed=11).save(tmp_path / "g.keras")
+        return tmp_path / "g.keras", []
+    if kind == "shuffled":
+        _keras_guest((48, 48, 1), seed=12).save(tmp_path / "g.keras")
+        return tmp_path / "g.keras", ["--classes", ",".join(SHUFFLED)]
+    if kind == "tflite":
+        guest = _keras_guest((48, 48, 1), seed=13)
+        (tmp_path / "g.tflite").write_bytes(tflite_convert(export_saved_model(guest, tmp_path / "saved"), "float32"))
+        return tmp_path / "g.tflite", ["--range", "0,1"]
+    if kind == "savedmodel":
+        return export_saved_model(_keras_guest((56, 56, 1), seed=14), tmp_path / "saved"), []
+    _onnx_linear(tmp_path / "g.onnx", 7, seed=15)
+    return tmp_path / "g.onnx", ["--range", "0,1"]
+
+
+@pytest.mark.parametrize("kind", ["h5", "rgb", "shuffled", "tflite", "savedmodel", "onnx"])
+def test_each_kind_is_imported_evaluated_predicted_on_a_photo_and_explained_from_the_command_line(tmp_path, capsys, kind):
+    import cv2
+    from PIL import Image
+
+    from fer.cli import main
+    from fer.data import load_dataset
+    from fer.explain import compute_maps, default_methods
+    from fer.runs import RunStore
+
+    path, flags = _guest_file(tmp_path, kind)
+    models = ["--models", str(tmp_path / "runs")]
+    assert main([*models, "import", str(path), "--run-id", "guest", *flags]) == 0
+    assert "saved in" in capsys.readouterr().out
+    assert main([*models, "evaluate", "guest"]) == 0
+    out = capsys.readouterr().out
+    run = RunStore(tmp_path / "runs").get("guest")
+    assert f"accuracy {100 * run.meta['test_accuracy']:.2f}%" in out  # the import's score, computed again
+    face = load_dataset(None).split("test")[0][0]
+    photo = np.full((300, 300), 120, np.uint8)
+    photo[50:242, 50:242] = cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC)
+    Image.fromarray(photo).convert("RGB").save(tmp_path / "face.jpg", quality=95)
+    assert main([*models, "predict", str(tmp_path / "face.jpg"), "--run", "guest", "--json"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    assert abs(sum(line["probs"].values()) - 1) < 1e-4
+    model = run.load_model()
+    maps = compute_maps(model, face, 0)
+    assert set(maps) == set(default_methods(model)) and maps and all(m.shape == (1, 48, 48) for m in maps.values())
+    if kind == "savedmodel":
+        assert run.model_path.name == "model.tflite" and run.meta["guest"]["adapter"]["size"] == [56, 56]

@@ -357,14 +357,20 @@ def trust_table(model, dataset, methods=None, method_options=None, settings=None
     mean Spearman rank correlation of its maps with the trained model's after all layers are
     re-initialised, whether it fails the randomisation check (that correlation stays at or
     above RANDOMISED_RHO_LIMIT: the maps explain the image more than the model), and for the
-    CAM methods the share of test faces whose map is empty (`empty_share`; None otherwise)."""
+    CAM methods the share of test faces whose map is empty (`empty_share`; None otherwise). An
+    imported TFLite or ONNX model has no weights to re-initialise: its rho is NaN."""
     import pandas as pd
 
     s = {**TRUST_SETTINGS, **(settings or {})}
     deletion, _ = MEASURES["deletion"](model, dataset, methods, method_options, n=s["deletion_n"], steps=s["deletion_steps"])
     random_auc = float(deletion.loc[deletion["method"] == "random order", "deletion_auc"].iloc[0])
-    cascade = MEASURES["randomisation"](model, dataset, methods, method_options, n=s["randomisation_n"])
-    last = cascade[cascade["step"] == cascade["step"].max()].groupby("method")["spearman"].mean()
+    from fer.guests import is_keras
+
+    if is_keras(model):
+        cascade = MEASURES["randomisation"](model, dataset, methods, method_options, n=s["randomisation_n"])
+        last = cascade[cascade["step"] == cascade["step"].max()].groupby("method")["spearman"].mean()
+    else:  # an imported TFLite or ONNX model: no layers to re-initialise, its rho is NaN (not measured)
+        last = pd.Series(dtype=float)
     empty = empty_share(model, dataset, methods, method_options, n=s["empty_n"])
     rows = []
     for row in deletion.itertuples():
