@@ -270,10 +270,7 @@ def keras_wrapper(guest, adapter: Adapter):
     lifted = adapter.is_permutation and getattr(last, "activation", None) is keras.activations.softmax
     if lifted:
         last.activation = keras.activations.linear
-    # Functional._run_through_graph replays each layer on new tensors (what Functional.call does);
-    # calling the guest itself would nest it as one opaque layer.
-    y = guest._run_through_graph(x, operation_fn=lambda op: op)
-    y = y[0] if isinstance(y, (list, tuple)) else y
+    y = _replayed(guest, x)
     if adapter.softmax and not lifted:
         y = keras.layers.Activation("softmax", name="guest_softmax")(y)
     order = keras.layers.Dense(len(CLASS_NAMES), use_bias=False, trainable=False, name="fer_classes")
@@ -283,6 +280,23 @@ def keras_wrapper(guest, adapter: Adapter):
     model = keras.Model(inp, y, name="imported")
     order.set_weights([adapter.class_matrix()])
     return model
+
+
+def _replayed(guest, x):
+    """The guest's layers called on `x` one by one, so they become the wrapper's own layers:
+    a Sequential's in order; a functional model's through `Functional._run_through_graph` (what
+    `Functional.call` does). A subclassed model has no graph to replay: it stays one opaque layer
+    (its gradients work, its inner layers are out of the pages' reach)."""
+    import keras
+
+    if isinstance(guest, keras.Sequential):
+        for layer in guest.layers:
+            x = layer(x)
+        return x
+    if hasattr(guest, "_run_through_graph"):
+        y = guest._run_through_graph(x, operation_fn=lambda op: op)
+        return y[0] if isinstance(y, (list, tuple)) else y
+    return guest(x)
 
 
 def app_model(guest, adapter: Adapter, kind: str):

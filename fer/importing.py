@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -43,8 +44,10 @@ def _probe(guest, adapter: Adapter, faces: np.ndarray, kind: str) -> Adapter:
     probabilities. Returns the adapter with `softmax` set."""
     x = adapter.prepare(faces)
     try:
-        if kind.startswith("keras"):  # a Keras 2 file's model declares its input as a list of one
-            out = guest([x] if isinstance(guest.input, list) else x, training=False)
+        if kind.startswith("keras"):
+            with warnings.catch_warnings():  # a Keras 2 file's model declares its input as a list of one
+                warnings.simplefilter("ignore", UserWarning)
+                out = guest(x, training=False)
         else:
             out = guest(x)
         out = np.asarray(out, np.float64)
@@ -82,7 +85,11 @@ def import_run(store, path, run_id: str, dataset, pixel_range: Optional[str] = N
     faces, _ = dataset.split("test") if len(dataset.split("test")[0]) else dataset.split("val")
     adapter = _probe(guest, adapter, faces[:PROBE_FACES], runtime_kind)
     params = params_of(guest, runtime_kind, data)
-    model = app_model(guest, adapter, runtime_kind)
+    try:
+        model = app_model(guest, adapter, runtime_kind)
+    except Exception as exc:  # noqa: BLE001 - a graph the wrapper cannot replay: one line, not a traceback
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ImportRefused(f"{path.name}: cannot set it behind the 48x48 face's adapter ({type(exc).__name__}: {first})") from None
     scores = {split: evaluate(model, *dataset.split(split)) for split in ("val", "test") if len(dataset.split(split)[0])}
     scored = scores.get("test") or scores.get("val")
     meta = {

@@ -393,3 +393,19 @@ def test_each_kind_is_imported_evaluated_predicted_on_a_photo_and_explained_from
     assert set(maps) == set(default_methods(model)) and maps and all(m.shape == (1, 48, 48) for m in maps.values())
     if kind == "savedmodel":
         assert run.model_path.name == "model.tflite" and run.meta["guest"]["adapter"]["size"] == [56, 56]
+
+
+def test_a_sequential_keras_model_is_replayed_layer_by_layer(tmp_path, demo, faces):
+    import keras
+
+    from fer.explain import cam_layer
+
+    keras.utils.set_random_seed(21)
+    guest = keras.Sequential([keras.Input((40, 40, 1)), keras.layers.Conv2D(4, 3, activation="relu", name="seq_conv"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(7, activation="softmax")])
+    guest.save(tmp_path / "seq.keras")
+    store, run = _import(tmp_path, tmp_path / "seq.keras", "seq", demo, pixel_range="0,1")
+    model = store.get("seq").load_model()
+    np.testing.assert_allclose(model.predict(faces[..., None].astype("float32"), verbose=0),
+                               guest.predict(_resized(faces, (40, 40), 0.0, 1.0), verbose=0), atol=1e-5)
+    assert cam_layer(model) == "seq_conv"
