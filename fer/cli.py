@@ -331,12 +331,13 @@ def cmd_predict(args, store):
     from fer import CLASS_NAMES
     from fer.errors import FerError
     from fer.faces import load_photo
+    from fer.guests import extra_classes_of
     from fer.photo import faces_in, read_faces
 
     run = photo_run(store, args.run)
     model = run.load_model()
     # an imported model's classes FER2013 lacks (FER+'s contempt): their probability is what the seven leave
-    extras = "/".join(c for c in ((run.meta.get("guest") or {}).get("adapter") or {}).get("classes", ()) if c not in CLASS_NAMES)
+    extras = "/".join(extra_classes_of(run.meta))
     if not args.json:
         print(f"# run {run.id} ({run.meta.get('arch')}, test {100 * (run.meta.get('test_accuracy') or 0):.1f}%)")
     bad = 0

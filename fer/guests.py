@@ -121,6 +121,13 @@ class ForwardOnly:
     predict = __call__
 
 
+def extra_classes_of(meta: dict) -> tuple:
+    """An imported run's classes FER2013 lacks (FER+'s contempt), from its run.json; () otherwise.
+    Their probability is what the seven FER2013 classes leave: 1 - their sum."""
+    adapter = ((meta or {}).get("guest") or {}).get("adapter") or {}
+    return tuple(c for c in adapter.get("classes", ()) if c not in CLASS_NAMES)
+
+
 def is_keras(model) -> bool:
     """Whether `model` has layers and gradients (a Keras model), as against a `ForwardOnly` guest."""
     return not isinstance(model, ForwardOnly)

@@ -409,3 +409,56 @@ def test_a_sequential_keras_model_is_replayed_layer_by_layer(tmp_path, demo, fac
     np.testing.assert_allclose(model.predict(faces[..., None].astype("float32"), verbose=0),
                                guest.predict(_resized(faces, (40, 40), 0.0, 1.0), verbose=0), atol=1e-5)
     assert cam_layer(model) == "seq_conv"
+
+
+def test_saliency_shows_the_probability_of_a_class_fer2013_lacks_as_its_own_column(tmp_path, monkeypatch, demo):
+    from streamlit.testing.v1 import AppTest
+
+    _onnx_linear(tmp_path / "plus.onnx", 8, seed=22)
+    _import(tmp_path, tmp_path / "plus.onnx", "ferplus", demo, pixel_range="0,1",
+            classes="neutral,happiness,surprise,sadness,anger,disgust,fear,contempt")
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=300)
+    at.session_state["sal_methods"] = ["Occlusion"]
+    at.run()
+    at.switch_page("views/saliency.py")
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    table = at.dataframe[0].value
+    assert "other classes" in table.columns
+    row = table.loc["ferplus"]
+    assert 0 < row["other classes"] < 100 and row[list(CLASS_NAMES)].sum() + row["other classes"] == pytest.approx(100, abs=1e-3)
+    assert any("ferplus: contempt" in c.value for c in at.caption)
+
+
+def test_your_face_reads_a_photo_with_an_imported_onnx_model_its_occlusion_map_and_its_other_class(tmp_path, monkeypatch, demo):
+    import io
+
+    import cv2
+    from PIL import Image
+    from streamlit.testing.v1 import AppTest
+
+    _onnx_linear(tmp_path / "plus.onnx", 8, seed=23)
+    _import(tmp_path, tmp_path / "plus.onnx", "ferplus", demo, pixel_range="0,1",
+            classes="neutral,happiness,surprise,sadness,anger,disgust,fear,contempt")
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    photo = np.full((400, 400), 120, np.uint8)
+    photo[100:292, 100:292] = cv2.resize(demo.split("test")[0][0], (192, 192), interpolation=cv2.INTER_CUBIC)
+    buf = io.BytesIO()
+    Image.fromarray(np.stack([photo] * 3, -1)).save(buf, "JPEG", quality=92)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("views/your_face.py")
+    at.run()
+    at.radio(key="you_source").set_value("Upload a photo")
+    at.run()
+    at.file_uploader(key="you_upload").set_value(("face.jpg", buf.getvalue(), "image/jpeg"))
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert at.multiselect(key="you_methods").value == ["Occlusion"]
+    table = at.dataframe[0].value
+    row = table.loc["ferplus"]
+    assert 0 < row["other classes"] < 1 and row[list(CLASS_NAMES)].sum() + row["other classes"] == pytest.approx(1, abs=1e-4)
+    assert "**Occlusion**" in [m.value for m in at.markdown]

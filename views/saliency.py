@@ -11,6 +11,7 @@ from fer.explain import DEFAULT_OPTIONS, FORWARD_NAMES, MEASURES, METHOD_NAMES, 
 from fer.explain.measure import TRUST_SETTINGS
 from fer.explain.kept import face_key as face_key_of
 from fer.explain.shared import shared_maps, shared_probs
+from fer.guests import extra_classes_of
 from ui import nav
 from ui.cache import kept_face_maps, load_model, per_run
 from ui.data import get_dataset
@@ -242,7 +243,12 @@ c1.image(face, caption=face_caption + (f" — true: {CLASS_NAMES[true_class]}" i
 table = pd.DataFrame({rid: p for rid, p in probs.items()}, index=list(CLASS_NAMES)).T
 table.insert(0, "predicted", [CLASS_NAMES[int(np.argmax(p))] for p in probs.values()])
 table[list(CLASS_NAMES)] *= 100
-c2.dataframe(table, column_config={c: st.column_config.NumberColumn(c, format="%.1f%%") for c in CLASS_NAMES})
+others = {rid: "/".join(extra_classes_of(r.meta)) for r in runs for rid in [r.id] if rid in probs}
+if any(others.values()):  # an imported model's classes FER2013 lacks keep their own probability
+    table["other classes"] = [max(0.0, 100 - float(table.loc[rid, list(CLASS_NAMES)].sum())) if others.get(rid) else 0.0
+                              for rid in table.index]
+    c2.caption("other classes: " + "; ".join(f"{rid}: {names}" for rid, names in others.items() if names))
+c2.dataframe(table, column_config={c: st.column_config.NumberColumn(c, format="%.1f%%") for c in [*CLASS_NAMES, "other classes"]})
 c2.bar_chart(table[list(CLASS_NAMES)].T, stack=False, horizontal=True, y_label="probability (%)",
              x_label="" if true_class is None else f"true class: {CLASS_NAMES[true_class]}")
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from fer import CLASS_NAMES
 from fer.explain import DEFAULT_OPTIONS, METHODS
+from fer.guests import extra_classes_of
 from fer.photo import read_faces
 from ui import nav
 from ui.cache import per_run
@@ -46,9 +47,12 @@ else:
     faces = [face_placed_by_hand(photo, "you", column=left)]
 
 labels = {r.id: r.label for r in runs}
+labels_meta = {r.id: r.meta for r in runs}
 run_ids = right.multiselect("Runs", list(labels), default=default_runs(runs), format_func=labels.get, key="you_runs",
                             help="Defaults: the most accurate CNN, DNN and MobileNet trained on real faces.")
-methods = right.multiselect("Maps", list(METHODS), default=DEFAULT_METHODS, key="you_methods",
+# an imported TFLite or ONNX model alone has no gradients: occlusion, the cheaper of the two forward methods
+keras_runs = any(r.is_keras for r in runs if r.id in run_ids) or not run_ids
+methods = right.multiselect("Maps", list(METHODS), default=DEFAULT_METHODS if keras_runs else ["Occlusion"], key="you_methods",
                             help="Each map explains the class the run predicts; the Saliency page measures how "
                                  "faithful each method is. Occlusion and RISE need only predictions: they explain an "
                                  "imported TFLite or ONNX model too.")
@@ -78,7 +82,13 @@ for i, found in enumerate(faces):
         c1.image(found.face, caption="48x48, as the models see it", width=144)
         table = pd.DataFrame({rid: r.probs[i] for rid, r in readings.items()}, index=list(CLASS_NAMES)).T
         table.insert(0, "predicted", [CLASS_NAMES[int(r.predicted[i])] for r in readings.values()])
-        c2.dataframe(table.style.format({c: "{:.0%}" for c in CLASS_NAMES}).highlight_max(axis=1, subset=list(CLASS_NAMES)))
+        others = {rid: "/".join(extra_classes_of(labels_meta[rid])) for rid in readings}
+        shown = list(CLASS_NAMES)
+        if any(others.values()):  # an imported model's classes FER2013 lacks keep their own probability
+            table["other classes"] = [max(0.0, 1 - float(r.probs[i].sum())) if others[rid] else 0.0 for rid, r in readings.items()]
+            shown.append("other classes")
+            c2.caption("other classes: " + "; ".join(f"{rid}: {names}" for rid, names in others.items() if names))
+        c2.dataframe(table.style.format({c: "{:.0%}" for c in shown}).highlight_max(axis=1, subset=list(CLASS_NAMES)))
         votes = pd.Series([CLASS_NAMES[int(r.predicted[i])] for r in readings.values()]).value_counts()
         c1.markdown(f"**{votes.index[0]}**" + (f" ({votes.iloc[0]} of {len(readings)} runs)" if len(readings) > 1 else ""))
         if methods:
@@ -86,7 +96,8 @@ for i, found in enumerate(faces):
             for rid, r in readings.items():
                 pred = int(r.predicted[i])
                 cells = {m: (v if isinstance(v, str) else v[i]) for m, v in r.maps.items()}
-                cells = {m: ("does not apply:\nno conv layer" if isinstance(v, str) else v) for m, v in cells.items()}
+                cells = {m: (("does not apply:\npredictions only" if "predictions only" in v else "does not apply:\nno conv layer")
+                             if isinstance(v, str) else v) for m, v in cells.items()}
                 rows.append((f"{rid[:18]}\n{get_arch(runs, rid)}: {CLASS_NAMES[pred]}\n({r.probs[i][pred]:.0%})", cells))
             maps_grid(found.face, rows, methods, alpha=alpha, container=c2)
 st.caption("Each map is scaled to [0,1] on its own and explains the class its run predicts. Photos are turned to "
