@@ -378,7 +378,10 @@ def cmd_list(args, store):
         plain = (m.get("mirror") or {}).get("test_accuracy")
         extra = (f" (mirror inside; {100 * plain:5.2f}% without)" if plain is not None else
                  "" if tta is None else f" (flip {100 * tta:5.2f}%)")
-        print(f"{run.id:40s} {m.get('arch', '?'):9s} w{m.get('width', 0):<5g} {m.get('params', 0):>9,} params  "
+        fmt = (m.get("guest") or {}).get("format")  # an imported file's format in place of a width
+        shape = {"keras-h5": "h5", "savedmodel": "saved"}.get(fmt, fmt) if fmt else f"w{m.get('width', 0):g}"
+        params = "?" if m.get("params") is None else f"{m['params']:,}"
+        print(f"{run.id:40s} {m.get('arch', '?'):9s} {shape:6s} {params:>9s} params  "
               f"test {'n/a' if acc is None else f'{100 * acc:5.2f}%'}"
               f"{extra}  {m.get('dataset', {}).get('name', '?'):10s} {m.get('description', '')}")
     for b in broken:

@@ -227,7 +227,7 @@ def test_bad_files_and_options_are_refused_in_one_line_with_exit_2(tmp_path, cap
     assert not (tmp_path / "runs" / "bad").exists()
 
 
-def test_an_imported_run_json_names_its_source_and_adapter_and_lists_like_a_trained_one(tmp_path, demo):
+def test_an_imported_run_json_names_its_source_and_adapter_and_lists_like_a_trained_one(tmp_path, demo, capsys):
     from fer.runs import RunStore
 
     _onnx_linear(tmp_path / "m.onnx", 7, seed=5)
@@ -238,7 +238,12 @@ def test_an_imported_run_json_names_its_source_and_adapter_and_lists_like_a_trai
     assert meta["guest"]["source_sha256"] == hashlib.sha256((tmp_path / "m.onnx").read_bytes()).hexdigest()
     assert meta["model_file"] == "model.onnx" and meta["arch"] == "imported" and meta["history"] == {}
     listed = RunStore(tmp_path / "runs").get("listed")
-    assert listed.model_path.is_file() and f"{48 * 48 * 7 + 7:,} params" in listed.label and "imported" in listed.label
+    assert listed.model_path.is_file() and f"{48 * 48 * 7 + 7:,} params" in listed.label and "imported ONNX" in listed.label
+    from fer.cli import main
+
+    assert main(["--models", str(store.root), "list"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("listed "))
+    assert line.split()[1:4] == ["imported", "onnx", f"{48 * 48 * 7 + 7:,}"] and "a linear model" in line
 
 
 def _window_model(tmp_path, cls=3):
