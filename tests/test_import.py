@@ -416,15 +416,21 @@ def test_a_sequential_keras_model_is_replayed_layer_by_layer(tmp_path, demo, fac
     assert cam_layer(model) == "seq_conv"
 
 
-def test_saliency_shows_the_probability_of_a_class_fer2013_lacks_as_its_own_column(tmp_path, monkeypatch, demo):
+def _app_with_a_ferplus_model(tmp_path, monkeypatch, demo, seed):
+    """The app (not yet run) over a store holding one imported FER+-style ONNX model: 8 outputs,
+    contempt last."""
     from streamlit.testing.v1 import AppTest
 
-    _onnx_linear(tmp_path / "plus.onnx", 8, seed=22)
+    _onnx_linear(tmp_path / "plus.onnx", 8, seed=seed)
     _import(tmp_path, tmp_path / "plus.onnx", "ferplus", demo, pixel_range="0,1",
             classes="neutral,happiness,surprise,sadness,anger,disgust,fear,contempt")
     monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("HOME", str(tmp_path))
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=300)
+    return AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=300)
+
+
+def test_saliency_shows_the_probability_of_a_class_fer2013_lacks_as_its_own_column(tmp_path, monkeypatch, demo):
+    at = _app_with_a_ferplus_model(tmp_path, monkeypatch, demo, seed=22)
     at.session_state["sal_methods"] = ["Occlusion"]
     at.run()
     at.switch_page("views/saliency.py")
@@ -442,18 +448,12 @@ def test_your_face_reads_a_photo_with_an_imported_onnx_model_its_occlusion_map_a
 
     import cv2
     from PIL import Image
-    from streamlit.testing.v1 import AppTest
 
-    _onnx_linear(tmp_path / "plus.onnx", 8, seed=23)
-    _import(tmp_path, tmp_path / "plus.onnx", "ferplus", demo, pixel_range="0,1",
-            classes="neutral,happiness,surprise,sadness,anger,disgust,fear,contempt")
-    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("HOME", str(tmp_path))
+    at = _app_with_a_ferplus_model(tmp_path, monkeypatch, demo, seed=23)
     photo = np.full((400, 400), 120, np.uint8)
     photo[100:292, 100:292] = cv2.resize(demo.split("test")[0][0], (192, 192), interpolation=cv2.INTER_CUBIC)
     buf = io.BytesIO()
     Image.fromarray(np.stack([photo] * 3, -1)).save(buf, "JPEG", quality=92)
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=300)
     at.run()
     at.switch_page("views/your_face.py")
     at.run()
