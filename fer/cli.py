@@ -51,17 +51,7 @@ def _parser():
     e.add_argument("--split", choices=("train", "val", "test"), default="test")
     e.add_argument("--tta", action="store_true", help="also average with horizontally flipped faces")
 
-    im = sub.add_parser("import", help="import a model trained elsewhere (.keras, Keras 2 .h5, SavedModel folder, "
-                        ".tflite, .onnx) as a run, scored on the data set")
-    im.add_argument("file", metavar="FILE")
-    im.add_argument("--run-id", dest="new_run_id", required=True, help="name of the new run")
-    im.add_argument("--data", default=None, help="the data set that scores it (default: the generated faces)")
-    im.add_argument("--range", dest="pixel_range", default=None, metavar="LO,HI",
-                    help="the pixel range the model expects, mapped linearly from 0..255 (default 0,255; e.g. 0,1 or -1,1)")
-    im.add_argument("--classes", default=None, metavar="NAMES",
-                    help="the model's class names in its output order, comma-separated (default: FER2013's: "
-                         "angry,disgust,fear,happy,sad,surprise,neutral)")
-    im.add_argument("--title", default=None, help="a description shown with the run")
+    _add_import_parser(sub)
 
     mi = sub.add_parser("mirror", help="save a run's network averaged with its mirror image, inside the model, as a new run")
     mi.add_argument("run_id")
@@ -142,6 +132,21 @@ def _add_sweep_parser(sub):
                         "$FER_RAY_ADDRESS, else this machine's queue)")
     w.add_argument("--cpus-per-training", type=float, default=1.0, help="with --ray: CPUs each training reserves (default 1)")
     w.add_argument("--gpus-per-training", type=float, default=0.0, help="with --ray: GPUs each training reserves (default 0)")
+
+
+def _add_import_parser(sub):
+    """`python -m fer import`'s flags."""
+    im = sub.add_parser("import", help="import a model trained elsewhere (.keras, Keras 2 .h5, SavedModel folder, "
+                        ".tflite, .onnx) as a run, scored on the data set")
+    im.add_argument("file", metavar="FILE")
+    im.add_argument("--run-id", dest="new_run_id", required=True, help="name of the new run")
+    im.add_argument("--data", default=None, help="the data set that scores it (default: the generated faces)")
+    im.add_argument("--range", dest="pixel_range", default=None, metavar="LO,HI",
+                    help="the pixel range the model expects, mapped linearly from 0..255 (default 0,255; e.g. 0,1 or -1,1)")
+    im.add_argument("--classes", default=None, metavar="NAMES",
+                    help="the model's class names in its output order, comma-separated (default: FER2013's: "
+                         "angry,disgust,fear,happy,sad,surprise,neutral)")
+    im.add_argument("--title", default=None, help="a description shown with the run")
 
 
 def _add_config_flags(parser, leave_out=()):

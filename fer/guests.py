@@ -87,22 +87,22 @@ class Adapter:
             x = np.repeat(x, 3, axis=-1)
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if self.layout == "NCHW" else x, np.float32)
 
-    def finish(self, outputs) -> np.ndarray:
-        """The guest's outputs (N, outputs) -> FER2013's seven probabilities (N,7)."""
+    def probabilities(self, outputs) -> np.ndarray:
+        """The guest's outputs (N, outputs) as probabilities over its own classes, float64."""
         out = np.asarray(outputs, np.float64).reshape(len(outputs), -1)
         if self.softmax:
             out = np.exp(out - out.max(axis=1, keepdims=True))
             out /= out.sum(axis=1, keepdims=True)
-        return (out @ self.class_matrix()).astype(np.float32)
+        return out
+
+    def finish(self, outputs) -> np.ndarray:
+        """The guest's outputs (N, outputs) -> FER2013's seven probabilities (N,7)."""
+        return (self.probabilities(outputs) @ self.class_matrix()).astype(np.float32)
 
     def others(self, outputs) -> np.ndarray:
         """The probability of the guest's classes FER2013 lacks, (N, len(extra_classes))."""
-        out = np.asarray(outputs, np.float64).reshape(len(outputs), -1)
-        if self.softmax:
-            out = np.exp(out - out.max(axis=1, keepdims=True))
-            out /= out.sum(axis=1, keepdims=True)
         keep = [k for k, c in enumerate(self.classes) if c not in CLASS_NAMES]
-        return out[:, keep].astype(np.float32)
+        return self.probabilities(outputs)[:, keep].astype(np.float32)
 
 
 class ForwardOnly:
@@ -314,9 +314,8 @@ def app_model(guest, adapter: Adapter, kind: str):
 
 def load_forward_only(path: Path, meta: dict) -> ForwardOnly:
     """A saved TFLite or ONNX run's model (`Run.load_model` calls this)."""
-    kind = meta["guest"]["format"]
-    return ForwardOnly(open_guest(path, "onnx" if kind == "onnx" else "tflite"), Adapter.from_meta(meta["guest"]["adapter"]),
-                       "onnx" if kind == "onnx" else "tflite")
+    kind = "onnx" if meta["guest"]["format"] == "onnx" else "tflite"  # a SavedModel is kept as its TFLite file
+    return ForwardOnly(open_guest(path, kind), Adapter.from_meta(meta["guest"]["adapter"]), kind)
 
 
 def params_of(guest, kind: str, data: bytes) -> Optional[int]:

@@ -82,7 +82,8 @@ def import_run(store, path, run_id: str, dataset, pixel_range: Optional[str] = N
     guest = open_guest(path, runtime_kind, data)
     layout, size, channels = layout_of(input_shape(guest, runtime_kind))
     adapter = Adapter(size=tuple(size), channels=channels, layout=layout, low=low, high=high, classes=names)
-    faces, _ = dataset.split("test") if len(dataset.split("test")[0]) else dataset.split("val")
+    splits = {name: dataset.split(name) for name in ("val", "test")}
+    faces = splits["test"][0] if len(splits["test"][0]) else splits["val"][0]
     adapter = _probe(guest, adapter, faces[:PROBE_FACES], runtime_kind)
     params = params_of(guest, runtime_kind, data)
     try:
@@ -90,14 +91,14 @@ def import_run(store, path, run_id: str, dataset, pixel_range: Optional[str] = N
     except Exception as exc:  # noqa: BLE001 - a graph the wrapper cannot replay: one line, not a traceback
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise ImportRefused(f"{path.name}: cannot set it behind the 48x48 face's adapter ({type(exc).__name__}: {first})") from None
-    scores = {split: evaluate(model, *dataset.split(split)) for split in ("val", "test") if len(dataset.split(split)[0])}
+    scores = {name: evaluate(model, *split) for name, split in splits.items() if len(split[0])}
     scored = scores.get("test") or scores.get("val")
     meta = {
         "arch": "imported", "width": 1, "params": params,
         "description": title or f"{path.name}, imported",
         "guest": {"format": kind, "source": path.name, "source_sha256": source_sha, "adapter": adapter.as_meta()},
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "origin": str(dataset.origin),
-                    **{split: int(len(dataset.split(split)[1])) for split in ("val", "test")}},
+                    **{name: int(len(split[1])) for name, split in splits.items()}},
         "val_accuracy": scores["val"]["accuracy"] if "val" in scores else None,
         "test_accuracy": scores["test"]["accuracy"] if "test" in scores else None,
         "confusion_matrix": scored["confusion_matrix"], "confusion_split": "test" if "test" in scores else "val",
