@@ -106,7 +106,8 @@ def _add_explain_parser(sub):
     x.add_argument("run_id")
     x.add_argument("--data", default=None)
     x.add_argument("--out", required=True, help="a new (or empty) folder for the files")
-    x.add_argument("--method", default="Grad-CAM", help="attribution method (default Grad-CAM)")
+    x.add_argument("--method", default=None,
+                   help="attribution method (default Grad-CAM; Occlusion for an imported TFLite or ONNX model)")
     x.add_argument("--compare", nargs="*", default=None,
                    help="runs whose maps are compared with this one's (default: the most accurate run of each other "
                         "architecture trained on the same data)")
@@ -587,16 +588,17 @@ def cmd_keep(args, store):
 
 
 def cmd_explain(args, store):
+    from fer.explain import METHODS
     from fer.explain.report import write_report
     from fer.settings import ray_address
 
     from fer.runs import RunError
 
     run = store.get(args.run_id)
-    if not run.is_keras:
-        raise RunError(f"run {run.id} is an imported {run.model_path.suffix[1:].upper()} model: `explain` maps a whole test "
-                       "split with gradient methods and reads layers; `trust` and the Saliency page explain it with "
-                       "occlusion and RISE")
+    method = args.method or ("Grad-CAM" if run.is_keras else "Occlusion")  # an imported TFLite or ONNX model: no gradients
+    if not run.is_keras and args.layers:
+        raise RunError(f"run {run.id} is an imported {run.model_path.suffix[1:].upper()} model: it has no layers to read "
+                       "filters from; leave out --layers")
     address = ray_address(args.ray)
     faces = None
     if address:
@@ -606,7 +608,10 @@ def cmd_explain(args, store):
         faces = ShardedFaces(connect(address), shard=args.shard)  # before the (slow) data load
         print(f"explain: the faces in shards of {args.shard} on the Ray cluster at {address}", file=sys.stderr)
     ds = _load(args.data)
-    if args.compare is None:
+    if args.compare is None and getattr(METHODS.get(method), "forward_only", False):
+        compare = []  # each compared run would cost as many predictions again: only when asked
+        print(f"explain: {method} compares no other run unless asked (--compare RUN ...)", file=sys.stderr)
+    elif args.compare is None:
         fingerprint = (run.meta.get("dataset") or {}).get("fingerprint")
         best = {}
         for other in store.list():
@@ -619,7 +624,7 @@ def cmd_explain(args, store):
         compare = list(best.values())
     else:
         compare = [store.get(rid) for rid in args.compare]
-    write_report(run, ds, args.out, method=args.method, compare=compare, layers=args.layers, top_k=args.top_k,
+    write_report(run, ds, args.out, method=method, compare=compare, layers=args.layers, top_k=args.top_k,
                  steps=args.steps, faces=faces)
 
 

@@ -265,3 +265,13 @@ def test_the_ascents_objective_is_each_layers_real_activation_in_a_residual_netw
     cnn = RunStore(Path(__file__).resolve().parents[1] / "models").get("demo-cnn-w0.125").load_model()
     assert callable(_extractor(cnn, conv_layers(cnn)[2]["name"]).pre)  # a plain chain is still folded
     assert not hasattr(_extractor(cnn, conv_layers(cnn)[2]["name"]).pre, "layers")
+
+
+def test_a_per_class_sample_keeps_at_most_n_faces_of_each_class_and_the_same_ones_each_time():
+    labels = np.array([0] * 50 + [1] * 3 + [2] * 30 + [0] * 10)
+    picked = aggregate.per_class_sample(labels, 20)
+    counts = np.bincount(labels[picked], minlength=3)
+    assert list(counts) == [20, 3, 20] and np.all(np.diff(picked) > 0)  # a class with fewer keeps them all; sorted
+    np.testing.assert_array_equal(aggregate.per_class_sample(labels, 20), picked)
+    assert not np.array_equal(aggregate.per_class_sample(labels, 20, seed=1), picked)
+    np.testing.assert_array_equal(aggregate.per_class_sample(labels, None), np.arange(len(labels)))

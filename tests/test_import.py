@@ -281,6 +281,71 @@ def test_forward_methods_find_the_only_pixels_a_model_reads(tmp_path, demo, meth
     np.testing.assert_array_equal(METHODS[method](model, face, 3), maps)  # seeded: a rerun gives the same map
 
 
+def _window_in_class_maps(maps) -> tuple:
+    """(inside, far) per class map: its mean departure from the level it has far from the window
+    model's window (no patch there touches the window), inside the window and far from it.
+
+    Why a departure, not the map itself: an occluding patch of the face's mean grey can raise the
+    class's probability as well as lower it, and each face's map is scaled to [0,1], so what the
+    model ignores sits at a middle level, not at 0."""
+    window = np.zeros((48, 48), bool)
+    window[18:30, 18:30] = True
+    far = np.ones((48, 48), bool)
+    far[10:38, 10:38] = False
+    maps = np.asarray(maps, np.float64)
+    departure = np.abs(maps - np.median(maps[:, far], axis=1)[:, None, None])
+    return departure[:, window].mean(1), departure[:, far].mean(1)
+
+
+def test_explain_writes_an_onnx_models_class_maps_by_occlusion_and_they_find_the_pixels_it_reads(tmp_path, demo, capsys):
+    """Every class's mean occlusion map over the whole test split sits on the one window the model
+    reads; the report has no filters (no layers) and refuses gradient methods and layers in one line."""
+    from fer.cli import main
+
+    models = ["--models", str(tmp_path / "runs")]
+    assert main([*models, "import", str(_window_model(tmp_path)), "--run-id", "window", "--range", "0,1"]) == 0
+    assert main([*models, "explain", "window", "--out", str(tmp_path / "report")]) == 0
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert summary["method"] == "Occlusion" and summary["test_faces"] == len(demo.split("test")[1]) and not summary["filters"]
+    assert sum(summary["class_counts"].values()) == summary["test_faces"]
+    inside, far = _window_in_class_maps(np.load(tmp_path / "report" / "class_average_Occlusion.npy"))
+    assert np.all(inside > 0.05) and np.all(far < 1e-3), (inside, far)
+    capsys.readouterr()
+    for flags in (["--method", "Grad-CAM"], ["--layers", "conv1"]):
+        assert main([*models, "explain", "window", "--out", str(tmp_path / "other"), *flags]) == 2
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+        assert len(errors) == 1 and "ONNX" in errors[0], errors
+    assert not (tmp_path / "other").exists()
+
+
+def test_class_maps_page_maps_a_sample_of_each_class_for_an_onnx_model_and_sets_ours_beside_it(tmp_path, monkeypatch, demo):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    _import(tmp_path, _window_model(tmp_path), "window", demo, pixel_range="0,1")
+    shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "demo-cnn-w0.125", tmp_path / "runs" / "demo-cnn-w0.125")
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=300)
+    at.session_state["cm_run"] = "window"
+    at.run()
+    at.switch_page("views/class_maps.py")
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert at.selectbox(key="cm_method").value == "Occlusion" and at.selectbox(key="cm_method").options == ["Occlusion", "RISE"]
+    per_class = at.select_slider(key="cm_per_class").value
+    expected = int(np.minimum(np.bincount(demo.split("test")[1], minlength=7), per_class).sum())
+    assert any(f"maps {expected:,} of the {len(demo.split('test')[1]):,} test faces" in c.value for c in at.caption)
+    captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
+    assert sum(int(c[2:]) for c in captions if c.startswith("n=")) == expected  # the 7x7 grid covers the sample
+    at.toggle(key="cm_compare_forward").set_value(True)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert at.selectbox(key="cm_other").value == "demo-cnn-w0.125"
+    assert any(m.label.startswith("Rank correlation") for m in at.metric)
+
+
 @pytest.mark.slow
 def test_every_page_works_on_imported_runs_and_saliency_shows_their_forward_maps(tmp_path, monkeypatch, demo):
     """A store with an imported ONNX model and a Keras 2 .h5 at 64x64: every page renders without an

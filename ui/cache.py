@@ -137,11 +137,12 @@ def model_summary(arch: str, width: float, depth: int | None = None, batchnorm: 
 # The Class maps and Filters pages' computations (here, not in the pages, so that ui.warmup can
 # fill the same caches for the default runs before the pages are opened).
 @per_run(show_spinner=False, max_entries=24, persist="disk")
-def _test_maps(model, fingerprint: str, method: str, target: str, _dataset, _pred):
+def _test_maps(model, fingerprint: str, method: str, target: str, per_class, _dataset, _pred):
     from fer.explain import aggregate
 
     x, y = _dataset.split("test")
-    return aggregate.face_maps(model, x, method, class_index=_pred if target == "predicted" else y)
+    faces = aggregate.per_class_sample(y, per_class)
+    return aggregate.face_maps(model, x[faces], method, class_index=_pred[faces] if target == "predicted" else y[faces])
 
 
 @st.cache_data(show_spinner=False, max_entries=24)
@@ -151,19 +152,22 @@ def _kept_maps(stamp: tuple, fingerprint: str, method: str, target: str, _pred):
     return kept_test_maps(Path(stamp[0]), fingerprint, method, target, _pred)
 
 
-def test_maps(run, fingerprint: str, method: str, target: str, dataset):
+def test_maps(run, fingerprint: str, method: str, target: str, dataset, per_class=None):
     """(maps float16 (N,48,48), predicted (N,)) of `method` over the test split, each map explaining
     the face's predicted (`target="predicted"`) or true class: kept beside the run, else computed
     and kept on disk like the test scores, whose predictions it reuses (the model file and data
-    set key both)."""
+    set key both). `per_class`: only `aggregate.per_class_sample`'s faces, in its order."""
+    from fer.explain.aggregate import per_class_sample
     from fer.explain.kept import maps_name
 
     run = resolve(run)
     pred = test_probs(run, dataset).argmax(1)
-    kept = _kept_maps(_kept_stamp(run, maps_name(method)), fingerprint, method, target, pred)
-    if kept is not None:
-        return kept, pred
-    return _test_maps(run, fingerprint, method, target, dataset, _pred=pred), pred
+    if per_class is None:
+        kept = _kept_maps(_kept_stamp(run, maps_name(method)), fingerprint, method, target, pred)
+        if kept is not None:
+            return kept, pred
+    faces = per_class_sample(dataset.split("test")[1], per_class)
+    return _test_maps(run, fingerprint, method, target, per_class, dataset, _pred=pred), pred[faces]
 
 
 @per_run(show_spinner=False, max_entries=64)
@@ -278,31 +282,44 @@ def comparison_runs(run, method: str, candidates) -> list:
 
 
 @st.cache_data(show_spinner=False, max_entries=16, persist="disk")
-def _agreement(key: tuple, _run, _other, _dataset, _method: str):
+def _agreement(key: tuple, _run, _other, _dataset, _method: str, _per_class):
     from fer.explain import aggregate
 
-    mine, _ = test_maps(_run, _dataset.fingerprint, _method, "true", _dataset)
-    theirs, _ = test_maps(_other, _dataset.fingerprint, _method, "true", _dataset)
-    return aggregate.agreement(mine, theirs, labels=_dataset.split("test")[1])
+    mine, _ = test_maps(_run, _dataset.fingerprint, _method, "true", _dataset, _per_class)
+    theirs, _ = test_maps(_other, _dataset.fingerprint, _method, "true", _dataset, _per_class)
+    labels = _dataset.split("test")[1]
+    return aggregate.agreement(mine, theirs, labels=labels[aggregate.per_class_sample(labels, _per_class)])
 
 
-def maps_agreement(run, other, dataset, method: str):
-    """Per test face, how far two runs' maps of its true class agree (`aggregate.agreement`):
-    cached by both model files, the data and the method (kept on disk)."""
+def maps_agreement(run, other, dataset, method: str, per_class=None):
+    """Per test face (of `aggregate.per_class_sample`'s, in its order), how far two runs' maps of
+    its true class agree (`aggregate.agreement`): cached by both model files, the data, the method
+    and the sample (kept on disk)."""
     run, other = resolve(run), resolve(other)
-    return _agreement((run.id, model_mtime(run), other.id, model_mtime(other), dataset.fingerprint, method),
-                      run, other, dataset, method)
+    return _agreement((run.id, model_mtime(run), other.id, model_mtime(other), dataset.fingerprint, method, per_class),
+                      run, other, dataset, method, per_class)
+
+
+FORWARD_FACES_PER_CLASS = 20  # a forward method maps this sample by default: ~120 predictions a face
+
+
+def map_sample(method: str, per_class=FORWARD_FACES_PER_CLASS):
+    """The `per_class` Class maps hands `test_maps` for `method`: None (every test face) for a
+    gradient method, one pass per face; `per_class` for a forward-only one (occlusion, RISE)."""
+    from fer.explain import METHODS
+
+    return per_class if getattr(METHODS[method], "forward_only", False) else None
 
 
 def map_methods(run):
     """(methods that apply to the run's model, its kept trust table or None, the default method):
     the one the trust table vouches for (`trusted_method`), as Class maps and the warm-up open on."""
     from fer.compress.shipped import kept_trust
-    from fer.explain import METHOD_NAMES, applicable_methods
+    from fer.explain import FORWARD_NAMES, METHOD_NAMES, applicable_methods
     from fer.explain.measure import TRUST_SETTINGS, trusted_method
 
     run = resolve(run)
     ok = applicable_methods(load_model(run))
-    usable = [m for m in METHOD_NAMES if ok[m] is None]
+    usable = [m for m in (METHOD_NAMES if run.is_keras else ()) + FORWARD_NAMES if ok[m] is None]
     trust = kept_trust(run.path, (run.meta.get("dataset") or {}).get("fingerprint"), TRUST_SETTINGS)
     return usable, trust, trusted_method(trust, usable)

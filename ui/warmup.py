@@ -75,16 +75,17 @@ def _warm_class_maps_and_filters(on_data: list, dataset) -> None:
     """What the Class maps and Filters pages compute first for their default runs (featured first)."""
     from fer.explain.filters import AscentSettings
     from fer.explain.kept import default_filter_layer
-    from ui.cache import comparison_runs, exemplars, load_model, map_methods, maps_agreement, preferred_inputs, test_maps
+    from ui.cache import (comparison_runs, exemplars, load_model, map_methods, map_sample, maps_agreement, preferred_inputs,
+                          test_maps)
 
     if not on_data or not len(dataset.split("test")[1]):
         return
     first = on_data[0]
     method = map_methods(first)[2]  # the method Class maps opens the run on
     if method:
-        test_maps(first, dataset.fingerprint, method, "predicted", dataset)
+        test_maps(first, dataset.fingerprint, method, "predicted", dataset, map_sample(method))
         others = comparison_runs(first, method, on_data)
-        if others:  # the side-by-side default: both runs' maps of the true class and their agreement
+        if others and map_sample(method) is None:  # the side-by-side default: both runs' maps and their agreement
             maps_agreement(first, others[0], dataset, method)
     convolutional = [r for r in on_data if r.meta.get("arch") != "dnn"]
     if convolutional:

@@ -8,12 +8,13 @@ import streamlit as st
 from fer import CLASS_NAMES
 from fer.explain import aggregate, plots
 from fer.explain.measure import empty_share_note
-from ui.cache import comparison_runs, map_methods, maps_agreement, test_maps
+from ui.cache import FORWARD_FACES_PER_CLASS, comparison_runs, map_methods, map_sample, maps_agreement, test_maps
 from ui.data import get_dataset
 from ui.pickers import pick_run, runs_for_dataset
 from ui.widgets import set_widget
 
 TARGETS = {"predicted": "the class each face is predicted as", "true": "each face's true class"}
+PER_CLASS = (10, FORWARD_FACES_PER_CLASS, 50, 100, 200, "all")
 
 
 def _tile(face, m, note=""):
@@ -38,10 +39,7 @@ if isinstance(jump, dict):
     st.session_state["cm_run"] = jump.get("run")
     st.session_state["cm_cell"] = (int(jump.get("true", 0)), int(jump.get("pred", 0)))
     st.session_state.pop("cm_cells", None)  # the table's own selection gives way to the handed cell
-run = pick_run("Run", key="cm_run", dataset=ds, keras_only=True)
-if len(runs_for_dataset(ds, keras_only=True)) < len(runs_for_dataset(ds)):
-    st.caption("Imported TFLite and ONNX models are not offered here: their maps need hundreds of predictions per face "
-               "(occlusion, RISE), too many for a whole test split; the Saliency page explains them face by face.")
+run = pick_run("Run", key="cm_run", dataset=ds)
 x, y = ds.split("test")
 if len(x) == 0:
     st.warning("This data set's test split is empty: there is nothing to average.")
@@ -54,13 +52,25 @@ c1, c2 = st.columns(2)
 method = c1.selectbox("Method", usable, key="cm_method",
                       help="Each run opens on the first of Grad-CAM, Grad-CAM++, Saliency, Score-CAM and SmoothGrad that "
                            "its trust table (Saliency page) finds neither failing the randomisation check nor empty for "
-                           "many faces; the DNN has no conv layer for CAMs.")
+                           "many faces; the DNN has no conv layer for CAMs. An imported TFLite or ONNX model has no "
+                           "gradients: it opens on occlusion.")
 empty_note = empty_share_note(trust, method)
 if empty_note:
     c1.caption(empty_note)
 target = c2.radio("Each map explains", list(TARGETS), format_func=TARGETS.get, horizontal=True, key="cm_target")
-with st.spinner(f"{method} maps of the {len(x):,} test faces (kept on disk: once per run)…"):
-    maps, pred = test_maps(run, ds.fingerprint, method, target, ds)
+per_class = None
+if map_sample(method) is not None:  # a forward-only method: a hundred predictions or more per face
+    chosen = c2.select_slider("Faces mapped per class", PER_CLASS, value=FORWARD_FACES_PER_CLASS, key="cm_per_class",
+                              help="The same faces each time, drawn at random from each true class.")
+    per_class = None if chosen == "all" else int(chosen)
+faces = aggregate.per_class_sample(y, per_class)
+if per_class is not None:
+    st.caption(f"{method} needs a prediction per {'patch position' if method == 'Occlusion' else 'random mask'} of each "
+               f"face, not one gradient: it maps {len(faces):,} of the {len(x):,} test faces (up to {per_class} of each "
+               "class). Every count and mean below is over these faces.")
+x, y = x[faces], y[faces]
+with st.spinner(f"{method} maps of {len(x):,} test faces (kept on disk: once per run)…"):
+    maps, pred = test_maps(run, ds.fingerprint, method, target, ds, per_class)
 
 # ---- per true class
 cls = aggregate.class_maps(maps, y, x)
@@ -73,7 +83,7 @@ _strip(cls.mean_face, shown, [f"{c} (n={n})" for c, n in zip(CLASS_NAMES, cls.co
 with st.expander("Per-pixel spread of the maps (standard deviation) in each class"):
     _strip(cls.mean_face, cls.std, [f"{c}: spread" for c in CLASS_NAMES])
 if ds.masks is not None:
-    region = aggregate.class_region_masks(ds, y)
+    region = aggregate.class_region_masks(ds, y, faces)
     table = pd.DataFrame({"class map": aggregate.region_share(cls.mean, region), "random map": region.mean(axis=(1, 2))},
                          index=list(CLASS_NAMES)).T
     st.markdown("Share of each class map's energy inside the generated faces' expression regions, against a uniform "
@@ -120,7 +130,7 @@ if len(members):
     cols[0].image(_tile(x[members].mean(0), cell_maps.mean(0)), caption="mean map", width="stretch")
     cols[1].image(_tile(x[members].mean(0), cell_maps.std(0)), caption="spread", width="stretch")
     for c, i in zip(cols[2:], members[:6]):
-        c.image(_tile(x[i], np.asarray(maps[i], np.float32)), caption=f"test #{i}", width="stretch")
+        c.image(_tile(x[i], np.asarray(maps[i], np.float32)), caption=f"test #{faces[i]}", width="stretch")
 
 # ---- models side by side
 st.subheader("Models side by side")
@@ -130,10 +140,13 @@ if not by_arch:
     st.stop()
 labels = {r.id: r.label for r in by_arch}
 other = st.selectbox("Compare with", list(labels), format_func=labels.get, key="cm_other")
+if per_class is not None and not st.toggle(f"Map the same {len(x):,} faces with {other}", key="cm_compare_forward",
+                                           help=f"{method} maps of another model cost as many predictions again."):
+    st.stop()
 with st.spinner(f"{method} maps of the same faces by {other}…"):
-    table = maps_agreement(run, other, ds, method)
-    mine, _ = test_maps(run, ds.fingerprint, method, "true", ds)
-    theirs, _ = test_maps(other, ds.fingerprint, method, "true", ds)
+    table = maps_agreement(run, other, ds, method, per_class)
+    mine, _ = test_maps(run, ds.fingerprint, method, "true", ds, per_class)
+    theirs, _ = test_maps(other, ds.fingerprint, method, "true", ds, per_class)
 m1, m2 = st.columns(2)
 m1.metric("Rank correlation of the maps (mean Spearman)", f"{table['spearman'].mean():.2f}")
 m2.metric("Overlap of their top 10% pixels (mean)", f"{table['top_overlap'].mean():.0%}")
@@ -146,6 +159,6 @@ st.markdown("**The faces where they disagree most**")
 worst = table.nsmallest(6, "spearman").index
 cols = st.columns(6)
 for c, i in zip(cols, worst):
-    c.image(_tile(x[i], np.asarray(mine[i], np.float32)), caption=f"#{i} {run.id[:14]}", width="stretch")
+    c.image(_tile(x[i], np.asarray(mine[i], np.float32)), caption=f"#{faces[i]} {run.id[:14]}", width="stretch")
     c.image(_tile(x[i], np.asarray(theirs[i], np.float32)), caption=f"{other[:14]} (ρ={table['spearman'][i]:.2f})",
             width="stretch")

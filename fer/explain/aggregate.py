@@ -41,6 +41,21 @@ def face_maps(model, images, method: str, class_index=None, options: Optional[di
     return out
 
 
+def per_class_sample(labels, per_class: Optional[int], seed: int = 0) -> np.ndarray:
+    """Sorted indices of at most `per_class` faces of each class, drawn without replacement with
+    a fixed seed (the same faces on every call); all faces when `per_class` is None.
+
+    Why: a forward-only method (occlusion, RISE) costs a hundred predictions or more per face, too
+    many for every face of a large split; a class's mean map needs far fewer faces than that."""
+    labels = np.asarray(labels, np.int64)
+    if per_class is None:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    picked = [rng.choice(members, size=min(int(per_class), len(members)), replace=False)
+              for members in (np.flatnonzero(labels == c) for c in np.unique(labels))]
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+
+
 @dataclasses.dataclass
 class GroupMaps:
     """Mean map, per-pixel standard deviation and mean face of each group of faces (float32),
@@ -89,10 +104,12 @@ def region_share(mean_maps, masks_by_class) -> np.ndarray:
     return np.where(total > 0, inside / np.where(total > 0, total, 1), np.nan)
 
 
-def class_region_masks(dataset, labels) -> np.ndarray:
+def class_region_masks(dataset, labels, faces=None) -> np.ndarray:
     """(7,48,48): the share of each class's test faces whose expression regions (brows, eyes, nose
-    and cheeks, mouth: `fer.explain.measure`'s regions) cover each pixel (generated faces)."""
+    and cheeks, mouth: `fer.explain.measure`'s regions) cover each pixel (generated faces);
+    `faces`: indices into the test split that `labels` belong to (default: all of it)."""
     masks = (np.asarray(dataset.masks)[dataset.indices("test")] != 0).astype(np.float32)
+    masks = masks if faces is None else masks[faces]
     out = np.zeros((7, 48, 48), np.float32)
     for c in range(7):
         if (labels == c).any():

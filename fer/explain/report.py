@@ -141,8 +141,9 @@ def _checked_inputs(run, dataset, out, method, layers):
     model = run.load_model()
     reason = METHODS[method].applies_to(model)
     if reason:
-        raise ReportError(f"{method} does not apply to run {run.id}: {reason}; try --method Saliency")
-    known = [c["name"] for c in conv_layers(model)]
+        raise ReportError(f"{method} does not apply to run {run.id}: {reason}; try --method "
+                          f"{'Saliency' if run.is_keras else 'Occlusion'}")
+    known = [c["name"] for c in conv_layers(model)] if run.is_keras else []  # an imported TFLite or ONNX file: no layers
     layers = list(known if layers is None else layers)
     unknown = [name for name in layers if name not in known]
     if unknown:
