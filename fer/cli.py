@@ -452,6 +452,7 @@ def cmd_evaluate(args, store):
     from fer import CLASS_NAMES
     from fer.errors import DataError
     from fer.evaluate import evaluate, per_class_frame
+    from fer.guests import scoring_note
 
     run = store.get(args.run_id)
     model = run.load_model()
@@ -463,6 +464,9 @@ def cmd_evaluate(args, store):
         raise DataError(f"{ds.origin}: the {args.split} split is empty")
     result = evaluate(model, x, y)
     print(f"{run.id} on {ds.name} {args.split} ({len(y)} images): accuracy {100 * result['accuracy']:.2f}%")
+    note = scoring_note(run.meta)
+    if note:
+        print(f"  note: {note}")
     if args.tta:
         tta = evaluate(model, x, y, tta=True)
         print(f"  with flip averaging: {100 * tta['accuracy']:.2f}%")

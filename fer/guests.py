@@ -128,6 +128,17 @@ def extra_classes_of(meta: dict) -> tuple:
     return tuple(c for c in adapter.get("classes", ()) if c not in CLASS_NAMES)
 
 
+def scoring_note(meta: dict):
+    """One line on how an imported run with classes FER2013 lacks is scored; None for any other run."""
+    extras = extra_classes_of(meta)
+    if not extras:
+        return None
+    named = "/".join(extras)
+    return (f"the model also has {named}, {'a class' if len(extras) == 1 else 'classes'} FER2013 lacks: each face counts as "
+            f"the most probable of FER2013's seven classes, and {named}'s probability is left out, never added to another "
+            "class")
+
+
 def is_keras(model) -> bool:
     """Whether `model` has layers and gradients (a Keras model), as against a `ForwardOnly` guest."""
     return not isinstance(model, ForwardOnly)

@@ -410,6 +410,26 @@ def test_a_model_uploaded_on_the_models_page_is_imported_and_offered_by_the_run_
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
 
 
+def test_an_upload_refused_on_the_models_page_names_the_forms_fields_not_the_commands_flags(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    _onnx_linear(tmp_path / "eight.onnx", 8, seed=9)
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=300)
+    at.session_state["models_view"] = "Import a model"
+    at.run()
+    at.switch_page("views/models.py")
+    at.run()
+    at.file_uploader(key="models_import_file").set_value(("eight.onnx", (tmp_path / "eight.onnx").read_bytes(), "application/octet-stream"))
+    at.run()
+    at.button(key="models_import_go").click()
+    at.run()
+    assert not at.exception and len(at.error) == 1, [e.value for e in [*at.exception, *at.error]]
+    message = at.error[0].value
+    assert "gives 8 outputs" in message and "“Its classes”" in message and "--" not in message, message
+
+
 def _guest_file(tmp_path, kind):
     """(path, import flags) of a guest of each kind the import takes, built here."""
     from fer.compress.tflite import export_saved_model, tflite_convert
@@ -506,6 +526,21 @@ def test_saliency_shows_the_probability_of_a_class_fer2013_lacks_as_its_own_colu
     row = table.loc["ferplus"]
     assert 0 < row["other classes"] < 100 and row[list(CLASS_NAMES)].sum() + row["other classes"] == pytest.approx(100, abs=1e-3)
     assert any("ferplus: contempt" in c.value for c in at.caption)
+
+
+def test_evaluate_says_how_a_model_with_a_class_fer2013_lacks_is_scored(tmp_path, monkeypatch, demo, capsys):
+    from fer.cli import main
+
+    at = _app_with_a_ferplus_model(tmp_path, monkeypatch, demo, seed=24)
+    at.run()
+    at.switch_page("views/evaluate.py")
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    note = [c.value for c in at.caption if c.value.startswith("Imported:")]
+    assert len(note) == 1 and "contempt" in note[0] and "most probable of FER2013's seven" in note[0]
+    capsys.readouterr()
+    assert main(["--models", str(tmp_path / "runs"), "evaluate", "ferplus"]) == 0
+    assert any(line.strip().startswith("note: the model also has contempt") for line in capsys.readouterr().out.splitlines())
 
 
 def test_your_face_reads_a_photo_with_an_imported_onnx_model_its_occlusion_map_and_its_other_class(tmp_path, monkeypatch, demo):

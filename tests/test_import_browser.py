@@ -10,7 +10,7 @@ from test_import import _onnx_linear
 
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 TIMEOUT_S = 240
-PICKER_PAGES = ("evaluate", "compare", "misclassified", "saliency")  # Your face shows its pickers once it has a photo
+PICKER_PAGES = ("evaluate", "compare", "misclassified", "class_maps", "saliency")  # Your face shows its pickers once it has a photo
 
 pytestmark = [pytest.mark.browser, skip_without_browser()]
 

@@ -4,6 +4,7 @@ import streamlit as st
 
 from fer import figures
 from fer.evaluate import metrics, per_class_frame
+from fer.guests import scoring_note
 from fer.runs import chain_history
 from ui import nav
 from ui.cache import test_probs_or_stop
@@ -33,6 +34,9 @@ c[4].metric("Test images", f"{len(labels):,}")
 chance = np.bincount(labels, minlength=len(ds.class_names)).max() / len(labels)
 st.caption(f"Scored on the current data's test split ({ds.name}). Always predicting the most common class "
            f"would score {100 * chance:.1f}%.")
+note = scoring_note(meta)
+if note:
+    st.caption(f"Imported: {note}.")
 
 st.subheader("Per-class precision, recall and F1")
 table = per_class_frame(m["per_class"])

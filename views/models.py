@@ -82,6 +82,16 @@ def cards_view():
     st.markdown("\n".join(line for line in card.splitlines() if not line.startswith("<!--")))  # markdown shows a comment
 
 
+FIELD_OF_FLAG = {"--range": "the pixel range", "--classes": "“Its classes”"}  # the command's words for this form's fields
+
+
+def _in_field_names(message: str) -> str:
+    """An import refusal worded for the command line (`--classes`), in this form's field names."""
+    for flag, field in FIELD_OF_FLAG.items():
+        message = message.replace(flag, field)
+    return message
+
+
 def import_view():
     """A model trained elsewhere, uploaded and imported as a run (`python -m fer import`)."""
     from fer.errors import FerError
@@ -114,7 +124,7 @@ def import_view():
             run = import_upload(get_store(), upload.getvalue(), upload.name, run_id.strip(), dataset, pixel_range,
                                 classes, title.strip() or None)
     except FerError as exc:
-        st.error(str(exc))
+        st.error(_in_field_names(str(exc)))
         return
     refresh_runs()
     acc = run.meta.get("test_accuracy")
