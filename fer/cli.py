@@ -84,6 +84,12 @@ def _parser():
                    help="also keep the Saliency page's maps (every method, its default settings) of the first N test "
                         "faces: the page opens on the first")
 
+    lm = sub.add_parser("landmarks", help="find MTCNN's five keypoints on every test face and keep them, for the face "
+                                          "parts of Class maps and explain")
+    lm.add_argument("--data", default=None)
+    lm.add_argument("--ship", action="store_true", help="keep them in the package (fer/data/landmarks/) rather than the "
+                                                       "cache folder")
+
     _add_explain_parser(sub)
 
     for name, what in (("cards", "write a model card (README.md) beside every run, from its records"),
@@ -632,6 +638,24 @@ def cmd_explain(args, store):
                  steps=args.steps, faces=faces)
 
 
+def cmd_landmarks(args, store):
+    from fer.errors import DataError
+    from fer.explain.parts import keep_keypoints
+
+    ds = _load(args.data)
+    if ds.masks is not None and len(ds.masks):
+        raise DataError(f"{ds.name}: the generated faces have ground-truth regions; keypoints are for real faces")
+    if not len(ds.split("test")[1]):
+        raise DataError(f"{ds.origin}: the test split is empty")
+    import numpy as np
+
+    t = time.time()
+    path, points = keep_keypoints(ds, ship=args.ship)
+    found = ~np.isnan(points).any(axis=(1, 2))
+    print(f"{int(found.sum()):,} of {len(points):,} test faces have keypoints ({100 * found.mean():.1f}%), "
+          f"{(time.time() - t) / max(len(points), 1) * 1000:.0f} ms a face; kept in {path}")
+
+
 def cmd_cards(args, store):
     from fer.documents import write_cards
 
@@ -664,7 +688,7 @@ def cmd_summary(args, store):
     print(f"total {counts['total']:,}  trainable {counts['trainable']:,}  non-trainable {counts['non_trainable']:,}")
 
 
-COMMANDS = {"predict": cmd_predict, "train": cmd_train, "sweep": cmd_sweep, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "mirror": cmd_mirror, "import": cmd_import, "compress": cmd_compress, "explain": cmd_explain, "trust": cmd_trust, "keep": cmd_keep, "cards": cmd_cards,
+COMMANDS = {"predict": cmd_predict, "train": cmd_train, "sweep": cmd_sweep, "resume": cmd_resume, "finish": cmd_finish, "list": cmd_list, "ablations": cmd_ablations, "answers": cmd_answers, "evaluate": cmd_evaluate, "mirror": cmd_mirror, "import": cmd_import, "compress": cmd_compress, "explain": cmd_explain, "trust": cmd_trust, "keep": cmd_keep, "landmarks": cmd_landmarks, "cards": cmd_cards,
             "results": cmd_results, "summary": cmd_summary}
 
 

@@ -47,6 +47,20 @@ def test_class_maps_page_shows_classes_cells_and_agreement(at):
 
 
 @pytest.mark.slow
+def test_the_face_parts_table_gives_each_class_its_share_on_each_ground_truth_region(at):
+    from fer import CLASS_NAMES
+    from fer.explain.parts import GENERATED_PARTS
+
+    tables = [df.value for df in at.dataframe if list(df.value.columns) == list(GENERATED_PARTS)]
+    assert len(tables) == 1 and list(tables[0].index) == list(CLASS_NAMES)
+    cell = tables[0].loc["happy", "mouth"]  # "41% · 2.3×": the energy share, then its ratio to the area share
+    share, ratio = cell.split(" · ")
+    assert 0 < float(share.rstrip("%")) <= 100 and float(ratio.rstrip("×")) > 0
+    assert any("falls on the" in m.value and "bootstrap 95% interval" in m.value for m in at.markdown)
+    assert any("Parts: ground truth" in c.value for c in at.caption)
+
+
+@pytest.mark.slow
 def test_the_method_stays_when_the_user_leaves_the_page_and_comes_back(at):
     """Streamlit drops a widget's state when a run does not draw it: the page came back on the
     first method listed (Saliency, minutes of maps on FER2013), not the trusted or picked one."""

@@ -308,6 +308,11 @@ def test_explain_writes_an_onnx_models_class_maps_by_occlusion_and_they_find_the
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["method"] == "Occlusion" and summary["test_faces"] == len(demo.split("test")[1]) and not summary["filters"]
     assert sum(summary["class_counts"].values()) == summary["test_faces"]
+    import pandas as pd
+
+    regions = pd.read_csv(tmp_path / "report" / "regions.csv")
+    assert list(regions.columns[:8]) == ["run", "method", "class", "region", "energy_share", "area_share", "low", "high"]
+    assert set(regions["run"]) == {"window"} and set(regions["method"]) == {"Occlusion"} and len(regions) == 7 * 5
     inside, far = _window_in_class_maps(np.load(tmp_path / "report" / "class_average_Occlusion.npy"))
     assert np.all(inside > 0.05) and np.all(far < 1e-3), (inside, far)
     capsys.readouterr()

@@ -300,6 +300,20 @@ def maps_agreement(run, other, dataset, method: str, per_class=None):
                       run, other, dataset, method, per_class)
 
 
+def face_parts(dataset, faces, find: bool = False):
+    """`fer.explain.parts.FaceParts` of the test faces `faces` (indices): the generated faces'
+    ground truth, or the data set's kept keypoints; with `find`, keypoints found now and kept in
+    the cache folder (MTCNN over the whole test split); None when there are none and not `find`."""
+    from fer.explain import parts
+
+    if dataset.masks is not None and len(dataset.masks):
+        return parts.face_parts(dataset, faces)
+    points = parts.kept_keypoints(dataset)
+    if points is None and find:
+        points = parts.keep_keypoints(dataset)[1]
+    return None if points is None else parts.face_parts(dataset, faces, points=points[faces])
+
+
 FORWARD_FACES_PER_CLASS = 20  # a forward method maps this sample by default: ~120 predictions a face
 
 

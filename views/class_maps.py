@@ -6,9 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from fer import CLASS_NAMES
-from fer.explain import aggregate, plots
+from fer.explain import aggregate, parts, plots
 from fer.explain.measure import empty_share_note
-from ui.cache import FORWARD_FACES_PER_CLASS, comparison_runs, map_methods, map_sample, maps_agreement, test_maps
+from ui.cache import (FORWARD_FACES_PER_CLASS, comparison_runs, face_parts, map_methods, map_sample, maps_agreement,
+                      test_maps)
 from ui.data import get_dataset
 from ui.pickers import pick_run, runs_for_dataset
 from ui.widgets import set_widget
@@ -91,6 +92,34 @@ if ds.masks is not None:
     st.dataframe(table.style.format("{:.0%}"))
 st.caption("Each map is scaled to [0,1] per face before averaging; each mean is shown over the class's mean face and "
            "scaled to its own maximum.")
+
+# ---- face parts per class
+st.subheader("Face parts per class")
+found = face_parts(ds, faces)
+if found is None and st.button(f"Find the face parts of the {len(ds.split('test')[1]):,} test faces (MTCNN's keypoints, "
+                               "about a minute; kept on disk)", key="cm_find_parts"):
+    with st.spinner("Finding each test face's eyes, nose and mouth…"):
+        found = face_parts(ds, faces, find=True)
+if found is not None:
+    table = parts.part_table(maps, found, y)
+    if table.empty:
+        st.info("No face here has both parts and a non-empty map.")
+    else:
+        energy = table.pivot(index="class", columns="region", values="energy_share")
+        ratio = table.pivot(index="class", columns="region", values="ratio")
+        order = ([c for c in CLASS_NAMES if c in energy.index], list(found.names))
+        energy, ratio = energy.loc[order[0], order[1]], ratio.loc[order[0], order[1]]
+        shown = energy.map("{:.0%}".format) + ratio.map(" · {:.1f}×".format)
+        st.dataframe(shown.style.background_gradient(axis=None, cmap="Oranges", gmap=ratio.to_numpy()))
+        top = parts.strongest(table)
+        if top is not None:
+            st.markdown(f"**{top['class']}**: {top['energy_share']:.0%} of {run.id}'s {method} falls on the "
+                        f"{top['region']}, which cover {top['area_share']:.0%} of the face ({top['low']:.0%}–"
+                        f"{top['high']:.0%}, bootstrap 95% interval over its {int(top['faces'])} faces).")
+        left_out = int((~found.found).sum())
+        st.caption(f"Each cell: the mean share of a face's map on the part, then that share over the part's share of the "
+                   f"face's area (1.0× is what a map spread evenly would give). Parts: {found.source}"
+                   + (f"; {left_out:,} of {len(found.labels):,} faces without keypoints are left out." if left_out else "."))
 
 # ---- per confusion cell
 st.subheader("Per confusion cell")

@@ -8,6 +8,8 @@ DIR gets:
     cells_<method>.npy           (7,7,48,48) mean map per confusion cell (rows true, columns predicted)
     cells_<method>_count.csv     the confusion matrix the cells come from
     cells_<method>.png           the 7x7 grid
+    regions.csv                  per class and face part (fer.explain.parts): the maps' mean energy share
+                                 on it with a bootstrap 95% interval (low, high), its area share, their ratio
     agreement_<method>.csv       per face and compared run: Spearman rank correlation, top-10% overlap
     filters_<layer>.npy          (n,48,48) filter i's preferred input (Fourier-space ascent, pushed on
                                  where a test face beat it: `sharpen`), as fed to the model (0..255)
@@ -172,6 +174,7 @@ def _write_maps(tmp, summary, run, model, dataset, x, y, pred, method, progress,
         area = region.mean(axis=(1, 2))  # a uniform random map's share
         summary["class_map_share_in_region"] = {c: _num(v) for c, v in zip(CLASS_NAMES, share)}
         summary["random_map_share_in_region"] = {c: _num(v) for c, v in zip(CLASS_NAMES, area)}
+    _write_regions(tmp, summary, run, dataset, maps, y, method, progress)
     cells = aggregate.cell_maps(maps, y, pred, x)
     np.save(tmp / f"cells_{method}.npy", cells.mean)
     pd.DataFrame(cells.count, index=CLASS_NAMES, columns=CLASS_NAMES).to_csv(tmp / f"cells_{method}_count.csv")
@@ -179,6 +182,24 @@ def _write_maps(tmp, summary, run, model, dataset, x, y, pred, method, progress,
     gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
     _png(tmp / f"cells_{method}.png", np.concatenate([part for row in rows for part in (row, gap)][:-1], 0))
     return maps
+
+
+def _write_regions(tmp, summary, run, dataset, maps, y, method, progress):
+    """regions.csv: per class and face part, the maps' energy share against the part's area share."""
+    from fer.explain import parts
+
+    points = None
+    if dataset.masks is None or not len(dataset.masks):
+        points = parts.kept_keypoints(dataset)
+        if points is None:
+            _say(progress, f"{dataset.name}: MTCNN's keypoints of {len(y)} test faces (kept for next time)")
+            points = parts.keep_keypoints(dataset)[1]
+    found = parts.face_parts(dataset, points=points)
+    table = parts.part_table(maps, found, y)
+    table.insert(0, "method", method)
+    table.insert(0, "run", run.id)
+    table.to_csv(tmp / "regions.csv", index=False)
+    summary["regions"] = {"source": found.source, "faces_with_parts": int(found.found.sum())}
 
 
 def _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress, faces):
