@@ -109,13 +109,13 @@ if found is not None:
         ratio = table.pivot(index="class", columns="region", values="ratio")
         order = ([c for c in CLASS_NAMES if c in energy.index], list(found.names))
         energy, ratio = energy.loc[order[0], order[1]], ratio.loc[order[0], order[1]]
-        shown = energy.map("{:.0%}".format) + ratio.map(" · {:.1f}×".format)
+        shown = energy.map("{:.1%}".format) + ratio.map(" · {:.2f}×".format)
         st.dataframe(shown.style.background_gradient(axis=None, cmap="Oranges", gmap=ratio.to_numpy()))
         top = parts.strongest(table)
         if top is not None:
-            st.markdown(f"**{top['class']}**: {top['energy_share']:.0%} of {run.id}'s {method} falls on the "
-                        f"{top['region']}, which cover {top['area_share']:.0%} of the face ({top['low']:.0%}–"
-                        f"{top['high']:.0%}, bootstrap 95% interval over its {int(top['faces'])} faces).")
+            st.markdown(f"**{top['class']}**: {top['energy_share']:.1%} of {run.id}'s {method} falls on the "
+                        f"{top['region']}, which cover {top['area_share']:.1%} of the face ({top['low']:.1%}–"
+                        f"{top['high']:.1%}, bootstrap 95% interval over its {int(top['faces'])} faces).")
         left_out = int((~found.found).sum())
         st.caption(f"Each cell: the mean share of a face's map on the part, then that share over the part's share of the "
                    f"face's area (1.0× is what a map spread evenly would give). Parts: {found.source}"
