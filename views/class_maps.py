@@ -30,6 +30,16 @@ def _strip(faces, maps, captions):
         col.image(_tile(face, m), caption=cap, width="stretch")
 
 
+def _parts_frame(table, names):
+    """A part table as classes x parts, each cell "energy share · ratio", shaded by the ratio."""
+    energy = table.pivot(index="class", columns="region", values="energy_share")
+    ratio = table.pivot(index="class", columns="region", values="ratio")
+    rows = [c for c in CLASS_NAMES if c in energy.index]
+    energy, ratio = energy.loc[rows, list(names)], ratio.loc[rows, list(names)]
+    shown = energy.map("{:.1%}".format) + ratio.map(" · {:.2f}×".format)
+    return shown.style.background_gradient(axis=None, cmap="Oranges", gmap=ratio.to_numpy())
+
+
 st.title("🗺️ Class maps")
 st.caption("One face's map says little about a model. Here every test face is explained and the maps are averaged: per "
            "true class, per confusion cell (\"fear taken for sad\"), and against another model on the same faces.")
@@ -105,12 +115,7 @@ if found is not None:
     if table.empty:
         st.info("No face here has both parts and a non-empty map.")
     else:
-        energy = table.pivot(index="class", columns="region", values="energy_share")
-        ratio = table.pivot(index="class", columns="region", values="ratio")
-        order = ([c for c in CLASS_NAMES if c in energy.index], list(found.names))
-        energy, ratio = energy.loc[order[0], order[1]], ratio.loc[order[0], order[1]]
-        shown = energy.map("{:.1%}".format) + ratio.map(" · {:.2f}×".format)
-        st.dataframe(shown.style.background_gradient(axis=None, cmap="Oranges", gmap=ratio.to_numpy()))
+        st.dataframe(_parts_frame(table, found.names))
         top = parts.strongest(table)
         if top is not None:
             st.markdown(f"**{top['class']}**: {top['energy_share']:.1%} of {run.id}'s {method} falls on the "
@@ -191,3 +196,8 @@ for c, i in zip(cols, worst):
     c.image(_tile(x[i], np.asarray(mine[i], np.float32)), caption=f"#{faces[i]} {run.id[:14]}", width="stretch")
     c.image(_tile(x[i], np.asarray(theirs[i], np.float32)), caption=f"{other[:14]} (ρ={table['spearman'][i]:.2f})",
             width="stretch")
+if found is not None:
+    st.markdown("**Face parts, each run's maps of the true class**")
+    for col, rid, m in zip(st.columns(2), (run.id, other), (mine, theirs)):
+        col.caption(rid)
+        col.dataframe(_parts_frame(parts.part_table(m, found, y), found.names))
