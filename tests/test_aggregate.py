@@ -163,6 +163,12 @@ def test_explain_cli_writes_every_file_with_its_shape(demo_store, tmp_path, caps
         share = summary["filters"][layer]
         assert share["share_beating_every_test_face"] >= share["ascent_alone_share_beating_every_test_face"]
     assert set(summary["class_map_share_in_region"]) == set(summary["random_map_share_in_region"])  # generated faces
+    regions = pd.read_csv(out / "regions.csv")
+    assert set(regions["region"]) == {"eyes", "brows", "nose and cheeks", "mouth", "elsewhere"} and len(regions) == 7 * 5
+    tcav = json.loads((out / "tcav.json").read_text())
+    assert {r["concept"] for r in tcav} == {"mouth open", "brows raised", "eyes wide", "random faces (control)"}
+    assert all(0 <= r["p_value"] <= 1 and r["significant"] == (r["p_value"] < 0.05 / 7) for r in tcav)
+    assert summary["tcav"]["significant"] == sum(r["significant"] for r in tcav)
     assert not list(tmp_path.glob(".report.tmp-*"))
 
 

@@ -62,6 +62,26 @@ def test_the_face_parts_table_gives_each_class_its_share_on_each_ground_truth_re
 
 
 @pytest.mark.slow
+def test_tcav_runs_on_request_and_shows_concepts_by_class_with_the_control_passing_nowhere(at):
+    from fer import CLASS_NAMES
+
+    assert at.button(key="cm_tcav_go")  # the demo runs ship no TCAV table: it is computed when asked
+    at.button(key="cm_tcav_go").click().run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    tables = [df.value for df in at.dataframe if list(df.value.columns) == list(CLASS_NAMES)
+              and "random faces (control)" in list(df.value.index)]
+    assert len(tables) == 1
+    table = tables[0]
+    assert set(table.index) == {"mouth open", "brows raised", "eyes wide", "random faces (control)"}
+    assert not any(cell.endswith("✓") for cell in table.loc["random faces (control)"])
+    assert any(cell.endswith("✓") for cell in table.loc["mouth open"])  # planted: surprise opens the mouth
+    assert len(at.radio(key="cm_tcav_layer").options) == 2
+    at.switch_page("views/home.py").run()
+    at.switch_page("views/class_maps.py").run()
+    assert not [b for b in at.button if b.key == "cm_tcav_go"]  # asked once in this session: shown again at once
+
+
+@pytest.mark.slow
 def test_the_method_stays_when_the_user_leaves_the_page_and_comes_back(at):
     """Streamlit drops a widget's state when a run does not draw it: the page came back on the
     first method listed (Saliency, minutes of maps on FER2013), not the trusted or picked one."""

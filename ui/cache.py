@@ -314,6 +314,29 @@ def face_parts(dataset, faces, find: bool = False):
     return None if points is None else parts.face_parts(dataset, faces, points=points[faces])
 
 
+@per_run(show_spinner=False, max_entries=16, persist="disk")
+def _concept_table(model, fingerprint: str, settings: str, _dataset):
+    from fer.explain import concepts
+
+    options = {k: v for k, v in concepts.SETTINGS.items() if k in ("runs", "random_concepts", "per_class", "seed")}
+    return concepts.tcav(model, concepts.builtin_concepts(_dataset), _dataset, **options)
+
+
+def concept_table(run, dataset, compute: bool = False):
+    """The run's TCAV table of the built-in concepts: kept beside it (`python -m fer keep
+    --tcav`), or with `compute` computed (cached on disk per model file and data); else None."""
+    import json
+
+    from fer.explain.concepts import SETTINGS
+    from fer.explain.kept import kept_tcav
+
+    run = resolve(run)
+    kept = kept_tcav(run.path, dataset.fingerprint)
+    if kept is not None or not compute:
+        return kept
+    return _concept_table(run, dataset.fingerprint, json.dumps(SETTINGS, sort_keys=True), dataset)
+
+
 FORWARD_FACES_PER_CLASS = 20  # a forward method maps this sample by default: ~120 predictions a face
 
 

@@ -8,8 +8,8 @@ import streamlit as st
 from fer import CLASS_NAMES
 from fer.explain import aggregate, parts, plots
 from fer.explain.measure import empty_share_note
-from ui.cache import (FORWARD_FACES_PER_CLASS, comparison_runs, face_parts, map_methods, map_sample, maps_agreement,
-                      test_maps)
+from ui.cache import (FORWARD_FACES_PER_CLASS, comparison_runs, concept_table, face_parts, map_methods, map_sample,
+                      maps_agreement, test_maps)
 from ui.data import get_dataset
 from ui.pickers import pick_run, runs_for_dataset
 from ui.widgets import set_widget
@@ -38,6 +38,22 @@ def _parts_frame(table, names):
     energy, ratio = energy.loc[rows, list(names)], ratio.loc[rows, list(names)]
     shown = energy.map("{:.1%}".format) + ratio.map(" · {:.2f}×".format)
     return shown.style.background_gradient(axis=None, cmap="Oranges", gmap=ratio.to_numpy())
+
+
+def _concepts_frame(table):
+    """A layer's TCAV rows as concepts x classes, "0.77 ✓" where significant, shaded by the score."""
+    score = table.pivot(index="concept", columns="class", values="score")
+    passed = table.pivot(index="concept", columns="class", values="significant").astype(bool)
+    cols = [c for c in CLASS_NAMES if c in score.columns]
+    score, passed = score[cols], passed[cols]
+    shown = score.map("{:.2f}".format) + passed.map({True: " ✓", False: ""}.get)
+    return shown.style.background_gradient(axis=None, cmap="RdBu_r", vmin=0, vmax=1, gmap=score.to_numpy())
+
+
+def _concept_sources(dataset) -> dict:
+    from fer.explain.concepts import builtin_concepts
+
+    return {c.name: c.source for c in builtin_concepts(dataset, n=1)}
 
 
 st.title("🗺️ Class maps")
@@ -125,6 +141,26 @@ if found is not None:
         st.caption(f"Each cell: the mean share of a face's map on the part, then that share over the part's share of the "
                    f"face's area (1.0× is what a map spread evenly would give). Parts: {found.source}"
                    + (f"; {left_out:,} of {len(found.labels):,} faces without keypoints are left out." if left_out else "."))
+
+# ---- concepts
+st.subheader("Concepts per class (TCAV)")
+asked = st.session_state.setdefault("_cm_tcav_asked", set())
+concept_scores = concept_table(run, ds, compute=(run.id, ds.fingerprint) in asked) if run.is_keras else None
+if not run.is_keras:
+    st.info("TCAV reads a layer's activations and their gradients: an imported TFLite or ONNX model has neither.")
+elif concept_scores is None and st.button(f"Test the built-in concepts on {run.id} (under a minute on FER2013; kept on "
+                                          "disk)", key="cm_tcav_go"):
+    asked.add((run.id, ds.fingerprint))
+    with st.spinner("Training each concept's activation vectors against random faces, and ten random concepts…"):
+        concept_scores = concept_table(run, ds, compute=True)
+if concept_scores is not None and len(concept_scores):
+    layer = st.radio("Layer", list(dict.fromkeys(concept_scores["layer"])), horizontal=True, key="cm_tcav_layer")
+    st.dataframe(_concepts_frame(concept_scores[concept_scores["layer"] == layer]))
+    st.caption("Each cell: the share of the class's test faces whose score rises along the concept's direction in this "
+               "layer (TCAV), marked ✓ where it stands out from ten random sets of faces taken as concepts (two-sided "
+               "t test, p < 0.05 over the seven classes); blank marks: not significant, whatever the number. The "
+               "control is one more random set: it should pass nowhere. Concepts: "
+               + "; ".join(f"{c}: {s}" for c, s in _concept_sources(ds).items()) + ".")
 
 # ---- per confusion cell
 st.subheader("Per confusion cell")

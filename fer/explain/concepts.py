@@ -35,6 +35,9 @@ import numpy as np
 CONTROL = "random faces (control)"
 CONCEPT_SIZE = 60
 SIGNIFICANCE = 0.05
+# Everything the built-in table depends on besides the model and the data: kept tables carry it.
+SETTINGS = {"concept_size": CONCEPT_SIZE, "runs": 10, "random_concepts": 10, "per_class": 150, "seed": 0,
+            "classifier": "ridge", "version": 1}
 
 
 @dataclasses.dataclass
@@ -123,11 +126,15 @@ def _as_face(image) -> np.ndarray:
 
 
 def default_layers(model) -> List[str]:
-    """The last conv layer (where Grad-CAM reads) and the one halfway through the conv layers."""
+    """The last conv layer (where Grad-CAM reads) and the one halfway through the conv layers; a
+    model without conv layers (the DNN): its hidden dense layers, the same two picked."""
     from fer.explain.filters import conv_layers
     from fer.explain.saliency import prepared
 
-    names = [c["name"] for c in conv_layers(prepared(model).linear)]
+    linear = prepared(model).linear
+    names = [c["name"] for c in conv_layers(linear)]
+    if not names:
+        names = [layer.name for layer in linear.layers[:-1] if type(layer).__name__ == "Dense"]
     if not names:
         return []
     return list(dict.fromkeys([names[len(names) // 2], names[-1]]))

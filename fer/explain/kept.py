@@ -212,3 +212,30 @@ def kept_face_maps(run_path) -> Optional[dict]:
     """{label: map (float16 (48,48))} of the maps `keep_face_maps` kept for this model file, or None."""
     found = kept_arrays(run_path, FACE_MAPS, {})
     return None if found is None else dict(zip(found["labels"].tolist(), found["maps"]))
+
+
+TCAV = "tcav"
+
+
+def _tcav_key(fingerprint: str) -> dict:
+    from fer.explain.concepts import SETTINGS
+
+    return {"fingerprint": fingerprint, "settings": SETTINGS}
+
+
+def keep_tcav(run_path, model, dataset):
+    """The run's TCAV table of the built-in concepts (`fer.explain.concepts`), computed and kept."""
+    from fer.explain import concepts
+
+    settings = {k: v for k, v in concepts.SETTINGS.items() if k in ("runs", "random_concepts", "per_class", "seed")}
+    table = concepts.tcav(model, concepts.builtin_concepts(dataset), dataset, **settings)
+    keep_arrays(run_path, TCAV, _tcav_key(dataset.fingerprint), **{c: np.asarray(table[c].tolist()) for c in table.columns})
+    return table
+
+
+def kept_tcav(run_path, fingerprint: str):
+    """The kept TCAV table (a DataFrame) for this model file and data, or None."""
+    import pandas as pd
+
+    found = kept_arrays(run_path, TCAV, _tcav_key(fingerprint))
+    return None if found is None else pd.DataFrame({k: found[k] for k in found})

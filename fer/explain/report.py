@@ -8,6 +8,8 @@ DIR gets:
     cells_<method>.npy           (7,7,48,48) mean map per confusion cell (rows true, columns predicted)
     cells_<method>_count.csv     the confusion matrix the cells come from
     cells_<method>.png           the 7x7 grid
+    tcav.json                    per built-in concept, layer and class: TCAV score, p-value against ten
+                                 random concepts, significant or not (fer.explain.concepts)
     regions.csv                  per class and face part (fer.explain.parts): the maps' mean energy share
                                  on it with a bootstrap 95% interval (low, high), its area share, their ratio
     agreement_<method>.csv       per face and compared run: Spearman rank correlation, top-10% overlap
@@ -116,6 +118,8 @@ def write_report(run, dataset, out, method: str = "Grad-CAM", compare: Sequence 
         summary["accuracy"] = float((pred == y).mean())
         maps = _write_maps(tmp, summary, run, model, dataset, x, y, pred, method, progress, faces)
         _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress, faces)
+        if run.is_keras:
+            _write_tcav(tmp, summary, run, model, dataset, progress)
         summary["filters"] = {name: _write_filters(tmp, run, model, name, x, top_k, steps, progress, faces) for name in layers}
         summary["seconds"] = round(time.perf_counter() - started, 2)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -200,6 +204,20 @@ def _write_regions(tmp, summary, run, dataset, maps, y, method, progress):
     table.insert(0, "run", run.id)
     table.to_csv(tmp / "regions.csv", index=False)
     summary["regions"] = {"source": found.source, "faces_with_parts": int(found.found.sum())}
+
+
+def _write_tcav(tmp, summary, run, model, dataset, progress):
+    """tcav.json: the built-in concepts' TCAV scores per layer and class (fer.explain.concepts)."""
+    from fer.explain import concepts
+
+    t = time.perf_counter()
+    found = concepts.builtin_concepts(dataset)
+    _say(progress, f"{run.id}: TCAV of {len(found)} concepts against {concepts.SETTINGS['random_concepts']} random ones")
+    options = {k: v for k, v in concepts.SETTINGS.items() if k in ("runs", "random_concepts", "per_class", "seed")}
+    table = concepts.tcav(model, found, dataset, **options)
+    (tmp / "tcav.json").write_text(json.dumps(table.to_dict("records"), indent=1))
+    summary["tcav"] = {"concepts": {c.name: c.source for c in found}, "significant": int(table["significant"].sum()),
+                       "scores": int(len(table)), "seconds": round(time.perf_counter() - t, 2)}
 
 
 def _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress, faces):
