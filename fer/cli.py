@@ -119,6 +119,8 @@ def _add_explain_parser(sub):
     x.add_argument("--compare", nargs="*", default=None,
                    help="runs whose maps are compared with this one's (default: the most accurate run of each other "
                         "architecture trained on the same data)")
+    x.add_argument("--concept", action="append", default=[], metavar="NAME=FOLDER",
+                   help="a concept of your own for TCAV: a folder of 10 or more images (repeatable)")
     x.add_argument("--layers", nargs="*", default=None, help="conv layers for the filters (default: all)")
     x.add_argument("--top-k", type=int, default=9, help="test faces kept per filter")
     x.add_argument("--steps", type=int, default=100, help="gradient-ascent steps per preferred input")
@@ -605,6 +607,17 @@ def cmd_keep(args, store):
             print(f"  Saliency: {kept} maps of the first {min(args.faces, len(x))} test face(s) kept", flush=True)
 
 
+def _concept_arg(text: str):
+    """`--concept NAME=FOLDER` as a `fer.explain.concepts.Concept`."""
+    from fer.errors import DataError
+    from fer.explain.concepts import concept_from_folder
+
+    name, sep, folder = text.partition("=")
+    if not sep or not name.strip() or not folder.strip():
+        raise DataError(f"--concept {text!r}: give NAME=FOLDER, for example glasses=photos/glasses")
+    return concept_from_folder(name.strip(), folder.strip())
+
+
 def cmd_explain(args, store):
     from fer.explain import METHODS
     from fer.explain.report import write_report
@@ -614,6 +627,7 @@ def cmd_explain(args, store):
 
     run = store.get(args.run_id)
     method = args.method or ("Grad-CAM" if run.is_keras else "Occlusion")  # an imported TFLite or ONNX model: no gradients
+    own = [_concept_arg(text) for text in args.concept]  # read before the (slow) data load
     if not run.is_keras and args.layers:
         raise RunError(f"run {run.id} is an imported {run.model_path.suffix[1:].upper()} model: it has no layers to read "
                        "filters from; leave out --layers")
@@ -643,7 +657,7 @@ def cmd_explain(args, store):
     else:
         compare = [store.get(rid) for rid in args.compare]
     write_report(run, ds, args.out, method=method, compare=compare, layers=args.layers, top_k=args.top_k,
-                 steps=args.steps, faces=faces)
+                 steps=args.steps, faces=faces, concepts=own)
 
 
 def cmd_landmarks(args, store):

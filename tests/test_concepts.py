@@ -61,3 +61,66 @@ def test_tcav_finds_the_planted_mouth_open_concept_for_surprise_and_not_the_rand
     control = table[table["concept"] == concepts.CONTROL]
     assert len(control) == 7 * len(concepts.default_layers(model)) and not control["significant"].any()
     assert table["p_value"].between(0, 1).all() and table["cav_accuracy"].between(0, 1).all()
+
+
+@pytest.mark.parametrize("arg, message", [("glasses", "give NAME=FOLDER"), ("glasses=/nonexistent", "holds 0 images")])
+def test_explain_refuses_a_bad_concept_in_one_line_before_any_work(tmp_path, capsys, arg, message):
+    from fer.cli import main
+
+    code = main(["--models", str(ROOT / "models"), "explain", "demo-cnn-w0.125", "--out", str(tmp_path / "out"),
+                 "--concept", arg])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert code == 2 and len(errors) == 1 and message in errors[0], errors
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_concept_uploaded_on_class_maps_is_tested_beside_the_control(tmp_path, monkeypatch, demo):
+    import io
+    import shutil
+
+    from PIL import Image
+    from streamlit.testing.v1 import AppTest
+
+    from fer import CLASS_NAMES
+
+    shutil.copytree(ROOT / "models" / "demo-cnn-w0.125", tmp_path / "runs" / "demo-cnn-w0.125")
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    train = demo.indices("train")
+    smiles = train[demo.params["mouth_curve"][train] > 0.7][:12]
+    files = []
+    for i, face in enumerate(demo.images[smiles]):
+        buf = io.BytesIO()
+        Image.fromarray(face).save(buf, "PNG")
+        files.append((f"smile{i}.png", buf.getvalue(), "image/png"))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("views/class_maps.py").run()
+    at.text_input(key="cm_tcav_name").input("smiling mouth")
+    at.file_uploader(key="cm_tcav_files").set_value(files[:5])
+    at.run()
+    at.button(key="cm_tcav_own").click().run()
+    assert len(at.error) == 1 and "5 images; a concept needs at least 10" in at.error[0].value
+    at.file_uploader(key="cm_tcav_files").set_value(files)
+    at.run()
+    at.button(key="cm_tcav_own").click().run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    tables = [df.value for df in at.dataframe if list(df.value.columns) == list(CLASS_NAMES)
+              and "smiling mouth" in list(df.value.index)]
+    assert len(tables) == 2 and all(set(t.index) == {"smiling mouth", concepts.CONTROL} for t in tables)  # one per layer
+
+
+@pytest.mark.fer2013
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "fer2013").is_dir(), reason="needs ../shared/data/fer2013")
+def test_the_featured_runs_ship_their_tcav_tables_for_fer2013_and_serve_none_for_other_data():
+    from fer.data import load_dataset
+    from fer.explain.kept import kept_tcav
+
+    ds = load_dataset(str(ROOT.parent / "shared" / "data" / "fer2013"))
+    for run in ("fer2013-cnn-w1-mirror", "fer2013-mobilenet-w1.1-xception-mirror", "fer2013-dnn-matched-w1-mirror"):
+        table = kept_tcav(ROOT / "models" / run, ds.fingerprint)
+        assert table is not None, run
+        assert set(table["concept"]) == {"wide mouth", "tilted head", "turned head", concepts.CONTROL}
+        assert not table[table["concept"] == concepts.CONTROL]["significant"].any(), run
+        assert kept_tcav(ROOT / "models" / run, "another data set") is None

@@ -337,6 +337,22 @@ def concept_table(run, dataset, compute: bool = False):
     return _concept_table(run, dataset.fingerprint, json.dumps(SETTINGS, sort_keys=True), dataset)
 
 
+@per_run(show_spinner=False, max_entries=16, persist="disk")
+def _own_concept_table(model, fingerprint: str, name: str, digest: str, _concept, _dataset):
+    from fer.explain import concepts
+
+    control = [c for c in concepts.builtin_concepts(_dataset) if c.name == concepts.CONTROL]
+    options = {k: v for k, v in concepts.SETTINGS.items() if k in ("runs", "random_concepts", "per_class", "seed")}
+    return concepts.tcav(model, [_concept, *control], _dataset, **options)
+
+
+def own_concept_table(run, dataset, concept):
+    """The TCAV table of a concept the user gave (with the control beside it), cached on disk by
+    the model file, the data and the concept's images."""
+    digest = hashlib.sha1(concept.images.tobytes()).hexdigest()
+    return _own_concept_table(run, dataset.fingerprint, concept.name, digest, concept, dataset)
+
+
 FORWARD_FACES_PER_CLASS = 20  # a forward method maps this sample by default: ~120 predictions a face
 
 

@@ -6,10 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from fer import CLASS_NAMES
-from fer.explain import aggregate, parts, plots
+from fer.errors import FerError
+from fer.explain import aggregate, concepts, parts, plots
 from fer.explain.measure import empty_share_note
 from ui.cache import (FORWARD_FACES_PER_CLASS, comparison_runs, concept_table, face_parts, map_methods, map_sample,
-                      maps_agreement, test_maps)
+                      maps_agreement, own_concept_table, test_maps)
 from ui.data import get_dataset
 from ui.pickers import pick_run, runs_for_dataset
 from ui.widgets import set_widget
@@ -51,9 +52,7 @@ def _concepts_frame(table):
 
 
 def _concept_sources(dataset) -> dict:
-    from fer.explain.concepts import builtin_concepts
-
-    return {c.name: c.source for c in builtin_concepts(dataset, n=1)}
+    return {c.name: c.source for c in concepts.builtin_concepts(dataset, n=1)}
 
 
 st.title("🗺️ Class maps")
@@ -161,6 +160,22 @@ if concept_scores is not None and len(concept_scores):
                "t test, p < 0.05 over the seven classes); blank marks: not significant, whatever the number. The "
                "control is one more random set: it should pass nowhere. Concepts: "
                + "; ".join(f"{c}: {s}" for c, s in _concept_sources(ds).items()) + ".")
+if run.is_keras:
+    with st.expander("Test a concept of your own: 10 or more images of it"):
+        own_name = st.text_input("Its name", key="cm_tcav_name", placeholder="for example: glasses")
+        files = st.file_uploader("Its images (faces that show it, or the thing itself)", type=["png", "jpg", "jpeg", "bmp"],
+                                 accept_multiple_files=True, key="cm_tcav_files")
+        if st.button("Test it against ten random concepts", key="cm_tcav_own", disabled=not files):
+            try:
+                concept = concepts.concept_from_images(own_name, [(f.name, f.getvalue()) for f in files])
+            except FerError as exc:
+                st.error(str(exc))
+            else:
+                with st.spinner(f"TCAV of {concept.name!r} ({len(concept.images)} images)…"):
+                    own = own_concept_table(run, ds, concept)
+                for name in dict.fromkeys(own["layer"]):
+                    st.caption(f"Layer {name}")
+                    st.dataframe(_concepts_frame(own[own["layer"] == name]))
 
 # ---- per confusion cell
 st.subheader("Per confusion cell")

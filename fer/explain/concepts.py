@@ -35,6 +35,8 @@ import numpy as np
 CONTROL = "random faces (control)"
 CONCEPT_SIZE = 60
 SIGNIFICANCE = 0.05
+MIN_IMAGES = 10
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 # Everything the built-in table depends on besides the model and the data: kept tables carry it.
 SETTINGS = {"concept_size": CONCEPT_SIZE, "runs": 10, "random_concepts": 10, "per_class": 150, "seed": 0,
             "classifier": "ridge", "version": 1}
@@ -93,23 +95,38 @@ def _geometry(points) -> Dict[str, np.ndarray]:
 
 
 def concept_from_folder(name: str, folder) -> Concept:
-    """Every image in `folder` as a 48x48 grey face (centre square, resized); a FerError when
-    there are fewer than 10 images or one cannot be read."""
+    """Every image in `folder` as a 48x48 grey face (`concept_from_images`); a DataError when the
+    folder holds fewer than 10 images or one cannot be read."""
+    from fer.errors import DataError
+
+    folder = Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    if len(files) < MIN_IMAGES:
+        raise DataError(f"concept {name!r}: {folder} holds {len(files)} images (.png/.jpg); a concept needs at least "
+                        f"{MIN_IMAGES}")
+    return concept_from_images(name, [(p.name, p.read_bytes()) for p in files], f"{len(files)} images from {folder}")
+
+
+def concept_from_images(name: str, files, source: str = "") -> Concept:
+    """A concept from (file name, bytes) pairs: each image's centre square, grey, at 48x48; a
+    DataError when there are fewer than 10, or one is not an image."""
+    import io
+
     from PIL import Image, UnidentifiedImageError
 
     from fer.errors import DataError
 
-    folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp")) if folder.is_dir() else []
-    if len(files) < 10:
-        raise DataError(f"concept {name!r}: {folder} holds {len(files)} images (.png/.jpg); a concept needs at least 10")
+    if not name.strip():
+        raise DataError("a concept needs a name")
+    if len(files) < MIN_IMAGES:
+        raise DataError(f"concept {name!r}: {len(files)} images; a concept needs at least {MIN_IMAGES}")
     faces = []
-    for path in files:
+    for file_name, data in files:
         try:
-            faces.append(_as_face(Image.open(path)))
+            faces.append(_as_face(Image.open(io.BytesIO(data))))
         except (UnidentifiedImageError, OSError) as exc:
-            raise DataError(f"concept {name!r}: cannot read {path.name} ({exc})") from None
-    return Concept(name, np.stack(faces), f"{len(files)} images from {folder}")
+            raise DataError(f"concept {name!r}: cannot read {file_name} as an image ({type(exc).__name__})") from None
+    return Concept(name.strip(), np.stack(faces), source or f"{len(files)} images given")
 
 
 def _as_face(image) -> np.ndarray:

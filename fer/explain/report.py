@@ -96,10 +96,12 @@ class LocalFaces:
 
 
 def write_report(run, dataset, out, method: str = "Grad-CAM", compare: Sequence = (), layers: Optional[Sequence[str]] = None,
-                 top_k: int = 9, steps: int = 100, progress: Optional[Callable[[str], None]] = None, faces=None) -> dict:
+                 top_k: int = 9, steps: int = 100, progress: Optional[Callable[[str], None]] = None, faces=None,
+                 concepts: Sequence = ()) -> dict:
     """Compute and write the report of `run` (a fer.runs.Run) on `dataset`'s test split into `out`;
     `compare`: other runs whose maps are set against this one's; `faces`: who does the per-face
-    work (`LocalFaces` by default). Returns the summary."""
+    work (`LocalFaces` by default); `concepts`: the user's own TCAV concepts, tested beside the
+    built-in ones. Returns the summary."""
     from fer.explain import predict
 
     faces = faces or LocalFaces()
@@ -119,7 +121,7 @@ def write_report(run, dataset, out, method: str = "Grad-CAM", compare: Sequence 
         maps = _write_maps(tmp, summary, run, model, dataset, x, y, pred, method, progress, faces)
         _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress, faces)
         if run.is_keras:
-            _write_tcav(tmp, summary, run, model, dataset, progress)
+            _write_tcav(tmp, summary, run, model, dataset, progress, concepts)
         summary["filters"] = {name: _write_filters(tmp, run, model, name, x, top_k, steps, progress, faces) for name in layers}
         summary["seconds"] = round(time.perf_counter() - started, 2)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -206,12 +208,13 @@ def _write_regions(tmp, summary, run, dataset, maps, y, method, progress):
     summary["regions"] = {"source": found.source, "faces_with_parts": int(found.found.sum())}
 
 
-def _write_tcav(tmp, summary, run, model, dataset, progress):
-    """tcav.json: the built-in concepts' TCAV scores per layer and class (fer.explain.concepts)."""
+def _write_tcav(tmp, summary, run, model, dataset, progress, own=()):
+    """tcav.json: the built-in concepts' and `own` concepts' TCAV scores per layer and class
+    (fer.explain.concepts)."""
     from fer.explain import concepts
 
     t = time.perf_counter()
-    found = concepts.builtin_concepts(dataset)
+    found = [*own, *concepts.builtin_concepts(dataset)]
     _say(progress, f"{run.id}: TCAV of {len(found)} concepts against {concepts.SETTINGS['random_concepts']} random ones")
     options = {k: v for k, v in concepts.SETTINGS.items() if k in ("runs", "random_concepts", "per_class", "seed")}
     table = concepts.tcav(model, found, dataset, **options)
