@@ -45,8 +45,8 @@ def _concepts_frame(table):
     """A layer's TCAV rows as concepts x classes, "0.77 ✓" where significant, shaded by the score."""
     score = table.pivot(index="concept", columns="class", values="score")
     passed = table.pivot(index="concept", columns="class", values="significant").astype(bool)
-    cols = [c for c in CLASS_NAMES if c in score.columns]
-    score, passed = score[cols], passed[cols]
+    rows, cols = list(dict.fromkeys(table["concept"])), [c for c in CLASS_NAMES if c in score.columns]
+    score, passed = score.loc[rows, cols], passed.loc[rows, cols]  # the concepts as given, the control last
     shown = score.map("{:.2f}".format) + passed.map({True: " ✓", False: ""}.get)
     return shown.style.background_gradient(axis=None, cmap="RdBu_r", vmin=0, vmax=1, gmap=score.to_numpy())
 
