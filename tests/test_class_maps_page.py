@@ -82,6 +82,15 @@ def test_tcav_runs_on_request_and_shows_concepts_by_class_with_the_control_passi
 
 
 @pytest.mark.slow
+def test_concepts_found_in_a_class_show_their_faces_and_effect_for_the_class_picked(at):
+    concepts = [m.value for m in at.markdown if m.value.startswith("**Concept ")]
+    assert len(concepts) == 5 and "happy log-probability" in concepts[0]  # opens on happy
+    at.selectbox(key="cm_craft_class").set_value(0).run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    assert "angry log-probability" in [m.value for m in at.markdown if m.value.startswith("**Concept 1**")][0]
+
+
+@pytest.mark.slow
 def test_the_method_stays_when_the_user_leaves_the_page_and_comes_back(at):
     """Streamlit drops a widget's state when a run does not draw it: the page came back on the
     first method listed (Saliency, minutes of maps on FER2013), not the trusted or picked one."""

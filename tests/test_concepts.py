@@ -124,3 +124,26 @@ def test_the_featured_runs_ship_their_tcav_tables_for_fer2013_and_serve_none_for
         assert set(table["concept"]) == {"wide mouth", "tilted head", "turned head", concepts.CONTROL}
         assert not table[table["concept"] == concepts.CONTROL]["significant"].any(), run
         assert kept_tcav(ROOT / "models" / run, "another data set") is None
+
+
+@pytest.mark.slow
+def test_the_concept_found_most_important_for_angry_demo_faces_sits_on_the_brows(demo):
+    """The generated angry face is drawn by lowering and gathering the brows above all
+    (fer.data.synthetic.CLASS_MEANS): the concept the factorisation finds most important for the
+    demo CNN sits on the brows' ground-truth region more than on any other."""
+    from fer import CLASS_NAMES
+    from fer.explain import parts
+    from fer.explain.craft import discover
+    from fer.runs import RunStore
+
+    x, y = demo.split("test")
+    angry = CLASS_NAMES.index("angry")
+    idx = np.flatnonzero(y == angry)[:300]
+    found = discover(RunStore(ROOT / "models").get("demo-cnn-w0.125").load_model(), x[idx], angry)
+    assert list(found.importance) == sorted(found.importance, reverse=True)
+    assert np.abs(found.share).sum() == pytest.approx(1) and found.maps.min() >= 0 and found.maps.max() <= 1
+    assert found.top_faces.shape == (5, 6) and all(len(set(row)) == 6 for row in found.top_faces)
+    labels = parts.face_parts(demo, idx[found.top_faces[0]]).labels
+    ratio = {name: (found.maps[0] * (labels == p)).sum() / found.maps[0].sum() / (labels == p).mean()
+             for p, name in enumerate(parts.GENERATED_PARTS)}
+    assert max(ratio, key=ratio.get) == "brows", ratio

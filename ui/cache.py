@@ -353,6 +353,24 @@ def own_concept_table(run, dataset, concept):
     return _own_concept_table(run, dataset.fingerprint, concept.name, digest, concept, dataset)
 
 
+CRAFT_FACES = 300  # of the class's test faces, the first: enough for the factorisation, seconds on FER2013
+
+
+@per_run(show_spinner=False, max_entries=32, persist="disk")
+def _discovered(model, fingerprint: str, class_index: int, faces: int, _dataset):
+    from fer.explain.craft import discover
+
+    x, y = _dataset.split("test")
+    return discover(model, x[y == class_index][:faces], class_index)
+
+
+def discovered_concepts(run, dataset, class_index: int):
+    """(`fer.explain.craft.Discovered` of the class's first CRAFT_FACES test faces, those faces):
+    cached on disk per model file, data and class."""
+    x, y = dataset.split("test")
+    return _discovered(run, dataset.fingerprint, int(class_index), CRAFT_FACES, dataset), x[y == class_index][:CRAFT_FACES]
+
+
 FORWARD_FACES_PER_CLASS = 20  # a forward method maps this sample by default: ~120 predictions a face
 
 

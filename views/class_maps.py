@@ -9,8 +9,8 @@ from fer import CLASS_NAMES
 from fer.errors import FerError
 from fer.explain import aggregate, concepts, parts, plots
 from fer.explain.measure import empty_share_note
-from ui.cache import (FORWARD_FACES_PER_CLASS, comparison_runs, concept_table, face_parts, map_methods, map_sample,
-                      maps_agreement, own_concept_table, test_maps)
+from ui.cache import (FORWARD_FACES_PER_CLASS, comparison_runs, concept_table, discovered_concepts, face_parts, map_methods,
+                      map_sample, maps_agreement, own_concept_table, test_maps)
 from ui.data import get_dataset
 from ui.pickers import pick_run, runs_for_dataset
 from ui.widgets import set_widget
@@ -176,6 +176,28 @@ if run.is_keras:
                 for name in dict.fromkeys(own["layer"]):
                     st.caption(f"Layer {name}")
                     st.dataframe(_concepts_frame(own[own["layer"] == name]))
+
+# ---- concepts found in a class
+st.subheader("Concepts found in a class (CRAFT)")
+if not run.is_keras:
+    st.info("Finding concepts reads a layer's activations and their gradients: an imported TFLite or ONNX model has "
+            "neither.")
+else:
+    present = [c for c in range(len(CLASS_NAMES)) if (y == c).any()]
+    chosen = st.selectbox("Class", present, format_func=lambda c: CLASS_NAMES[c], key="cm_craft_class",
+                          index=present.index(CLASS_NAMES.index("happy")) if CLASS_NAMES.index("happy") in present else 0)
+    with st.spinner(f"Factorising {run.id}'s activations on {CLASS_NAMES[chosen]} faces…"):
+        found_concepts, class_faces = discovered_concepts(run, ds, chosen)
+    for i, (importance, share) in enumerate(zip(found_concepts.importance, found_concepts.share)):
+        st.markdown(f"**Concept {i + 1}**: removing it changes the {CLASS_NAMES[chosen]} log-probability by "
+                    f"{-importance:+.3f} ({abs(share):.0%} of all the concepts' effect)")
+        cols = st.columns(len(found_concepts.top_faces[i]))
+        for col, face, where in zip(cols, found_concepts.top_faces[i], found_concepts.maps[i]):
+            col.image(plots.overlay(class_faces[face], where), width="stretch")
+    st.caption(f"The first {len(class_faces):,} {CLASS_NAMES[chosen]} test faces, run to layer {found_concepts.layer}: "
+               "non-negative matrix factorisation writes every position's activations as a mix of "
+               f"{len(found_concepts.importance)} concepts. Each row: the faces holding most of one concept, and where it "
+               "sits on them; the effect of removing it is estimated from the gradient (first order).")
 
 # ---- per confusion cell
 st.subheader("Per confusion cell")

@@ -167,7 +167,8 @@ class _Split:
         from fer.explain.saliency import prepared
 
         linear = prepared(model).linear
-        self.model = keras.Model(linear.inputs, [linear.get_layer(layer).output, linear.output])
+        inputs = linear.inputs[0] if len(linear.inputs) == 1 else linear.inputs  # called with one tensor
+        self.model = keras.Model(inputs, [linear.get_layer(layer).output, linear.output])
 
     def activations(self, images, batch: int = 256) -> np.ndarray:
         from fer.explain.saliency import as_input
@@ -176,7 +177,9 @@ class _Split:
         return np.concatenate([np.asarray(self.model(x[i:i + batch], training=False)[0]).reshape(len(x[i:i + batch]), -1)
                                for i in range(0, len(x), batch)]) if len(x) else np.zeros((0, 0), np.float32)
 
-    def gradients(self, images, class_index: int, batch: int = 128) -> np.ndarray:
+    def gradients(self, images, class_index: int, batch: int = 128, log_prob: bool = False) -> np.ndarray:
+        """The gradient of the class's logit (TCAV's score), or with `log_prob` of its log-probability
+        (the class against the others), with respect to the layer's activations: (N, activations)."""
         import tensorflow as tf
 
         from fer.explain.saliency import as_input
@@ -186,7 +189,7 @@ class _Split:
         for i in range(0, len(x), batch):
             with tf.GradientTape() as tape:
                 act, scores = self.model(tf.constant(x[i:i + batch]), training=False)
-                target = scores[:, class_index]
+                target = (tf.nn.log_softmax(scores) if log_prob else scores)[:, class_index]
             out.append(np.asarray(tape.gradient(target, act)).reshape(len(x[i:i + batch]), -1))
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 

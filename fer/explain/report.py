@@ -10,6 +10,8 @@ DIR gets:
     cells_<method>.png           the 7x7 grid
     tcav.json                    per built-in concept, layer and class: TCAV score, p-value against ten
                                  random concepts, significant or not (fer.explain.concepts)
+    concepts_<class>.json/.png   the concepts found in each class by factorising a layer's activations
+                                 (fer.explain.craft): importance, top test faces; the faces with where it sits
     regions.csv                  per class and face part (fer.explain.parts): the maps' mean energy share
                                  on it with a bootstrap 95% interval (low, high), its area share, their ratio
     agreement_<method>.csv       per face and compared run: Spearman rank correlation, top-10% overlap
@@ -122,6 +124,7 @@ def write_report(run, dataset, out, method: str = "Grad-CAM", compare: Sequence 
         _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress, faces)
         if run.is_keras:
             _write_tcav(tmp, summary, run, model, dataset, progress, concepts)
+            _write_discovered(tmp, summary, run, model, x, y, progress)
         summary["filters"] = {name: _write_filters(tmp, run, model, name, x, top_k, steps, progress, faces) for name in layers}
         summary["seconds"] = round(time.perf_counter() - started, 2)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -221,6 +224,28 @@ def _write_tcav(tmp, summary, run, model, dataset, progress, own=()):
     (tmp / "tcav.json").write_text(json.dumps(table.to_dict("records"), indent=1))
     summary["tcav"] = {"concepts": {c.name: c.source for c in found}, "significant": int(table["significant"].sum()),
                        "scores": int(len(table)), "seconds": round(time.perf_counter() - t, 2)}
+
+
+def _write_discovered(tmp, summary, run, model, x, y, progress, faces: int = 300):
+    """concepts_<class>.json/.png: each class's concepts found by factorisation (fer.explain.craft)."""
+    from fer.explain import plots
+    from fer.explain.craft import discover
+
+    _say(progress, f"{run.id}: concepts found in each class (up to {faces} test faces each)")
+    summary["discovered"] = {}
+    for k, name in enumerate(CLASS_NAMES):
+        idx = np.flatnonzero(y == k)[:faces]
+        if len(idx) < 10:
+            continue
+        found = discover(model, x[idx], k)
+        (tmp / f"concepts_{name}.json").write_text(json.dumps({
+            "class": name, "layer": found.layer, "faces": [int(i) for i in idx],
+            "concepts": [{"importance": float(v), "share": float(s), "top_test_faces": [int(idx[f]) for f in top]}
+                         for v, s, top in zip(found.importance, found.share, found.top_faces)]}, indent=1))
+        rows = [np.concatenate([plots.overlay(x[idx[f]], m, scale=2) for f, m in zip(top, maps)], axis=1)
+                for top, maps in zip(found.top_faces, found.maps)]
+        _png(tmp / f"concepts_{name}.png", np.concatenate(rows, axis=0))
+        summary["discovered"][name] = [round(float(v), 4) for v in found.importance]
 
 
 def _write_agreement(tmp, summary, compare, maps, x, y, pred, method, progress, faces):
