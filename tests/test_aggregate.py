@@ -169,6 +169,10 @@ def test_explain_cli_writes_every_file_with_its_shape(demo_store, tmp_path, caps
     assert {r["concept"] for r in tcav} == {"mouth open", "brows raised", "eyes wide", "random faces (control)"}
     assert all(0 <= r["p_value"] <= 1 and r["significant"] == (r["p_value"] < 0.05 / 7) for r in tcav)
     assert summary["tcav"]["significant"] == sum(r["significant"] for r in tcav)
+    happy = json.loads((out / "concepts_happy.json").read_text())
+    assert len(happy["concepts"]) == 5 and (out / "concepts_happy.png").is_file()
+    assert all(set(c["top_test_faces"]) <= set(happy["faces"]) for c in happy["concepts"])
+    assert np.allclose([c["importance"] for c in happy["concepts"]], summary["discovered"]["happy"], atol=1e-4)
     assert not list(tmp_path.glob(".report.tmp-*"))
 
 
