@@ -80,8 +80,8 @@ def _parser():
                    help="CAM methods whose maps to keep, comma-separated (default: Grad-CAM++,Grad-CAM; \"\": none)")
     k.add_argument("--filters", action="store_true", help="also keep what the Filters page opens on: its default "
                                                           "layer's preferred inputs and each filter's top test faces")
-    k.add_argument("--tcav", action="store_true", help="also keep the TCAV table of the built-in concepts (Class maps' "
-                                                       "Concepts section)")
+    k.add_argument("--tcav", action="store_true", help="also keep the TCAV table of the built-in concepts and the "
+                                                       "concepts found in each class (Class maps' concept sections)")
     k.add_argument("--faces", type=int, default=0, metavar="N",
                    help="also keep the Saliency page's maps (every method, its default settings) of the first N test "
                         "faces: the page opens on the first")
@@ -573,8 +573,9 @@ def cmd_trust(args, store):
 def cmd_keep(args, store):
     from fer.errors import ModelConfigError
     from fer.explain import METHODS
-    from fer.explain.kept import (keep_default_filters, keep_face_maps, keep_tcav, keep_test_maps, keep_test_probs, keepable,
-                                  saliency_settings)
+    from fer.explain.craft import CRAFT_FACES
+    from fer.explain.kept import (keep_default_filters, keep_discovered, keep_face_maps, keep_tcav, keep_test_maps,
+                                  keep_test_probs, keepable, saliency_settings)
 
     if args.faces < 0:
         raise ModelConfigError(f"--faces: a number of test faces, 0 or more (got {args.faces})")
@@ -601,6 +602,9 @@ def cmd_keep(args, store):
             table = keep_tcav(run.path, model, ds)
             print(f"  TCAV: {table['concept'].nunique()} concepts x {table['layer'].nunique()} layers kept, "
                   f"{int(table['significant'].sum())} of {len(table)} scores significant ({time.time() - t:.0f} s)", flush=True)
+            t = time.time()
+            classes = keep_discovered(run.path, model, ds, CRAFT_FACES)
+            print(f"  concepts found in {classes} classes kept ({time.time() - t:.0f} s)", flush=True)
         if args.faces:
             x, y = ds.split("test")
             kept = keep_face_maps(run.path, model, x[:args.faces], y[:args.faces], saliency_settings())

@@ -147,3 +147,25 @@ def test_the_concept_found_most_important_for_angry_demo_faces_sits_on_the_brows
     ratio = {name: (found.maps[0] * (labels == p)).sum() / found.maps[0].sum() / (labels == p).mean()
              for p, name in enumerate(parts.GENERATED_PARTS)}
     assert max(ratio, key=ratio.get) == "brows", ratio
+
+
+@pytest.mark.slow
+def test_concepts_found_are_kept_beside_the_run_and_served_only_for_the_same_data(tmp_path, demo):
+    import shutil
+
+    from fer.explain.craft import discover
+    from fer.explain.kept import keep_discovered, kept_discovered
+    from fer.runs import RunStore
+
+    shutil.copytree(ROOT / "models" / "demo-cnn-w0.125", tmp_path / "demo-cnn-w0.125")
+    run = RunStore(tmp_path).get("demo-cnn-w0.125")
+    model = run.load_model()
+    assert keep_discovered(run.path, model, demo, 60) == 7
+    x, y = demo.split("test")
+    kept = kept_discovered(run.path, demo.fingerprint, 60, 5)
+    fresh = discover(model, x[y == 5][:60], 5)
+    np.testing.assert_allclose(kept.importance, fresh.importance, rtol=1e-5)
+    np.testing.assert_array_equal(kept.top_faces, fresh.top_faces)
+    assert np.abs(kept.maps - fresh.maps).max() <= 1 / 255 and kept.layer == fresh.layer
+    assert kept_discovered(run.path, "another data set", 60, 5) is None
+    assert kept_discovered(run.path, demo.fingerprint, 300, 5) is None  # another number of faces

@@ -353,9 +353,6 @@ def own_concept_table(run, dataset, concept):
     return _own_concept_table(run, dataset.fingerprint, concept.name, digest, concept, dataset)
 
 
-CRAFT_FACES = 300  # of the class's test faces, the first: enough for the factorisation, seconds on FER2013
-
-
 @per_run(show_spinner=False, max_entries=32, persist="disk")
 def _discovered(model, fingerprint: str, class_index: int, faces: int, _dataset):
     from fer.explain.craft import discover
@@ -366,9 +363,16 @@ def _discovered(model, fingerprint: str, class_index: int, faces: int, _dataset)
 
 def discovered_concepts(run, dataset, class_index: int):
     """(`fer.explain.craft.Discovered` of the class's first CRAFT_FACES test faces, those faces):
-    cached on disk per model file, data and class."""
+    kept beside the run (`python -m fer keep --tcav`), else computed and cached on disk per model
+    file, data and class."""
+    from fer.explain.craft import CRAFT_FACES
+    from fer.explain.kept import kept_discovered
+
+    run = resolve(run)
     x, y = dataset.split("test")
-    return _discovered(run, dataset.fingerprint, int(class_index), CRAFT_FACES, dataset), x[y == class_index][:CRAFT_FACES]
+    faces = x[y == class_index][:CRAFT_FACES]
+    kept = kept_discovered(run.path, dataset.fingerprint, CRAFT_FACES, class_index)
+    return (kept if kept is not None else _discovered(run, dataset.fingerprint, int(class_index), CRAFT_FACES, dataset)), faces
 
 
 FORWARD_FACES_PER_CLASS = 20  # a forward method maps this sample by default: ~120 predictions a face

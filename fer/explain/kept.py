@@ -239,3 +239,40 @@ def kept_tcav(run_path, fingerprint: str):
 
     found = kept_arrays(run_path, TCAV, _tcav_key(fingerprint))
     return None if found is None else pd.DataFrame({k: found[k] for k in found})
+
+
+DISCOVERED = "concepts-found"
+
+
+def _discovered_key(fingerprint: str, faces: int) -> dict:
+    from fer.explain.craft import N_CONCEPTS
+
+    return {"fingerprint": fingerprint, "faces": faces, "concepts": N_CONCEPTS, "version": 1}
+
+
+def keep_discovered(run_path, model, dataset, faces: int) -> int:
+    """Each class's concepts found by factorisation (`fer.explain.craft.discover` of its first
+    `faces` test faces), kept; the number of classes kept."""
+    from fer.explain.craft import discover
+
+    x, y = dataset.split("test")
+    arrays = {}
+    for k in np.unique(y):
+        found = discover(model, x[y == k][:faces], int(k))
+        arrays.update({f"{k}_importance": found.importance, f"{k}_share": found.share, f"{k}_top": found.top_faces,
+                       f"{k}_maps": np.round(found.maps * 255).astype(np.uint8), f"{k}_channels": found.channels,
+                       f"{k}_layer": np.array(found.layer)})
+    keep_arrays(run_path, DISCOVERED, _discovered_key(dataset.fingerprint, faces), **arrays)
+    return len(np.unique(y))
+
+
+def kept_discovered(run_path, fingerprint: str, faces: int, class_index: int):
+    """The kept `Discovered` of one class, or None."""
+    from fer.explain.craft import Discovered
+
+    found = kept_arrays(run_path, DISCOVERED, _discovered_key(fingerprint, faces))
+    k = int(class_index)
+    if found is None or f"{k}_importance" not in found:
+        return None
+    return Discovered(str(found[f"{k}_layer"]), found[f"{k}_importance"], found[f"{k}_share"], found[f"{k}_top"],
+                      found[f"{k}_maps"].astype(np.float32) / 255, found[f"{k}_channels"])

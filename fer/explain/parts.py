@@ -80,7 +80,7 @@ def kept_keypoints(dataset) -> Optional[np.ndarray]:
     for folder in (SHIPPED, cache_dir()):
         path = _keypoints_file(folder, dataset)
         if path.is_file():
-            with np.load(path) as kept:
+            with np.load(path, allow_pickle=False) as kept:
                 if int(kept["faces"]) == len(dataset.split("test")[1]):
                     return kept["points"]
     return None

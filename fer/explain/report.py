@@ -226,9 +226,10 @@ def _write_tcav(tmp, summary, run, model, dataset, progress, own=()):
                        "scores": int(len(table)), "seconds": round(time.perf_counter() - t, 2)}
 
 
-def _write_discovered(tmp, summary, run, model, x, y, progress, faces: int = 300):
+def _write_discovered(tmp, summary, run, model, x, y, progress):
     """concepts_<class>.json/.png: each class's concepts found by factorisation (fer.explain.craft)."""
     from fer.explain import plots
+    from fer.explain.craft import CRAFT_FACES as faces
     from fer.explain.craft import discover
 
     _say(progress, f"{run.id}: concepts found in each class (up to {faces} test faces each)")
