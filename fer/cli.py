@@ -604,7 +604,8 @@ def cmd_keep(args, store):
                   f"{int(table['significant'].sum())} of {len(table)} scores significant ({time.time() - t:.0f} s)", flush=True)
             t = time.time()
             classes = keep_discovered(run.path, model, ds, CRAFT_FACES)
-            print(f"  concepts found in {classes} classes kept ({time.time() - t:.0f} s)", flush=True)
+            print(f"  concepts found in {classes} classes kept ({time.time() - t:.0f} s)" if classes
+                  else "  concepts found: none (no conv layer to factorise)", flush=True)
         if args.faces:
             x, y = ds.split("test")
             kept = keep_face_maps(run.path, model, x[:args.faces], y[:args.faces], saliency_settings())

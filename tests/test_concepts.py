@@ -115,7 +115,8 @@ def test_a_concept_uploaded_on_class_maps_is_tested_beside_the_control(tmp_path,
 @pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "fer2013").is_dir(), reason="needs ../shared/data/fer2013")
 def test_the_featured_runs_ship_their_tcav_tables_for_fer2013_and_serve_none_for_other_data():
     from fer.data import load_dataset
-    from fer.explain.kept import kept_tcav
+    from fer.explain.craft import CRAFT_FACES
+    from fer.explain.kept import kept_discovered, kept_tcav
 
     ds = load_dataset(str(ROOT.parent / "shared" / "data" / "fer2013"))
     for run in ("fer2013-cnn-w1-mirror", "fer2013-mobilenet-w1.1-xception-mirror", "fer2013-dnn-matched-w1-mirror"):
@@ -124,6 +125,8 @@ def test_the_featured_runs_ship_their_tcav_tables_for_fer2013_and_serve_none_for
         assert set(table["concept"]) == {"wide mouth", "tilted head", "turned head", concepts.CONTROL}
         assert not table[table["concept"] == concepts.CONTROL]["significant"].any(), run
         assert kept_tcav(ROOT / "models" / run, "another data set") is None
+        found = kept_discovered(ROOT / "models" / run, ds.fingerprint, CRAFT_FACES, 3)
+        assert (found is None) == (run == "fer2013-dnn-matched-w1-mirror"), run  # the DNN has no conv layer
 
 
 @pytest.mark.slow

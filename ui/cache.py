@@ -361,6 +361,12 @@ def _discovered(model, fingerprint: str, class_index: int, faces: int, _dataset)
     return discover(model, x[y == class_index][:faces], class_index)
 
 
+def run_has_conv_layer(run) -> bool:
+    from fer.explain.craft import discoverable
+
+    return discoverable(load_model(resolve(run)))
+
+
 def discovered_concepts(run, dataset, class_index: int):
     """(`fer.explain.craft.Discovered` of the class's first CRAFT_FACES test faces, those faces):
     kept beside the run (`python -m fer keep --tcav`), else computed and cached on disk per model

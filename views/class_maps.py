@@ -10,7 +10,7 @@ from fer.errors import FerError
 from fer.explain import aggregate, concepts, parts, plots
 from fer.explain.measure import empty_share_note
 from ui.cache import (FORWARD_FACES_PER_CLASS, comparison_runs, concept_table, discovered_concepts, face_parts, map_methods,
-                      map_sample, maps_agreement, own_concept_table, test_maps)
+                      map_sample, maps_agreement, own_concept_table, run_has_conv_layer, test_maps)
 from ui.data import get_dataset
 from ui.pickers import pick_run, runs_for_dataset
 from ui.widgets import set_widget
@@ -182,6 +182,9 @@ st.subheader("Concepts found in a class (CRAFT)")
 if not run.is_keras:
     st.info("Finding concepts reads a layer's activations and their gradients: an imported TFLite or ONNX model has "
             "neither.")
+elif not run_has_conv_layer(run):
+    st.info("Concepts are found in a conv layer's feature maps, where each position is a place on the face: this model "
+            "has no conv layer.")
 else:
     present = [c for c in range(len(CLASS_NAMES)) if (y == c).any()]
     chosen = st.selectbox("Class", present, format_func=lambda c: CLASS_NAMES[c], key="cm_craft_class",

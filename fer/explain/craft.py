@@ -34,6 +34,13 @@ class Discovered:
     channels: np.ndarray  # (n, C) each concept's direction in the layer's channels
 
 
+def discoverable(model) -> bool:
+    """Whether `model` has a conv layer to factorise: a DNN's activations have no place on the face."""
+    from fer.explain.saliency import prepared
+
+    return prepared(model).cam_layer is not None
+
+
 def discover(model, faces, class_index: int, n_concepts: int = N_CONCEPTS, top: int = 6, layer: Optional[str] = None,
              seed: int = 0) -> Discovered:
     """The concepts of `faces` (uint8 (N,48,48), one class) for class `class_index` at `layer`

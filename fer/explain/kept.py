@@ -252,9 +252,11 @@ def _discovered_key(fingerprint: str, faces: int) -> dict:
 
 def keep_discovered(run_path, model, dataset, faces: int) -> int:
     """Each class's concepts found by factorisation (`fer.explain.craft.discover` of its first
-    `faces` test faces), kept; the number of classes kept."""
-    from fer.explain.craft import discover
+    `faces` test faces), kept; the number of classes kept (0 for a model without a conv layer)."""
+    from fer.explain.craft import discover, discoverable
 
+    if not discoverable(model):
+        return 0
     x, y = dataset.split("test")
     arrays = {}
     for k in np.unique(y):

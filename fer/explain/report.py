@@ -230,10 +230,12 @@ def _write_discovered(tmp, summary, run, model, x, y, progress):
     """concepts_<class>.json/.png: each class's concepts found by factorisation (fer.explain.craft)."""
     from fer.explain import plots
     from fer.explain.craft import CRAFT_FACES as faces
-    from fer.explain.craft import discover
+    from fer.explain.craft import discover, discoverable
 
-    _say(progress, f"{run.id}: concepts found in each class (up to {faces} test faces each)")
     summary["discovered"] = {}
+    if not discoverable(model):
+        return
+    _say(progress, f"{run.id}: concepts found in each class (up to {faces} test faces each)")
     for k, name in enumerate(CLASS_NAMES):
         idx = np.flatnonzero(y == k)[:faces]
         if len(idx) < 10:
