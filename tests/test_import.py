@@ -326,17 +326,9 @@ def test_explain_writes_an_onnx_models_class_maps_by_occlusion_and_they_find_the
 def test_class_maps_page_maps_a_sample_of_each_class_for_an_onnx_model_and_sets_ours_beside_it(tmp_path, monkeypatch, demo):
     import shutil
 
-    from streamlit.testing.v1 import AppTest
-
     _import(tmp_path, _window_model(tmp_path), "window", demo, pixel_range="0,1")
     shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "demo-cnn-w0.125", tmp_path / "runs" / "demo-cnn-w0.125")
-    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("HOME", str(tmp_path))
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=300)
-    at.session_state["cm_run"] = "window"
-    at.run()
-    at.switch_page("views/class_maps.py")
-    at.run()
+    at = _app_on(tmp_path, monkeypatch, "class_maps", cm_run="window")
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     assert at.selectbox(key="cm_method").value == "Occlusion" and at.selectbox(key="cm_method").options == ["Occlusion", "RISE"]
     per_class = at.select_slider(key="cm_per_class").value
@@ -382,21 +374,37 @@ def test_every_page_works_on_imported_runs_and_saliency_shows_their_forward_maps
     assert not any("do not apply" in i.value for i in at.info), [i.value for i in at.info]  # both maps computed
 
 
-def test_a_model_uploaded_on_the_models_page_is_imported_and_offered_by_the_run_pickers(tmp_path, monkeypatch):
+def _app_on(tmp_path, monkeypatch, page: str, **state):
+    """The app over the run store `tmp_path/runs`, run on `views/<page>.py` with `state` set first."""
     from streamlit.testing.v1 import AppTest
 
-    _onnx_linear(tmp_path / "m.onnx", 7, seed=8)
     monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("HOME", str(tmp_path))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=300)
-    at.session_state["models_view"] = "Import a model"
+    for key, value in state.items():
+        at.session_state[key] = value
     at.run()
-    at.switch_page("views/models.py")
+    at.switch_page(f"views/{page}.py")
     at.run()
-    at.file_uploader(key="models_import_file").set_value(("notes.onnx", b"not a model", "application/octet-stream"))
+    return at
+
+
+def _import_form(tmp_path, monkeypatch):
+    """The app on the Models page's "Import a model" view."""
+    return _app_on(tmp_path, monkeypatch, "models", models_view="Import a model")
+
+
+def _upload_and_import(at, name: str, data: bytes):
+    at.file_uploader(key="models_import_file").set_value((name, data, "application/octet-stream"))
     at.run()
     at.button(key="models_import_go").click()
     at.run()
+
+
+def test_a_model_uploaded_on_the_models_page_is_imported_and_offered_by_the_run_pickers(tmp_path, monkeypatch):
+    _onnx_linear(tmp_path / "m.onnx", 7, seed=8)
+    at = _import_form(tmp_path, monkeypatch)
+    _upload_and_import(at, "notes.onnx", b"not a model")
     assert not at.exception and len(at.error) == 1 and "cannot load it as a onnx model" in at.error[0].value
     at.file_uploader(key="models_import_file").set_value(("my_linear.onnx", (tmp_path / "m.onnx").read_bytes(), "application/octet-stream"))
     at.run()
@@ -416,20 +424,9 @@ def test_a_model_uploaded_on_the_models_page_is_imported_and_offered_by_the_run_
 
 
 def test_an_upload_refused_on_the_models_page_names_the_forms_fields_not_the_commands_flags(tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
     _onnx_linear(tmp_path / "eight.onnx", 8, seed=9)
-    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("HOME", str(tmp_path))
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=300)
-    at.session_state["models_view"] = "Import a model"
-    at.run()
-    at.switch_page("views/models.py")
-    at.run()
-    at.file_uploader(key="models_import_file").set_value(("eight.onnx", (tmp_path / "eight.onnx").read_bytes(), "application/octet-stream"))
-    at.run()
-    at.button(key="models_import_go").click()
-    at.run()
+    at = _import_form(tmp_path, monkeypatch)
+    _upload_and_import(at, "eight.onnx", (tmp_path / "eight.onnx").read_bytes())
     assert not at.exception and len(at.error) == 1, [e.value for e in [*at.exception, *at.error]]
     message = at.error[0].value
     assert "gives 8 outputs" in message and "“Its classes”" in message and "--" not in message, message
