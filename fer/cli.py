@@ -86,12 +86,7 @@ def _parser():
                    help="also keep the Saliency page's maps (every method, its default settings) of the first N test "
                         "faces: the page opens on the first")
 
-    lm = sub.add_parser("landmarks", help="find MTCNN's five keypoints on every test face and keep them, for the face "
-                                          "parts of Class maps and explain")
-    lm.add_argument("--data", default=None)
-    lm.add_argument("--ship", action="store_true", help="keep them in the package (fer/data/landmarks/) rather than the "
-                                                       "cache folder")
-
+    _add_landmarks_parser(sub)
     _add_explain_parser(sub)
 
     for name, what in (("cards", "write a model card (README.md) beside every run, from its records"),
@@ -105,6 +100,14 @@ def _parser():
     s.add_argument("--depth", type=int, default=None)
     s.add_argument("--match-params", type=int, default=None)
     return p
+
+
+def _add_landmarks_parser(sub):
+    lm = sub.add_parser("landmarks", help="find MTCNN's five keypoints on every test face and keep them, for the face "
+                                          "parts of Class maps and explain")
+    lm.add_argument("--data", default=None)
+    lm.add_argument("--ship", action="store_true", help="keep them in the package (fer/data/landmarks/) rather than the "
+                                                       "cache folder")
 
 
 def _add_explain_parser(sub):

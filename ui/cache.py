@@ -318,8 +318,7 @@ def face_parts(dataset, faces, find: bool = False):
 def _concept_table(model, fingerprint: str, settings: str, _dataset):
     from fer.explain import concepts
 
-    options = {k: v for k, v in concepts.SETTINGS.items() if k in ("runs", "random_concepts", "per_class", "seed")}
-    return concepts.tcav(model, concepts.builtin_concepts(_dataset), _dataset, **options)
+    return concepts.tcav(model, concepts.builtin_concepts(_dataset), _dataset)
 
 
 def concept_table(run, dataset, compute: bool = False):
@@ -342,8 +341,7 @@ def _own_concept_table(model, fingerprint: str, name: str, digest: str, _concept
     from fer.explain import concepts
 
     control = [c for c in concepts.builtin_concepts(_dataset) if c.name == concepts.CONTROL]
-    options = {k: v for k, v in concepts.SETTINGS.items() if k in ("runs", "random_concepts", "per_class", "seed")}
-    return concepts.tcav(model, [_concept, *control], _dataset, **options)
+    return concepts.tcav(model, [_concept, *control], _dataset)
 
 
 def own_concept_table(run, dataset, concept):

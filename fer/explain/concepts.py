@@ -38,8 +38,8 @@ SIGNIFICANCE = 0.05
 MIN_IMAGES = 10
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 # Everything the built-in table depends on besides the model and the data: kept tables carry it.
-SETTINGS = {"concept_size": CONCEPT_SIZE, "runs": 10, "random_concepts": 10, "per_class": 150, "seed": 0,
-            "classifier": "ridge", "version": 1}
+TCAV_OPTIONS = {"runs": 10, "random_concepts": 10, "per_class": 150, "seed": 0}  # `tcav`'s defaults
+SETTINGS = {"concept_size": CONCEPT_SIZE, **TCAV_OPTIONS, "classifier": "ridge", "version": 1}
 
 
 @dataclasses.dataclass
@@ -224,8 +224,9 @@ def _two_sided_p(score: float, null) -> float:
     return float(2 * t.sf(abs(score - null.mean()) / spread, df=len(null) - 1))
 
 
-def tcav(model, concepts: Sequence[Concept], dataset, layers: Optional[Sequence[str]] = None, runs: int = 10,
-         random_concepts: int = 10, per_class: int = 150, seed: int = 0):
+def tcav(model, concepts: Sequence[Concept], dataset, layers: Optional[Sequence[str]] = None,
+         runs: int = TCAV_OPTIONS["runs"], random_concepts: int = TCAV_OPTIONS["random_concepts"],
+         per_class: int = TCAV_OPTIONS["per_class"], seed: int = TCAV_OPTIONS["seed"]):
     """One row per concept, layer and class: the TCAV score (its mean over `runs` CAVs, each
     against another random set, and their spread), the mean and spread of the same score of
     `random_concepts` random sets of faces taken as concepts, the two-sided p-value of the

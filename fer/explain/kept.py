@@ -227,8 +227,7 @@ def keep_tcav(run_path, model, dataset):
     """The run's TCAV table of the built-in concepts (`fer.explain.concepts`), computed and kept."""
     from fer.explain import concepts
 
-    settings = {k: v for k, v in concepts.SETTINGS.items() if k in ("runs", "random_concepts", "per_class", "seed")}
-    table = concepts.tcav(model, concepts.builtin_concepts(dataset), dataset, **settings)
+    table = concepts.tcav(model, concepts.builtin_concepts(dataset), dataset)
     keep_arrays(run_path, TCAV, _tcav_key(dataset.fingerprint), **{c: np.asarray(table[c].tolist()) for c in table.columns})
     return table
 

@@ -219,8 +219,7 @@ def _write_tcav(tmp, summary, run, model, dataset, progress, own=()):
     t = time.perf_counter()
     found = [*own, *concepts.builtin_concepts(dataset)]
     _say(progress, f"{run.id}: TCAV of {len(found)} concepts against {concepts.SETTINGS['random_concepts']} random ones")
-    options = {k: v for k, v in concepts.SETTINGS.items() if k in ("runs", "random_concepts", "per_class", "seed")}
-    table = concepts.tcav(model, found, dataset, **options)
+    table = concepts.tcav(model, found, dataset)
     (tmp / "tcav.json").write_text(json.dumps(table.to_dict("records"), indent=1))
     summary["tcav"] = {"concepts": {c.name: c.source for c in found}, "significant": int(table["significant"].sum()),
                        "scores": int(len(table)), "seconds": round(time.perf_counter() - t, 2)}
